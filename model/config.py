@@ -1,0 +1,282 @@
+"""The app's configuration: one frozen, self-validating dataclass, and one function that fills
+it from the command line and `MATHAPP_*` environment variables.
+
+Per-request decoding settings (what a student changes in the page) live in `SamplingParams`,
+validated the same way, so that the UI, the evaluation command and the tests share one set of
+rules and one set of messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Mapping, Sequence
+
+from model.errors import ConfigError
+
+ENV_PREFIX = "MATHAPP_"
+
+DEFAULT_MODEL = "Qwen/Qwen2-Math-1.5B-Instruct"
+BUNDLED_MODEL = "bundled"
+
+# Size aliases accepted by --model; the Qwen2.5-Math successors load the same way.
+MODEL_ALIASES: Mapping[str, str] = {
+    "1.5b": "Qwen/Qwen2-Math-1.5B-Instruct",
+    "7b": "Qwen/Qwen2-Math-7B-Instruct",
+    "72b": "Qwen/Qwen2-Math-72B-Instruct",
+    "2.5-1.5b": "Qwen/Qwen2.5-Math-1.5B-Instruct",
+    "2.5-7b": "Qwen/Qwen2.5-Math-7B-Instruct",
+    "2.5-72b": "Qwen/Qwen2.5-Math-72B-Instruct",
+}
+
+PRECISIONS = ("auto", "nf4", "int8", "bf16", "fp32")
+DEVICES = ("auto", "cpu", "cuda")
+PROMPT_FAMILIES = ("auto", "qwen2-math", "qwen2.5-math")
+
+MAX_SAMPLES = 64
+# Qwen2-Math has a 4K context; nothing in this app asks for more than that.
+MAX_CONTEXT = 4096
+# Qwen's evaluation budget for chain-of-thought.
+DEFAULT_MAX_NEW_TOKENS_GPU = 2048
+# On a CPU a 1.5B model writes a few tokens a second; keep a first run to minutes.
+DEFAULT_MAX_NEW_TOKENS_CPU = 1024
+
+
+def resolve_model_alias(name: str) -> str:
+    """Map a size alias (`1.5b`, `7b`, `72b`, `2.5-7b`, ...) to its Hub id; anything else unchanged."""
+    return MODEL_ALIASES.get(name.strip().lower(), name.strip())
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings for one request.
+
+    `n` sampled solutions are drawn at `temperature`/`top_p` in one batch; `include_greedy`
+    adds the greedy (temperature 0) solution as row 0 of the same batch. `seed=None` draws a
+    fresh seed, which the result records so the run can be reproduced.
+    """
+
+    n: int = 8
+    temperature: float = 1.0
+    top_p: float = 0.9
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS_GPU
+    seed: int | None = None
+    include_greedy: bool = True
+
+    def __post_init__(self) -> None:
+        _check_int("n (number of samples)", self.n, 0, MAX_SAMPLES)
+        _check_float("temperature", self.temperature, 0.0, 2.0)
+        _check_float("top_p", self.top_p, 0.0, 1.0, low_inclusive=False)
+        _check_int("max_new_tokens", self.max_new_tokens, 1, MAX_CONTEXT)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, 2**63 - 1)
+        if self.n == 0 and not self.include_greedy:
+            raise ConfigError("Nothing to generate: ask for the greedy solution or at least one sample.")
+
+    @property
+    def rows(self) -> int:
+        """How many sequences the batch decodes."""
+        return self.n + (1 if self.include_greedy else 0)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything the app needs to start. Built once, never mutated; `replace()` for variants."""
+
+    model: str = DEFAULT_MODEL
+    prompt_family: str = "auto"
+    precision: str = "auto"
+    device: str = "auto"
+    offline: bool = False
+    fallback_to_bundled: bool = True
+    reward_model: str = "auto"
+    n_samples: int = 8
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+    seed: int | None = None
+    max_problem_chars: int = 4000
+    context_length: int | None = None
+    db_url: str = "sqlite:///data/mathapp.sqlite3"
+    teacher_password: str | None = field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    concurrency_limit: int = 1
+    max_queue: int = 32
+
+    def __post_init__(self) -> None:
+        if not self.model or not self.model.strip():
+            raise ConfigError("model must name a Hub id, a size (1.5b, 7b, 72b), a local path or 'bundled'.")
+        _check_choice("precision", self.precision, PRECISIONS)
+        _check_choice("device", self.device, DEVICES)
+        _check_choice("prompt_family", self.prompt_family, PROMPT_FAMILIES)
+        if self.device == "cpu" and self.precision in ("nf4", "int8"):
+            raise ConfigError(
+                f"precision {self.precision} needs bitsandbytes on a CUDA GPU; on the CPU use "
+                "--precision fp32 or bf16."
+            )
+        _check_int("n_samples", self.n_samples, 0, MAX_SAMPLES)
+        if self.temperature is not None:
+            _check_float("temperature", self.temperature, 0.0, 2.0)
+        if self.top_p is not None:
+            _check_float("top_p", self.top_p, 0.0, 1.0, low_inclusive=False)
+        if self.max_new_tokens is not None:
+            _check_int("max_new_tokens", self.max_new_tokens, 1, MAX_CONTEXT)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("max_problem_chars", self.max_problem_chars, 1, 100_000)
+        if self.context_length is not None:
+            _check_int("context_length", self.context_length, 64, 1_000_000)
+        if not self.db_url.strip():
+            raise ConfigError("db_url must be a SQLAlchemy URL such as sqlite:///data/mathapp.sqlite3.")
+        _check_int("port", self.port, 1, 65535)
+        _check_int("concurrency_limit", self.concurrency_limit, 1, 64)
+        _check_int("max_queue", self.max_queue, 1, 10_000)
+        if self.teacher_password is not None and len(self.teacher_password) < 8:
+            raise ConfigError("The teacher password must have at least 8 characters.")
+
+    @property
+    def model_id(self) -> str:
+        """The model to load: a Hub id, a local path, or `bundled`."""
+        return BUNDLED_MODEL if self.offline else resolve_model_alias(self.model)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number; got {value!r}.")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}; got {value}.")
+
+
+def _check_float(
+    name: str, value: object, low: float, high: float, *, low_inclusive: bool = True
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number; got {value!r}.")
+    if value != value:  # NaN
+        raise ConfigError(f"{name} must be a number; got NaN.")
+    too_low = value < low if low_inclusive else value <= low
+    if too_low or value > high:
+        bracket = "[" if low_inclusive else "("
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}]; got {value}.")
+
+
+# One row per option: (field, flag, type, help). Environment variable = MATHAPP_ + FIELD.upper().
+_OPTIONS: tuple[tuple[str, str, type, str], ...] = (
+    ("model", "--model", str, "Hub id, size alias (1.5b, 7b, 72b, 2.5-1.5b, 2.5-7b, 2.5-72b), local directory, or 'bundled'"),
+    ("prompt_family", "--prompt-family", str, "prompt format: auto (from the model), qwen2-math or qwen2.5-math"),
+    ("precision", "--precision", str, "auto | nf4 | int8 | bf16 | fp32 (auto: NF4 on CUDA for >=7B, bf16 on CUDA below, fp32 on CPU)"),
+    ("device", "--device", str, "auto | cpu | cuda"),
+    ("offline", "--offline", bool, "use the bundled offline model, never the Hub"),
+    ("fallback_to_bundled", "--fallback-to-bundled", bool, "fall back to the bundled model when the chosen one cannot be had"),
+    ("reward_model", "--reward-model", str, "auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM checkpoint (none ranks by confidence)"),
+    ("n_samples", "--n-samples", int, "default number of sampled solutions (0-64)"),
+    ("temperature", "--temperature", float, "sampling temperature (default: the model family's, 1.0 for Qwen2-Math, 0.7 for Qwen2.5-Math)"),
+    ("top_p", "--top-p", float, "nucleus sampling top-p (default: 0.9 for Qwen2-Math, 0.8 for Qwen2.5-Math)"),
+    ("max_new_tokens", "--max-new-tokens", int, "default token budget per solution (default 2048 on GPU, 1024 on CPU; clamped to the context)"),
+    ("seed", "--seed", int, "default random seed (default: a fresh seed per run, recorded in the log)"),
+    ("max_problem_chars", "--max-problem-chars", int, "longest problem accepted, in characters"),
+    ("context_length", "--context-length", int, "cap on prompt + answer tokens (default: the model's own, 4096 for Qwen2-Math)"),
+    ("db_url", "--db-url", str, "SQLAlchemy URL of the session log (default sqlite:///data/mathapp.sqlite3)"),
+    ("teacher_password", "--teacher-password", str, "password of the teacher view; unset = no teacher view (prefer the environment variable)"),
+    ("host", "--host", str, "address to serve on"),
+    ("port", "--port", int, "port to serve on"),
+    ("share", "--share", bool, "also open a public gradio.live link"),
+    ("concurrency_limit", "--concurrency-limit", int, "solves that run on the model at once (others wait in the queue)"),
+    ("max_queue", "--max-queue", int, "longest queue of waiting solves before new ones are turned away"),
+)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigError(f"expected true/false, got {text!r}")
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    """The command line of `python app.py`; every option also reads MATHAPP_<NAME>."""
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="Qwen2-Math Studio: solve math problems with Qwen2-Math-Instruct, "
+        "streamed step by step, with Maj@N and RM@N over sampled solutions.",
+        epilog="Every option can also be set with an environment variable MATHAPP_<OPTION> "
+        "(e.g. MATHAPP_MODEL=7b, MATHAPP_TEACHER_PASSWORD=...). Flags win over the environment.",
+    )
+    defaults = AppConfig()
+    for name, flag, kind, help_text in _OPTIONS:
+        env = ENV_PREFIX + name.upper()
+        default = getattr(defaults, name)
+        shown = "unset" if default is None or name == "teacher_password" else default
+        full_help = f"{help_text} [env {env}; default {shown}]"
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=full_help)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=None, help=full_help)
+    return parser
+
+
+def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Build the configuration: defaults, then `MATHAPP_*` variables, then command-line flags.
+
+    Raises `ConfigError` (a `ValueError`) with a readable message on any bad value.
+    """
+    environ = os.environ if environ is None else environ
+    args = build_arg_parser().parse_args(list(argv) if argv is not None else [])
+    values: dict[str, object] = {}
+    for name, _flag, kind, _help in _OPTIONS:
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            raw = environ[env_name]
+            try:
+                values[name] = _parse_bool(raw) if kind is bool else kind(raw)
+            except (ValueError, ConfigError) as exc:
+                raise ConfigError(f"{env_name}={raw!r} is not a valid {kind.__name__}: {exc}") from None
+        cli = getattr(args, name)
+        if cli is not None:
+            values[name] = cli
+    return AppConfig(**values)
+
+
+def default_sampling(config: AppConfig, family: str, on_gpu: bool) -> SamplingParams:
+    """The settings a fresh page starts with: the config's, else the family's and hardware's."""
+    from model.prompts import family_sampling_defaults
+
+    temperature, top_p = family_sampling_defaults(family)
+    max_new = DEFAULT_MAX_NEW_TOKENS_GPU if on_gpu else DEFAULT_MAX_NEW_TOKENS_CPU
+    return SamplingParams(
+        n=config.n_samples,
+        temperature=config.temperature if config.temperature is not None else temperature,
+        top_p=config.top_p if config.top_p is not None else top_p,
+        max_new_tokens=config.max_new_tokens if config.max_new_tokens is not None else max_new,
+        seed=config.seed,
+        include_greedy=True,
+    )
+
+
+def config_fields() -> list[str]:
+    """Names of every configuration field (documentation and tests use this)."""
+    return [f.name for f in fields(AppConfig)]
+
+
+__all__ = [
+    "AppConfig",
+    "SamplingParams",
+    "load_config",
+    "build_arg_parser",
+    "default_sampling",
+    "resolve_model_alias",
+    "replace",
+]
