@@ -1,0 +1,201 @@
+"""The session log's tables as SQLAlchemy 2 typed models.
+
+These classes describe the schema as it stands after the last migration in
+`storage.migrations`; they are used to read and write, never to create tables (the
+migrations do that, and a test checks that both agree column by column).
+
+Four tables: `sessions` (a browser session, keyed by a hash of its id), `attempts` (one solve),
+`samples` (each solution of a solve), `feedback` (a person's judgement of a solve), plus the
+migrations' own bookkeeping table `schema_migrations`.
+
+Timestamps are timezone-aware UTC datetimes in Python; SQLite stores them as naive UTC text
+(which sorts and compares correctly), PostgreSQL as `timestamp with time zone`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Lengths of the keys: a uuid4 in hex, a sha256 in hex.
+ID_LENGTH = 32
+SESSION_KEY_LENGTH = 64
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that goes in as any aware (or naive = UTC) value and comes out aware UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        # SQLite has no time zones: store naive UTC so that text comparison orders correctly.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    """Now, as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the session log's tables."""
+
+
+class BrowserSession(Base):
+    """A browser session: who may read which attempts. `key` = sha256 of the session id."""
+
+    __tablename__ = "sessions"
+
+    key: Mapped[str] = mapped_column(String(SESSION_KEY_LENGTH), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Attempt(Base):
+    """One solve of one problem: its settings, its status, its timings and its conclusions."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('running', 'done', 'cancelled', 'error', 'interrupted')",
+            name="ck_attempts_status",
+        ),
+        Index("ix_attempts_session_started", "session_key", "started_at"),
+        Index("ix_attempts_started", "started_at"),
+        Index("ix_attempts_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    session_key: Mapped[str] = mapped_column(
+        String(SESSION_KEY_LENGTH), ForeignKey("sessions.key", ondelete="CASCADE")
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    # host/pid/process-start of the process running it; see storage.owner.
+    owner: Mapped[str | None] = mapped_column(Text)
+    problem: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[str] = mapped_column(Text)
+    precision: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_samples: Mapped[int | None] = mapped_column(Integer)
+    temperature: Mapped[float | None] = mapped_column(Double)
+    top_p: Mapped[float | None] = mapped_column(Double)
+    max_new_tokens: Mapped[int | None] = mapped_column(Integer)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    queued_s: Mapped[float | None] = mapped_column(Double)
+    ttft_s: Mapped[float | None] = mapped_column(Double)
+    total_s: Mapped[float | None] = mapped_column(Double)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    generated_tokens: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_s: Mapped[float | None] = mapped_column(Double)
+    greedy_answer: Mapped[str | None] = mapped_column(Text)
+    maj_answer: Mapped[str | None] = mapped_column(Text)
+    maj_count: Mapped[int | None] = mapped_column(Integer)
+    maj_n: Mapped[int | None] = mapped_column(Integer)
+    rm_answer: Mapped[str | None] = mapped_column(Text)
+    rm_score: Mapped[float | None] = mapped_column(Double)
+    rm_label: Mapped[str | None] = mapped_column(String(16))
+    weighted_answer: Mapped[str | None] = mapped_column(Text)
+    agreement: Mapped[str | None] = mapped_column(Text)
+    all_agree: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    samples: Mapped[list[Sample]] = relationship(
+        back_populates="attempt", order_by="Sample.sample_index", passive_deletes=True
+    )
+    feedback: Mapped[list[Feedback]] = relationship(
+        back_populates="attempt", order_by="Feedback.created_at", passive_deletes=True
+    )
+
+
+class Sample(Base):
+    """One solution of an attempt: row `sample_index` of the run (0 = greedy when asked for)."""
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "sample_index", name="uq_samples_attempt_index"),
+        CheckConstraint("kind IN ('greedy', 'sampled')", name="ck_samples_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    attempt_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("attempts.id", ondelete="CASCADE")
+    )
+    sample_index: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    cluster: Mapped[int | None] = mapped_column(Integer)
+    reward: Mapped[float | None] = mapped_column(Double)
+    step_rewards: Mapped[list[float] | None] = mapped_column(JSON)
+    tokens: Mapped[int | None] = mapped_column(Integer)
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+    mean_logprob: Mapped[float | None] = mapped_column(Double)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="samples")
+
+
+class Feedback(Base):
+    """A person's judgement of an attempt, from its own session (`student`) or a `teacher`."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        CheckConstraint("verdict IS NULL OR verdict IN ('right', 'wrong')", name="ck_feedback_verdict"),
+        CheckConstraint("author IN ('student', 'teacher')", name="ck_feedback_author"),
+        Index("ix_feedback_attempt", "attempt_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("attempts.id", ondelete="CASCADE")
+    )
+    session_key: Mapped[str | None] = mapped_column(
+        String(SESSION_KEY_LENGTH), ForeignKey("sessions.key", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    author: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    correct_answer: Mapped[str | None] = mapped_column(Text)
+    comment: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(String(16))
+    sample_index: Mapped[int | None] = mapped_column(Integer)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="feedback")
+
+
+class SchemaMigration(Base):
+    """One applied migration, by name (see storage.migrations)."""
+
+    __tablename__ = "schema_migrations"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime())

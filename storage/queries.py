@@ -1,0 +1,242 @@
+"""Every read of the session log: scoped, filtered, paged, and turned into plain records.
+
+Each query takes a `Scope`: one browser session's own attempts, or (for the teacher view and
+the operator's command-line export only) every session's. The scope's condition is part of
+every statement, so no read can reach past it. Filters come from an `AttemptQuery`; every
+value a person typed travels as a bound parameter, never inside the SQL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Iterator
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from storage.models import Attempt, Feedback, Sample
+from storage.records import (
+    ATTEMPT_STATUSES,
+    FEEDBACK_FILTERS,
+    AttemptDetail,
+    AttemptQuery,
+    AttemptSummary,
+    FeedbackView,
+    Page,
+    SampleView,
+)
+
+MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose attempts a query may see. Build with `Scope.of_session` or `Scope.everyone`."""
+
+    session_key: str | None
+    all_sessions: bool = False
+
+    def __post_init__(self) -> None:
+        # Guard against a None key silently meaning "everyone".
+        if self.all_sessions == (self.session_key is not None):
+            raise ValueError("a scope is either one session's key or all sessions, not both or neither")
+
+    @classmethod
+    def of_session(cls, session_key: str) -> Scope:
+        """One browser session's own attempts."""
+        return cls(session_key=session_key)
+
+    @classmethod
+    def everyone(cls) -> Scope:
+        """Every session's attempts: only for an authorised teacher or the operator."""
+        return cls(session_key=None, all_sessions=True)
+
+    def condition(self) -> ColumnElement[bool]:
+        """The WHERE clause that keeps a query inside the scope."""
+        if self.all_sessions:
+            return true()
+        return Attempt.session_key == self.session_key
+
+
+def _escape_like(text: str) -> str:
+    """`text` as a LIKE pattern that matches itself literally (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _start_of(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.combine(value, time.min, tzinfo=timezone.utc)
+
+
+def validate_query(query: AttemptQuery) -> None:
+    """Raise ValueError with a readable message on a filter the store cannot apply."""
+    if query.feedback is not None and query.feedback not in FEEDBACK_FILTERS:
+        raise ValueError(f"feedback filter must be one of {', '.join(FEEDBACK_FILTERS)}; got {query.feedback!r}")
+    if query.status is not None and query.status not in ATTEMPT_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(ATTEMPT_STATUSES)}; got {query.status!r}")
+    for name in ("date_from", "date_to"):
+        value = getattr(query, name)
+        if value is not None and not isinstance(value, (date, datetime)):
+            raise ValueError(f"{name} must be a date or a datetime; got {value!r}")
+
+
+def filters(scope: Scope, query: AttemptQuery | None) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a scoped, filtered attempt query."""
+    conditions = [scope.condition()]
+    if query is None:
+        return conditions
+    validate_query(query)
+    if query.date_from is not None:
+        conditions.append(Attempt.started_at >= _start_of(query.date_from))
+    if query.date_to is not None:
+        if isinstance(query.date_to, datetime):
+            conditions.append(Attempt.started_at <= _start_of(query.date_to))
+        else:  # a whole day: up to the next midnight
+            conditions.append(Attempt.started_at < _start_of(query.date_to + timedelta(days=1)))
+    if query.text:
+        conditions.append(Attempt.problem.ilike(f"%{_escape_like(query.text)}%", escape="\\"))
+    if query.all_agree is not None:
+        conditions.append(Attempt.all_agree.is_(query.all_agree))
+    if query.model_id:
+        conditions.append(Attempt.model_id == query.model_id)
+    if query.status:
+        conditions.append(Attempt.status == query.status)
+    if query.feedback:
+        conditions.append(_FEEDBACK_FILTERS[query.feedback]())
+    return conditions
+
+
+def _has_feedback(*extra: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(Feedback.attempt_id == Attempt.id, *extra)
+
+
+_FEEDBACK_FILTERS = {
+    "any": lambda: _has_feedback(),
+    "none": lambda: ~_has_feedback(),
+    "right": lambda: _has_feedback(Feedback.verdict == "right"),
+    "wrong": lambda: _has_feedback(Feedback.verdict == "wrong"),
+    "corrected": lambda: _has_feedback(Feedback.correct_answer.is_not(None)),
+}
+
+
+def _newest_first(statement: Select) -> Select:
+    # id breaks ties between attempts started in the same microsecond, so pages never overlap.
+    return statement.order_by(Attempt.started_at.desc(), Attempt.id.desc())
+
+
+def page_of_attempts(
+    session: Session, scope: Scope, query: AttemptQuery | None, page: int, page_size: int
+) -> Page[AttemptSummary]:
+    """One page of attempts in scope, newest first."""
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise ValueError(f"page counts from 1; got {page!r}")
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}; got {page_size!r}")
+    where = and_(*filters(scope, query))
+    total = session.scalar(select(func.count()).select_from(Attempt).where(where)) or 0
+    rows = session.scalars(
+        _newest_first(select(Attempt).where(where)).offset((page - 1) * page_size).limit(page_size)
+    )
+    return Page(items=[summary_of(row) for row in rows], page=page, page_size=page_size, total=total)
+
+
+def load_detail(session: Session, scope: Scope, attempt_id: str) -> AttemptDetail | None:
+    """One attempt in scope with its samples and feedback, or None (absent or not in scope)."""
+    statement = (
+        select(Attempt)
+        .where(Attempt.id == attempt_id, scope.condition())
+        .options(selectinload(Attempt.samples), selectinload(Attempt.feedback))
+    )
+    row = session.scalars(statement).first()
+    return detail_of(row) if row is not None else None
+
+
+def iter_details(
+    session: Session, scope: Scope, query: AttemptQuery | None, batch: int = 200
+) -> Iterator[AttemptDetail]:
+    """Every attempt in scope matching the query, newest first, with samples and feedback."""
+    statement = (
+        _newest_first(select(Attempt).where(*filters(scope, query)))
+        .options(selectinload(Attempt.samples), selectinload(Attempt.feedback))
+        .execution_options(yield_per=batch)
+    )
+    for row in session.scalars(statement):
+        yield detail_of(row)
+
+
+def summary_of(row: Attempt) -> AttemptSummary:
+    """An attempt row as a plain record."""
+    return AttemptSummary(
+        id=row.id,
+        session=row.session_key,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        status=row.status,
+        problem=row.problem,
+        model_id=row.model_id,
+        precision=row.precision,
+        device=row.device,
+        params=dict(row.params or {}),
+        n_samples=row.n_samples,
+        temperature=row.temperature,
+        top_p=row.top_p,
+        max_new_tokens=row.max_new_tokens,
+        seed=row.seed,
+        queued_s=row.queued_s,
+        ttft_s=row.ttft_s,
+        total_s=row.total_s,
+        prompt_tokens=row.prompt_tokens,
+        generated_tokens=row.generated_tokens,
+        tokens_per_s=row.tokens_per_s,
+        greedy_answer=row.greedy_answer,
+        maj_answer=row.maj_answer,
+        maj_count=row.maj_count,
+        maj_n=row.maj_n,
+        rm_answer=row.rm_answer,
+        rm_score=row.rm_score,
+        rm_label=row.rm_label,
+        weighted_answer=row.weighted_answer,
+        agreement=row.agreement,
+        all_agree=row.all_agree,
+        error=row.error,
+    )
+
+
+def detail_of(row: Attempt) -> AttemptDetail:
+    """An attempt row with its loaded samples and feedback as a plain record."""
+    summary = summary_of(row)
+    return AttemptDetail(
+        **summary.__dict__,
+        samples=tuple(_sample_of(s) for s in sorted(row.samples, key=lambda s: s.sample_index)),
+        feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
+    )
+
+
+def _sample_of(row: Sample) -> SampleView:
+    return SampleView(
+        index=row.sample_index,
+        kind=row.kind,
+        text=row.text,
+        answer=row.answer,
+        cluster=row.cluster,
+        reward=row.reward,
+        step_rewards=list(row.step_rewards) if row.step_rewards is not None else None,
+        tokens=row.tokens,
+        finish_reason=row.finish_reason,
+        mean_logprob=row.mean_logprob,
+    )
+
+
+def _feedback_of(row: Feedback) -> FeedbackView:
+    return FeedbackView(
+        id=row.id,
+        created_at=row.created_at,
+        author=row.author,
+        verdict=row.verdict,
+        correct_answer=row.correct_answer,
+        comment=row.comment,
+        target=row.target,
+        sample_index=row.sample_index,
+    )

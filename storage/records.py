@@ -1,0 +1,324 @@
+"""Plain data in and out of the session log.
+
+The UI converts the model layer's results into the input records here (`AttemptStart`,
+`SampleRecord`, `AttemptOutcome`, `FeedbackInput`); the store hands back the output records
+(`AttemptSummary`, `AttemptDetail`, `Page`, `LogStatus`). Nothing here knows about SQL,
+torch or gradio, so every layer and every test can build and read them.
+
+Normalisation rules (applied when a record is written, so that what is read back and what
+is exported round-trips exactly):
+- an empty string in an optional text field (an answer, a comment) means "none" and is
+  stored as NULL: an empty extracted answer is no answer;
+- a non-finite float (NaN, +-inf) in an optional number field is stored as NULL, because
+  JSON and most databases cannot hold it and it always means "no usable value".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any, Generic, Literal, Mapping, Sequence, TypeVar
+
+AttemptStatus = Literal["running", "done", "cancelled", "error", "interrupted"]
+ATTEMPT_STATUSES: tuple[str, ...] = ("running", "done", "cancelled", "error", "interrupted")
+# What a finished attempt may be: `running` is set by start_attempt, `interrupted` only by
+# the store itself (a process that stopped before the attempt finished).
+FINISHED_STATUSES: tuple[str, ...] = ("done", "cancelled", "error")
+
+SampleKind = Literal["greedy", "sampled"]
+SAMPLE_KINDS: tuple[str, ...] = ("greedy", "sampled")
+
+RankLabel = Literal["reward", "confidence"]
+RANK_LABELS: tuple[str, ...] = ("reward", "confidence")
+
+Verdict = Literal["right", "wrong"]
+VERDICTS: tuple[str, ...] = ("right", "wrong")
+
+# Which answer a piece of feedback is about; `attempt` = the attempt as a whole.
+FEEDBACK_TARGETS: tuple[str, ...] = ("attempt", "greedy", "majority", "reward", "weighted", "sample")
+FEEDBACK_FILTERS: tuple[str, ...] = ("any", "none", "right", "wrong", "corrected")
+
+T = TypeVar("T")
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class AttemptStart:
+    """What is known when a solve begins.
+
+    `params` holds the sampling parameters as plain JSON values; the keys `n`, `temperature`,
+    `top_p`, `max_new_tokens` and `seed` are also stored in their own columns (for filters),
+    the whole mapping in a JSON column (so a new parameter needs no migration).
+    """
+
+    session_id: str
+    problem: str
+    model_id: str
+    precision: str
+    device: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One finished solution: the greedy one or one of the N samples.
+
+    `index` is the row of the run (0 = greedy when it was asked for, 1..N the samples);
+    `cluster` the answer cluster it voted for (None: no answer); `mean_logprob` the mean token
+    log-probability of the text under the policy model.
+    """
+
+    index: int
+    kind: str
+    text: str
+    answer: str | None = None
+    cluster: int | None = None
+    reward: float | None = None
+    step_rewards: Sequence[float] | None = None
+    tokens: int | None = None
+    finish_reason: str | None = None
+    mean_logprob: float | None = None
+
+
+@dataclass(frozen=True)
+class AttemptTimings:
+    """Wall-clock figures of one run: seconds, token counts, tokens per second."""
+
+    queued_s: float | None = None
+    ttft_s: float | None = None
+    total_s: float | None = None
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+    tokens_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """How a solve ended and what it concluded.
+
+    `maj_answer` won `maj_count` of the `n` sampled votes (Maj@N); `rm_answer` is the single
+    best-ranked sample (RM@N) with its `rm_score`, and `rm_label` says what ranked it:
+    `reward` (a reward model) or `confidence` (the policy's own log-probability, which is not
+    a reward). `agreement` is the text the UI shows ("all agree", "greedy differs", ...);
+    `all_agree` the yes/no behind it, used by the teacher view's filter.
+    """
+
+    status: str
+    timings: AttemptTimings | None = None
+    greedy_answer: str | None = None
+    maj_answer: str | None = None
+    maj_count: int | None = None
+    n: int | None = None
+    rm_answer: str | None = None
+    rm_score: float | None = None
+    rm_label: str | None = None
+    weighted_answer: str | None = None
+    agreement: str | None = None
+    all_agree: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackInput:
+    """A person's judgement of an attempt: right or wrong, the correct answer, a comment.
+
+    At least one of `verdict`, `correct_answer` and `comment` must be given. `target` names
+    the answer judged (`attempt`, `greedy`, `majority`, `reward`, `weighted`, or `sample` with
+    `sample_index`).
+    """
+
+    verdict: str | None = None
+    correct_answer: str | None = None
+    comment: str | None = None
+    target: str = "attempt"
+    sample_index: int | None = None
+
+
+@dataclass(frozen=True)
+class AttemptQuery:
+    """Filters over attempts; every field left None filters nothing.
+
+    `date_from`/`date_to` are inclusive. A `date` means the whole UTC day (date_to=May 1
+    includes all of May 1); a naive `datetime` is taken as UTC. `text` is a case-insensitive
+    substring of the problem (ASCII case folding on SQLite). `feedback` is one of `any`,
+    `none`, `right`, `wrong`, `corrected` (someone gave the correct answer).
+    """
+
+    date_from: date | datetime | None = None
+    date_to: date | datetime | None = None
+    text: str | None = None
+    all_agree: bool | None = None
+    model_id: str | None = None
+    feedback: str | None = None
+    status: str | None = None
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """The result of one write to the session log, for the UI to show when not `ok`.
+
+    `message` is empty when all went well and otherwise says, for a person, what was not
+    saved and why. `pending` counts writes held in memory to be retried once the database
+    works again; `tries` counts database round trips this write needed.
+    """
+
+    ok: bool
+    message: str = ""
+    attempt_id: str | None = None
+    tries: int = 0
+    pending: int = 0
+
+
+@dataclass(frozen=True)
+class SampleView:
+    """One stored solution of an attempt."""
+
+    index: int
+    kind: str
+    text: str
+    answer: str | None
+    cluster: int | None
+    reward: float | None
+    step_rewards: list[float] | None
+    tokens: int | None
+    finish_reason: str | None
+    mean_logprob: float | None
+
+
+@dataclass(frozen=True)
+class FeedbackView:
+    """One stored piece of feedback; `author` is `student` (the session) or `teacher`."""
+
+    id: str
+    created_at: datetime
+    author: str
+    verdict: str | None
+    correct_answer: str | None
+    comment: str | None
+    target: str
+    sample_index: int | None
+
+
+@dataclass(frozen=True)
+class AttemptSummary:
+    """One attempt without its samples: a row of a history or teacher list.
+
+    `session` is the opaque key of the browser session (a hash of its id, never the id
+    itself, so that a log or an export cannot be used to read someone's history).
+    """
+
+    id: str
+    session: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    problem: str
+    model_id: str
+    precision: str
+    device: str
+    params: dict[str, Any]
+    n_samples: int | None
+    temperature: float | None
+    top_p: float | None
+    max_new_tokens: int | None
+    seed: int | None
+    queued_s: float | None
+    ttft_s: float | None
+    total_s: float | None
+    prompt_tokens: int | None
+    generated_tokens: int | None
+    tokens_per_s: float | None
+    greedy_answer: str | None
+    maj_answer: str | None
+    maj_count: int | None
+    maj_n: int | None
+    rm_answer: str | None
+    rm_score: float | None
+    rm_label: str | None
+    weighted_answer: str | None
+    agreement: str | None
+    all_agree: bool | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (datetimes as ISO 8601 strings with their UTC offset)."""
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class AttemptDetail(AttemptSummary):
+    """One attempt with all its samples (by index) and its feedback (oldest first)."""
+
+    samples: tuple[SampleView, ...] = ()
+    feedback: tuple[FeedbackView, ...] = ()
+
+    @property
+    def summary(self) -> AttemptSummary:
+        """The same attempt without samples and feedback."""
+        values = {k: v for k, v in self.__dict__.items() if k not in ("samples", "feedback")}
+        return AttemptSummary(**values)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, newest first; `page` counts from 1."""
+
+    items: list[T]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the whole list has (at least 1, so "page 1 of 1" reads right)."""
+        return max(1, -(-self.total // self.page_size))
+
+
+# ----------------------------------------------------------------------- normalisation
+
+
+def clean_text(value: str | None) -> str | None:
+    """An optional text field as stored: empty means none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, got {type(value).__name__}")
+    return value if value != "" else None
+
+
+def clean_float(value: float | None) -> float | None:
+    """An optional number as stored: non-finite values mean none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def clean_int(value: int | None) -> int | None:
+    """An optional whole number as stored."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # numpy integers and the like: accept anything that is exactly an int
+        if hasattr(value, "__index__"):
+            return int(value.__index__())
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
