@@ -262,13 +262,14 @@ class Store:
                 count = store.recover_interrupted()
                 if count:
                     log.warning("Session log: marked %d attempt(s) of stopped processes as interrupted.", count)
-        except (_Unavailable, DatabaseUnavailableError, SQLAlchemyError) as exc:
+        # Whatever went wrong (the disk, the server, a broken migration), solving must go on.
+        except Exception as exc:  # noqa: BLE001 - logged and reported by health()
             reason = exc.reason if isinstance(exc, _Unavailable) else describe_error(exc)
             message = f"The session log at {store.url} cannot be used: {reason}."
             if strict:
                 store.engine.dispose()
                 raise DatabaseUnavailableError(message) from exc
-            log.error("%s Solving goes on without it; each write will try again.", message)
+            log.error("%s Solving goes on without it; each write will try again.", message, exc_info=exc)
             store._problem = message
         return store
 

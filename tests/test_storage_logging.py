@@ -1,0 +1,159 @@
+"""Logging attempts: written when they start, completed when they finish, never raising."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+from sqlalchemy import text
+
+from storage import AttemptOutcome, AttemptStart, SampleRecord, Store, new_session_id, session_key
+from tests.storage_worker import PARAMS, make_outcome, make_samples, make_start
+
+
+@pytest.fixture()
+def store(tmp_db_url):
+    with Store.open(tmp_db_url) as opened:
+        yield opened
+
+
+def _row(store, attempt_id):
+    with store.engine.connect() as conn:
+        return conn.execute(text("SELECT * FROM attempts WHERE id = :id"), {"id": attempt_id}).mappings().first()
+
+
+def test_an_attempt_is_written_running_when_it_starts(store):
+    sid = new_session_id()
+    status = store.start_attempt(make_start(sid, "Solve 2x + 3 = 11."))
+    assert status.ok and status.attempt_id and status.message == ""
+    row = _row(store, status.attempt_id)
+    assert row["status"] == "running"
+    assert row["problem"] == "Solve 2x + 3 = 11."
+    assert row["session_key"] == session_key(sid) != sid
+    assert (row["n_samples"], row["temperature"], row["top_p"], row["max_new_tokens"], row["seed"]) == (8, 1.0, 0.9, 2048, 1234)
+    assert row["owner"] and row["finished_at"] is None
+
+
+def test_finishing_writes_results_and_samples(store):
+    sid = new_session_id()
+    status = store.start_attempt(make_start(sid))
+    done = store.finish_attempt(status.attempt_id, make_outcome(), make_samples(8))
+    assert done.ok, done.message
+    detail = store.get_attempt(status.attempt_id, session_id=sid)
+    assert detail.status == "done" and detail.finished_at >= detail.started_at
+    assert (detail.greedy_answer, detail.maj_answer, detail.maj_count, detail.maj_n) == ("20", "19", 5, 8)
+    assert (detail.rm_answer, detail.rm_score, detail.rm_label, detail.weighted_answer) == ("19", 1.25, "reward", "19")
+    assert (detail.agreement, detail.all_agree) == ("greedy differs", False)
+    assert (detail.ttft_s, detail.prompt_tokens, detail.generated_tokens, detail.tokens_per_s) == (0.25, 40, 300, 75.0)
+    assert detail.params == PARAMS
+    assert [s.index for s in detail.samples] == list(range(8))
+    first = detail.samples[0]
+    assert (first.kind, first.answer, first.cluster, first.finish_reason) == ("greedy", "20", 1, "length")
+    assert first.step_rewards == [0.9, 0.5] and first.mean_logprob == -0.125 and first.tokens == 30
+    assert "\\boxed{20}" in first.text
+
+
+def test_samples_can_be_logged_as_they_finish(store):
+    sid = new_session_id()
+    attempt_id = store.start_attempt(make_start(sid)).attempt_id
+    assert store.add_samples(attempt_id, make_samples(3)).ok
+    assert len(store.get_attempt(attempt_id, session_id=sid).samples) == 3
+    # finishing with all 8 replaces the 3 already there instead of duplicating them
+    assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
+    assert [s.index for s in store.get_attempt(attempt_id, session_id=sid).samples] == list(range(8))
+
+
+@pytest.mark.parametrize("status", ["done", "cancelled", "error"])
+def test_every_finished_status(store, status):
+    sid = new_session_id()
+    attempt_id = store.start_attempt(make_start(sid)).attempt_id
+    outcome = make_outcome(status, error="out of memory" if status == "error" else None)
+    assert store.finish_attempt(attempt_id, outcome, []).ok
+    assert store.get_attempt(attempt_id, session_id=sid).status == status
+
+
+def test_empty_answers_and_non_finite_numbers_are_stored_as_none(store):
+    sid = new_session_id()
+    attempt_id = store.start_attempt(make_start(sid)).attempt_id
+    sample = SampleRecord(0, "sampled", "", answer="", reward=math.nan, step_rewards=[math.inf, 0.5], mean_logprob=-math.inf)
+    outcome = AttemptOutcome("done", maj_answer="", rm_score=math.nan)
+    assert store.finish_attempt(attempt_id, outcome, [sample]).ok
+    detail = store.get_attempt(attempt_id, session_id=sid)
+    assert (detail.maj_answer, detail.rm_score) == (None, None)
+    assert detail.samples[0].text == "" and detail.samples[0].answer is None
+    assert detail.samples[0].reward is None and detail.samples[0].mean_logprob is None
+    assert detail.samples[0].step_rewards == [None, 0.5]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda sid: ("start", make_start(sid, problem="   ")),
+        lambda sid: ("start", make_start(sid, params={"seed": object()})),
+        lambda sid: ("start", make_start("short")),
+        lambda sid: ("start", make_start(sid, precision="x" * 40)),
+        lambda sid: ("finish", make_outcome("running")),
+        lambda sid: ("finish", make_outcome(rm_label="vibes")),
+        lambda sid: ("samples", [SampleRecord(0, "beam", "t")]),
+        lambda sid: ("samples", [SampleRecord(1, "sampled", "t"), SampleRecord(1, "sampled", "u")]),
+        lambda sid: ("samples", [SampleRecord(-1, "sampled", "t")]),
+    ],
+)
+def test_malformed_input_is_reported_not_raised(store, caplog, bad):
+    sid = new_session_id()
+    kind, value = bad(sid)
+    with caplog.at_level(logging.ERROR, logger="storage"):
+        if kind == "start":
+            status = store.start_attempt(value)
+        else:
+            attempt_id = store.start_attempt(make_start(sid)).attempt_id
+            if kind == "finish":
+                status = store.finish_attempt(attempt_id, value)
+            else:
+                status = store.add_samples(attempt_id, value)
+    assert not status.ok
+    assert "not saved" in status.message
+    assert status.message in caplog.text
+    assert status.pending == 0  # a malformed record would fail again: it is not kept
+
+
+def test_finishing_an_unknown_attempt_is_reported(store):
+    status = store.finish_attempt("0" * 32, make_outcome(), [])
+    assert not status.ok and "no attempt" in status.message
+
+
+def test_ensure_session_records_the_session_without_its_id(store):
+    sid = new_session_id()
+    assert store.ensure_session(sid).ok
+    assert store.ensure_session(sid).ok  # seen again: no duplicate
+    with store.engine.connect() as conn:
+        keys = conn.execute(text("SELECT key FROM sessions")).scalars().all()
+    assert keys == [session_key(sid)]
+
+
+def test_close_marks_this_processs_unfinished_attempts_interrupted(tmp_db_url):
+    sid = new_session_id()
+    store = Store.open(tmp_db_url)
+    finished = store.start_attempt(make_start(sid)).attempt_id
+    store.finish_attempt(finished, make_outcome(), [])
+    unfinished = store.start_attempt(make_start(sid)).attempt_id
+    store.close()
+    with Store.open(tmp_db_url) as again:
+        assert again.get_attempt(finished, session_id=sid).status == "done"
+        assert again.get_attempt(unfinished, session_id=sid).status == "interrupted"
+
+
+def test_a_live_stores_running_attempts_survive_another_stores_start_up(tmp_db_url):
+    """A second Store opened in the same (live) process must not interrupt the first's work."""
+    sid = new_session_id()
+    with Store.open(tmp_db_url) as first:
+        attempt_id = first.start_attempt(make_start(sid)).attempt_id
+        with Store.open(tmp_db_url) as second:
+            assert second.get_attempt(attempt_id, session_id=sid).status == "running"
+        assert first.finish_attempt(attempt_id, make_outcome(), []).ok
+
+
+def test_start_records_are_plain_dataclasses():
+    start = AttemptStart("s" * 16, "p", "m", "bf16")
+    assert start.device == "" and dict(start.params) == {}

@@ -1,0 +1,130 @@
+"""The session log's schema, pinned: tables, columns, SQLite settings, and the layering rule.
+
+If a test here fails because you changed the schema on purpose: add a migration (never edit
+an old one), update `storage/models.py`, then update the pinned lists below.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from storage import Store
+from storage.migrations import MIGRATIONS
+from storage.models import Base
+
+PINNED_COLUMNS = {
+    "sessions": ["key", "created_at", "last_seen_at"],
+    "attempts": [
+        "id", "session_key", "started_at", "finished_at", "status", "problem", "model_id",
+        "precision", "device", "params", "n_samples", "temperature", "top_p", "max_new_tokens",
+        "seed", "queued_s", "ttft_s", "total_s", "prompt_tokens", "generated_tokens",
+        "tokens_per_s", "greedy_answer", "maj_answer", "maj_count", "maj_n", "rm_answer",
+        "rm_score", "rm_label", "weighted_answer", "agreement", "all_agree", "error", "owner",
+    ],
+    "samples": [
+        "id", "attempt_id", "sample_index", "kind", "text", "answer", "cluster", "reward",
+        "step_rewards", "tokens", "finish_reason", "mean_logprob",
+    ],
+    "feedback": [
+        "id", "attempt_id", "session_key", "created_at", "author", "verdict", "correct_answer",
+        "comment", "target", "sample_index",
+    ],
+    "schema_migrations": ["name", "applied_at"],
+}
+
+NOT_NULL = {
+    "sessions": {"key", "created_at", "last_seen_at"},
+    "attempts": {"id", "session_key", "started_at", "status", "problem", "model_id", "precision", "device", "params"},
+    "samples": {"id", "attempt_id", "sample_index", "kind", "text"},
+    "feedback": {"id", "attempt_id", "created_at", "author", "target"},
+    "schema_migrations": {"name", "applied_at"},
+}
+
+
+@pytest.fixture()
+def store(tmp_db_url):
+    with Store.open(tmp_db_url) as opened:
+        yield opened
+
+
+def test_open_creates_the_folder_and_the_file(tmp_db_url):
+    path = Path(tmp_db_url.removeprefix("sqlite:///"))
+    assert not path.parent.exists()
+    with Store.open(tmp_db_url) as store:
+        assert store.health().ok
+    assert path.is_file()
+
+
+def test_columns_are_pinned(store):
+    inspector = inspect(store.engine)
+    assert set(inspector.get_table_names()) == set(PINNED_COLUMNS)
+    for table, columns in PINNED_COLUMNS.items():
+        found = inspector.get_columns(table)
+        assert [c["name"] for c in found] == columns, table
+        assert {c["name"] for c in found if not c["nullable"]} | _primary_keys(inspector, table) == NOT_NULL[table], table
+
+
+def _primary_keys(inspector, table):
+    return set(inspector.get_pk_constraint(table)["constrained_columns"])
+
+
+def test_models_match_the_migrated_database(store):
+    """The ORM classes (used to read and write) and the migrations (which create) agree."""
+    inspector = inspect(store.engine)
+    for table in Base.metadata.sorted_tables:
+        found = {c["name"]: c for c in inspector.get_columns(table.name)}
+        assert set(found) == {c.name for c in table.columns}, table.name
+        for column in table.columns:
+            assert found[column.name]["nullable"] == (column.nullable and not column.primary_key), (table.name, column.name)
+        assert {tuple(fk["constrained_columns"]) for fk in inspector.get_foreign_keys(table.name)} == {
+            (fk.parent.name,) for fk in table.foreign_keys
+        }, table.name
+        model_indexes = {i.name for i in table.indexes}
+        assert model_indexes <= {i["name"] for i in inspector.get_indexes(table.name)}, table.name
+
+
+def test_every_migration_is_recorded(store):
+    with store.engine.connect() as conn:
+        names = conn.scalars(text("SELECT name FROM schema_migrations ORDER BY name")).all()
+    assert names == [m.name for m in MIGRATIONS]
+
+
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_db_url):
+    with Store.open(tmp_db_url, busy_timeout_s=0.75) as store:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 750
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+
+
+def test_the_constraints_hold_in_the_database(store):
+    """CHECK and FOREIGN KEY constraints are enforced by SQLite itself, not only by Python."""
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        with store.engine.begin() as conn:
+            conn.execute(text("INSERT INTO samples (attempt_id, sample_index, kind, text) VALUES ('nope', 0, 'greedy', '')"))
+    with pytest.raises(IntegrityError):
+        with store.engine.begin() as conn:
+            conn.execute(text("INSERT INTO sessions VALUES ('k', '2024-01-01', '2024-01-01')"))
+            conn.execute(
+                text(
+                    "INSERT INTO attempts (id, session_key, started_at, status, problem, model_id, precision, device, params) "
+                    "VALUES ('a', 'k', '2024-01-01', 'thinking', 'p', 'm', 'bf16', 'cpu', '{}')"
+                )
+            )
+
+
+def test_storage_imports_no_model_or_ui_library():
+    code = (
+        "import sys, storage, storage.export, storage.store\n"
+        "bad = [m for m in ('torch', 'transformers', 'gradio', 'model') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
