@@ -805,10 +805,58 @@ def _parse(latex: str) -> Any:
     return bounded
 
 
+_PROBES = (0.5731, 1.3127, -0.8419)
+
+
+def _plain_expressions(a: Any, b: Any) -> bool:
+    """Both sides are ordinary scalar expressions (no relations, sets, tuples or matrices)."""
+    import sympy
+
+    def plain(x: Any) -> bool:
+        return isinstance(x, sympy.Expr) and not isinstance(x, (sympy.MatrixBase, sympy.MatrixExpr))
+
+    return all(plain(x) for x in a if not isinstance(x, str)) and all(plain(x) for x in b if not isinstance(x, str))
+
+
+def _differ_at_a_point(a: Any, b: Any) -> bool:
+    """True when two expressions surely differ: their values disagree at a fixed point.
+
+    A cheap rejection before math-verify's `simplify`, which dominates the cost of comparing
+    different symbolic answers. Inconclusive (False) whenever evaluation is not a finite real.
+    """
+    import sympy
+
+    expr_a = next(x for x in a if not isinstance(x, str))
+    expr_b = next(x for x in b if not isinstance(x, str))
+    symbols = sorted(expr_a.free_symbols | expr_b.free_symbols, key=str)
+    if not symbols:
+        return False
+    for shift in range(2):
+        point = {s: _PROBES[(i + shift) % len(_PROBES)] + i for i, s in enumerate(symbols)}
+        try:
+            va = complex(expr_a.evalf(30, subs=point))
+            vb = complex(expr_b.evalf(30, subs=point))
+        except (TypeError, ValueError, ArithmeticError, sympy.SympifyError):
+            return False
+        if not all(math.isfinite(v.real) and math.isfinite(v.imag) for v in (va, vb)):
+            return False
+        if abs(va - vb) > 1e-6 * (1.0 + abs(va) + abs(vb)):
+            return True
+    return False
+
+
 def _verify_both(a: Any, b: Any) -> bool:
-    """Symmetric math-verify: either side may be the 'gold' (runs on a worker thread)."""
+    """Symmetric math-verify: either side may be the 'gold' (runs on a worker thread).
+
+    math-verify is asymmetric only for relations and sets; two plain expressions are
+    compared once, after a cheap numeric probe has had the chance to tell them apart.
+    """
     from math_verify import verify
 
+    if _plain_expressions(a, b):
+        if _differ_at_a_point(a, b):
+            return False
+        return bool(verify(a, b, timeout_seconds=None))  # type: ignore[arg-type]
     for gold, pred in ((a, b), (b, a)):
         if verify(gold, pred, timeout_seconds=None, allow_set_relation_comp=True):  # type: ignore[arg-type]
             return True
