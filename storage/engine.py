@@ -40,7 +40,7 @@ DEFAULT_DB_URL = "sqlite:///data/mathapp.sqlite3"
 DB_URL_ENV = "MATHAPP_DB_URL"
 
 # Execution option that marks a unit of work as a write (BEGIN IMMEDIATE on SQLite).
-_WRITE_OPTION = "storage_write"
+WRITE_OPTION = "storage_write"
 
 T = TypeVar("T")
 
@@ -123,7 +123,7 @@ def build_engine(url: URL, *, busy_timeout_s: float, pool_timeout_s: float) -> E
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        if conn.get_execution_options().get(_WRITE_OPTION):
+        if conn.get_execution_options().get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -148,7 +148,7 @@ def _enable_wal(cursor: Any) -> None:
 
 def write_engine(engine: Engine) -> Engine:
     """The same engine (same pool), marking its transactions as writes."""
-    return engine.execution_options(**{_WRITE_OPTION: True})
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 # ------------------------------------------------------------------------------ retries

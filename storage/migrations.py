@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import (
     JSON,
@@ -44,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from storage.engine import WRITE_OPTION
 from storage.models import SchemaMigration, utcnow
 
 log = logging.getLogger("storage")
@@ -198,19 +199,18 @@ def migrate(write_engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) 
     names = [m.name for m in migrations]
     if len(set(names)) != len(names):
         raise ValueError("migration names must be unique")
+    # Look first without the write lock: an up-to-date database (the usual case, and the only
+    # one a read-only database can be in) is then opened without writing anything.
+    with write_engine.execution_options(**{WRITE_OPTION: False}).connect() as conn:
+        if set(names) <= set(applied_migrations(conn)):
+            _warn_if_newer(applied_migrations(conn), names)
+            return []
     with write_engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         _bookkeeping_table().create(conn, checkfirst=True)
         done = set(applied_migrations(conn))
-        unknown = sorted(done - set(names))
-        if unknown:
-            # Migrations are additive, so this older code can go on writing; say so anyway.
-            log.warning(
-                "The session log was upgraded by a newer version of the app (migrations %s are "
-                "unknown here); carrying on, since migrations only ever add.",
-                ", ".join(unknown),
-            )
+        _warn_if_newer(done, names)
         applied: list[str] = []
         for migration in migrations:
             if migration.name in done:
@@ -223,3 +223,14 @@ def migrate(write_engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) 
     if applied:
         log.info("Session log schema: applied %s", ", ".join(applied))
     return applied
+
+
+def _warn_if_newer(done: Iterable[str], known: Sequence[str]) -> None:
+    unknown = sorted(set(done) - set(known))
+    if unknown:
+        # Migrations are additive, so this older code can go on writing; say so anyway.
+        log.warning(
+            "The session log was upgraded by a newer version of the app (migrations %s are "
+            "unknown here); carrying on, since migrations only ever add.",
+            ", ".join(unknown),
+        )

@@ -678,6 +678,7 @@ class Store:
             while True:
                 with self._backlog_lock:
                     if not self._backlog:
+                        self._problem = ""  # everything kept has been saved
                         return
                     item = self._backlog[0]
                 try:
