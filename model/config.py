@@ -103,7 +103,6 @@ class AppConfig:
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
-    concurrency_limit: int = 1
     max_queue: int = 32
 
     def __post_init__(self) -> None:
@@ -132,7 +131,6 @@ class AppConfig:
         if not self.db_url.strip():
             raise ConfigError("db_url must be a SQLAlchemy URL such as sqlite:///data/mathapp.sqlite3.")
         _check_int("port", self.port, 1, 65535)
-        _check_int("concurrency_limit", self.concurrency_limit, 1, 64)
         _check_int("max_queue", self.max_queue, 1, 10_000)
         if self.teacher_password is not None and len(self.teacher_password) < 8:
             raise ConfigError("The teacher password must have at least 8 characters.")
@@ -189,8 +187,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("host", "--host", str, "address to serve on"),
     ("port", "--port", int, "port to serve on"),
     ("share", "--share", bool, "also open a public gradio.live link"),
-    ("concurrency_limit", "--concurrency-limit", int, "solves that run on the model at once (others wait in the queue)"),
-    ("max_queue", "--max-queue", int, "longest queue of waiting solves before new ones are turned away"),
+    ("max_queue", "--max-queue", int, "solves that may wait for the model (FIFO, one per browser session) before new ones are turned away"),
 )
 
 _TRUE = {"1", "true", "yes", "on"}

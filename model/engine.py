@@ -430,7 +430,9 @@ class Engine:
 
         solutions = [row.solution() for row in rows]
         for solution in solutions:
-            solution.answer = extract_answer(solution.text) if solution.text else None
+            # A stopped or failed row is unfinished thought: its "last number" is no answer.
+            finished = solution.finish_reason in ("stop", "length", "repetition")
+            solution.answer = extract_answer(solution.text) if finished and solution.text else None
         greedy = next((s for s in solutions if s.kind == "greedy"), None)
         samples = [s for s in solutions if s.kind == "sampled"]
         timings = self._timings(job, rows, started, ended, queued_s)

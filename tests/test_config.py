@@ -110,7 +110,7 @@ def test_help_documents_every_option():
     assert out.returncode == 0, out.stderr
     for flag in ("--model", "--precision", "--device", "--offline", "--n-samples", "--temperature", "--top-p",
                  "--max-new-tokens", "--seed", "--db-url", "--teacher-password", "--host", "--port", "--share",
-                 "--reward-model", "--max-problem-chars", "--concurrency-limit"):
+                 "--reward-model", "--max-problem-chars", "--max-queue"):
         assert flag in out.stdout
     assert "MATHAPP_" in out.stdout
 

@@ -1,0 +1,416 @@
+"""What the Solve and History tabs show, built from plain view data.
+
+A live run (engine events as they arrive) and a stored attempt (from the session log) are both
+turned into the same `RunView`, so streaming, the finished page and a reopened attempt render
+with the same code: the main solution, the sample cards, the Maj@N / RM@N panel, the status
+line and the charts. Every piece of untrusted text passes through `ui.render`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent
+from ui.render import (
+    boxed_answer_markdown,
+    cluster_colour,
+    escape_text,
+    streaming_markdown,
+    tail,
+)
+
+CARD_TAIL_CHARS = 480
+
+
+@dataclass
+class RowView:
+    """One solution as shown: greedy (index 0) or sample (1..N)."""
+
+    index: int
+    kind: str
+    text: str
+    finished: bool = False
+    answer: str | None = None
+    cluster: int | None = None
+    reward: float | None = None
+    finish_reason: str | None = None
+    tokens: int = 0
+    step_rewards: list[float] | None = None
+    mean_logprob: float | None = None
+
+
+@dataclass
+class VoteView:
+    """Maj@N, RM@N, the weighted vote and their agreement, ready to display."""
+
+    n: int
+    labels: list[str]
+    counts: list[int]
+    no_answer: int
+    maj_answer: str | None
+    maj_count: int
+    greedy_answer: str | None = None
+    rm_answer: str | None = None
+    rm_score: float | None = None
+    rm_label: str | None = None
+    rm_index: int | None = None  # sample number (1..N)
+    rm_cluster: int | None = None
+    scorer_name: str | None = None
+    weighted_answer: str | None = None
+    weighted_shares: list[float] | None = None
+    agreement: str | None = None
+    all_agree: bool | None = None
+
+
+@dataclass
+class RunView:
+    """Everything a solve shows, live or replayed."""
+
+    rows: dict[int, RowView] = field(default_factory=dict)
+    vote: VoteView | None = None
+    status: str = ""
+    finished: bool = False
+    cancelled: bool = False
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def greedy(self) -> RowView | None:
+        row = self.rows.get(0)
+        return row if row is not None and row.kind == "greedy" else None
+
+    @property
+    def samples(self) -> list[RowView]:
+        return [self.rows[i] for i in sorted(self.rows) if self.rows[i].kind == "sampled"]
+
+
+class LiveRun:
+    """Accumulates engine events for one solve and says when the page should update.
+
+    Updates are coalesced: `due()` is true at most `rate` times a second (and whenever a row
+    finishes), so 64 streaming samples cost a few page updates a second, not one per token.
+    """
+
+    def __init__(self, rows: Sequence[int], *, rate: float = 4.0) -> None:
+        self.view = RunView(rows={r: RowView(r, "greedy" if r == 0 else "sampled", "") for r in rows})
+        self._parts: dict[int, list[str]] = {r: [] for r in rows}
+        self.started_at = time.perf_counter()
+        self.first_token_at: float | None = None
+        self.tokens_seen = 0
+        self.queued_ahead: int | None = None
+        self.result: RunResult | None = None
+        self._interval = 1.0 / rate
+        self._last_emit = 0.0
+        self._row_finished = False
+
+    def apply(self, event: StreamEvent) -> None:
+        if isinstance(event, Delta):
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            self._parts.setdefault(event.row, []).append(event.text)
+            self.tokens_seen += 1
+        elif isinstance(event, RowDone):
+            self._finish_row(event.solution)
+        elif isinstance(event, Queued):
+            self.queued_ahead = event.ahead
+        elif isinstance(event, Started):
+            self.queued_ahead = None
+            for row in event.rows:
+                self.view.rows.setdefault(row, RowView(row, "greedy" if row == 0 else "sampled", ""))
+                self._parts.setdefault(row, [])
+        elif isinstance(event, RunDone):
+            self.result = event.result
+            for solution in event.result.solutions:
+                self._finish_row(solution)
+            self.view.vote = vote_view_from_result(event.result)
+            self.view.finished = True
+            self.view.cancelled = event.result.cancelled
+            self.view.error = event.result.error
+            self.view.notes = list(event.result.notes)
+
+    def _finish_row(self, solution: Solution) -> None:
+        self.view.rows[solution.index] = row_from_solution(solution)
+        self._parts[solution.index] = [solution.text]
+        self._row_finished = True
+
+    def text(self, row: int) -> str:
+        parts = self._parts.get(row, [])
+        if len(parts) > 1:
+            self._parts[row] = parts = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    def snapshot(self) -> RunView:
+        """The view with the streamed text so far folded in."""
+        for index, row in self.view.rows.items():
+            if not row.finished:
+                row.text = self.text(index)
+        return self.view
+
+    def due(self) -> bool:
+        now = time.perf_counter()
+        if self._row_finished or now - self._last_emit >= self._interval:
+            self._last_emit = now
+            self._row_finished = False
+            return True
+        return False
+
+    def partial_solutions(self) -> list[Solution]:
+        """What streamed so far, as solutions marked cancelled (for logging a stopped run)."""
+        out = []
+        for index in sorted(self.view.rows):
+            row = self.view.rows[index]
+            if row.finished:
+                out.append(_solution_from_row(row))
+            else:
+                out.append(Solution(index, row.kind, self.text(index), 0, "cancelled"))  # type: ignore[arg-type]
+        return out
+
+
+def row_from_solution(solution: Solution) -> RowView:
+    return RowView(
+        index=solution.index,
+        kind=solution.kind,
+        text=solution.text,
+        finished=True,
+        answer=solution.answer,
+        cluster=solution.cluster,
+        reward=solution.reward,
+        finish_reason=solution.finish_reason,
+        tokens=solution.token_count,
+        step_rewards=solution.step_rewards,
+        mean_logprob=solution.mean_logprob,
+    )
+
+
+def _solution_from_row(row: RowView) -> Solution:
+    return Solution(
+        index=row.index, kind=row.kind, text=row.text, token_count=row.tokens,  # type: ignore[arg-type]
+        finish_reason=row.finish_reason or "cancelled", mean_logprob=row.mean_logprob,  # type: ignore[arg-type]
+        answer=row.answer, cluster=row.cluster, reward=row.reward, step_rewards=row.step_rewards,
+    )
+
+
+def vote_view_from_result(result: RunResult) -> VoteView | None:
+    if result.vote is None:
+        return None
+    vote = result.vote
+    ranking = result.ranking
+    view = VoteView(
+        n=vote.total,
+        labels=[c.answer for c in vote.clusters],
+        counts=[c.count for c in vote.clusters],
+        no_answer=vote.total - sum(c.count for c in vote.clusters),
+        maj_answer=vote.answer,
+        maj_count=vote.count,
+        greedy_answer=result.greedy.answer if result.greedy else None,
+    )
+    if ranking is not None:
+        total = sum(ranking.weighted_scores) or 0.0
+        view.rm_answer = ranking.rm_answer
+        view.rm_score = ranking.rm_score
+        view.rm_label = ranking.label
+        view.rm_index = result.samples[ranking.rm_index].index if ranking.rm_index is not None else None
+        view.rm_cluster = ranking.rm_cluster
+        view.scorer_name = ranking.scorer_name
+        view.weighted_answer = ranking.weighted_answer
+        view.weighted_shares = [s / total for s in ranking.weighted_scores] if total > 0 else None
+        view.agreement = ranking.agreement.summary
+        view.all_agree = ranking.agreement.all_agree
+    return view
+
+
+# ------------------------------------------------------------------------ rendering
+
+
+def _answer_math(answer: str | None) -> str:
+    if answer is None:
+        return "<i>none</i>"
+    if "$" in answer or len(answer) > 200:
+        return escape_text(answer)
+    return f"${escape_text(answer)}$"
+
+
+def _reward_text(value: float | None, label: str | None) -> str:
+    if value is None or not math.isfinite(value):
+        return ""
+    if label == "confidence":
+        return f"confidence {math.exp(value):.2f}"
+    return f"reward {value:.3g}"
+
+
+def main_solution_markdown(view: RunView) -> str:
+    row = view.greedy
+    if row is None:
+        return ""
+    if not row.text and not row.finished:
+        return "<span class='held'>Thinking…</span>"
+    return streaming_markdown(row.text, finished=row.finished)
+
+
+def final_answer_markdown(view: RunView) -> str:
+    row = view.greedy
+    if row is None or not row.finished:
+        return ""
+    note = ""
+    if row.finish_reason == "length":
+        note = "<div class='note'>The solution hit the token limit before it finished.</div>"
+    elif row.finish_reason == "repetition":
+        note = "<div class='note'>The model started repeating itself and was stopped.</div>"
+    elif row.finish_reason == "cancelled":
+        return "<div class='final-answer none'>Stopped before a final answer.</div>"
+    return boxed_answer_markdown(row.answer) + note
+
+
+def cards_markdown(view: RunView, reward_label: str | None = None) -> str:
+    """The N sample cards: colour of the answer cluster, answer, reward, finish reason."""
+    samples = view.samples
+    if not samples:
+        return ""
+    label = reward_label or (view.vote.rm_label if view.vote else None)
+    rm_index = view.vote.rm_index if view.vote else None
+    parts = ["<div class='cards'>"]
+    for row in samples:
+        colour_class = f"c{row.cluster}" if row.cluster is not None and row.cluster < 10 else "cnone"
+        bits = [f"<b>#{row.index}</b>"]
+        if row.finished:
+            bits.append(f"answer {_answer_math(row.answer)}")
+            reward = _reward_text(row.reward, label)
+            if reward:
+                bits.append(reward)
+            bits.append(f"{row.finish_reason} · {row.tokens} tok")
+            if rm_index == row.index:
+                bits.append("<span class='pick'>★ RM pick</span>")
+        else:
+            bits.append("<span class='held'>writing…</span>")
+        summary = " · ".join(bits)
+        body = streaming_markdown(row.text, finished=True) if row.finished else streaming_markdown(
+            tail(row.text, CARD_TAIL_CHARS), finished=False
+        )
+        state = "" if row.finished else " open"
+        parts.append(
+            f"<details class='card {colour_class}'{state}><summary><span class='chip {colour_class}'></span> "
+            f"{summary}</summary>\n\n{body}\n\n</details>"
+        )
+    parts.append("</div>")
+    return "\n".join(parts)
+
+
+def vote_markdown(view: RunView) -> str:
+    """Maj@N beside RM@N and the reward-weighted vote, with an agreement badge."""
+    vote = view.vote
+    if vote is None:
+        if view.samples and not view.finished:
+            done = sum(1 for r in view.samples if r.finished)
+            return f"<div class='vote-wait'>Sampling… {done} of {len(view.samples)} solutions finished.</div>"
+        return ""
+    n = vote.n
+    maj = (
+        f"<div class='vote-box'><div class='vote-title'>Majority vote (Maj@{n})</div>"
+        f"<div class='vote-answer'>{_answer_math(vote.maj_answer)}</div>"
+        f"<div class='vote-detail'>{vote.maj_count} of {n} votes</div></div>"
+    )
+    if vote.rm_label == "reward":
+        rm_title = f"Reward-model pick (RM@{n})"
+        rm_detail = f"sample #{vote.rm_index}, reward {vote.rm_score:.3g} ({escape_text(vote.scorer_name or '')})" if vote.rm_index else "no sample could be scored"
+    elif vote.rm_label == "confidence":
+        rm_title = f"Most confident sample (no reward model)"
+        rm_detail = (
+            f"sample #{vote.rm_index}, mean token probability {math.exp(vote.rm_score):.2f}: confidence, not a reward"
+            if vote.rm_index and vote.rm_score is not None else "no sample could be ranked"
+        )
+    else:
+        rm_title, rm_detail = f"Reward pick (RM@{n})", "not ranked (run stopped)"
+    rm = (
+        f"<div class='vote-box'><div class='vote-title'>{rm_title}</div>"
+        f"<div class='vote-answer'>{_answer_math(vote.rm_answer)}</div>"
+        f"<div class='vote-detail'>{rm_detail}</div></div>"
+    )
+    boxes = [maj, rm]
+    if vote.weighted_answer is not None and vote.weighted_shares:
+        share = max(vote.weighted_shares)
+        kind = "reward" if vote.rm_label == "reward" else "confidence"
+        boxes.append(
+            f"<div class='vote-box'><div class='vote-title'>{kind.capitalize()}-weighted vote</div>"
+            f"<div class='vote-answer'>{_answer_math(vote.weighted_answer)}</div>"
+            f"<div class='vote-detail'>{share:.0%} of the total {kind} weight</div></div>"
+        )
+    badge = ""
+    if vote.agreement:
+        css = "agree" if vote.all_agree else "disagree"
+        mark = "✓" if vote.all_agree else "≠"
+        badge = f"<div class='badge {css}'>{mark} {escape_text(vote.agreement)}</div>"
+    elif vote.greedy_answer is not None:
+        badge = f"<div class='badge'>greedy answer {_answer_math(vote.greedy_answer)}</div>"
+    return f"<div class='votes'>{''.join(boxes)}</div>\n\n{badge}"
+
+
+def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str = "") -> str:
+    """Model, precision, device, memory; then queue, time to first token and speed."""
+    parts = [model_line]
+    if live is not None:
+        view = live.view
+        result = live.result
+        if live.queued_ahead:
+            parts.append(f"waiting: {live.queued_ahead} solve{'s' if live.queued_ahead != 1 else ''} ahead")
+        elif result is not None:
+            t = result.timings
+            if t.time_to_first_token_s is not None:
+                parts.append(f"first token {t.time_to_first_token_s:.2f} s")
+            parts.append(f"{t.tokens_per_s:.1f} tok/s total")
+            if len(result.solutions) > 1:
+                parts.append(f"{t.tokens_per_s_per_stream:.1f} tok/s per stream")
+            parts.append(f"{t.generated_tokens:,} tokens in {t.total_s:.1f} s")
+            if t.queued_s > 0.5:
+                parts.append(f"queued {t.queued_s:.1f} s")
+        elif live.first_token_at is not None:
+            elapsed = time.perf_counter() - live.started_at
+            parts.append(f"first token {live.first_token_at - live.started_at:.2f} s")
+            parts.append(f"{live.tokens_seen / max(elapsed, 1e-6):.1f} tok/s")
+        else:
+            parts.append("starting…")
+        if view.cancelled:
+            parts.append("**stopped**")
+        if view.error:
+            parts.append(f"<span class='error'>{escape_text(view.error)}</span>")
+        for note in view.notes:
+            parts.append(f"<span class='warn'>{escape_text(note)}</span>")
+    line = " · ".join(parts)
+    if log_message:
+        line += f"\n\n<div class='warn'>Session log: {escape_text(log_message)}</div>"
+    return line
+
+
+def chart_data(vote: VoteView) -> dict[str, Any]:
+    """Keyword arguments for `ui.plots.vote_chart`."""
+    return {
+        "labels": vote.labels,
+        "counts": vote.counts,
+        "no_answer": vote.no_answer,
+        "total": vote.n,
+        "rm_cluster": vote.rm_cluster,
+        "weighted": vote.weighted_shares,
+    }
+
+
+def heatmap_rows(view: RunView) -> list[tuple[str, list[float]]]:
+    """Step rewards of the RM pick and of the first sample of the majority cluster."""
+    rows: list[tuple[str, list[float]]] = []
+    vote = view.vote
+    if vote is None:
+        return rows
+    by_index = {r.index: r for r in view.samples}
+    if vote.rm_index in by_index and by_index[vote.rm_index].step_rewards:
+        rows.append((f"#{vote.rm_index} (RM pick)", list(by_index[vote.rm_index].step_rewards)))
+    majority = next((r for r in view.samples if r.cluster == 0 and r.step_rewards), None)
+    if majority is not None and majority.index != vote.rm_index:
+        rows.append((f"#{majority.index} (majority)", list(majority.step_rewards)))
+    return rows
+
+
+__all__ = [
+    "LiveRun", "RunView", "RowView", "VoteView", "cards_markdown", "vote_markdown", "main_solution_markdown",
+    "final_answer_markdown", "status_markdown", "chart_data", "heatmap_rows", "cluster_colour",
+]
