@@ -782,15 +782,18 @@ def plan_precision(
     budget = max_memory_bytes if max_memory_bytes is not None else _free_memory(device)
     where = "GPU memory" if device == "cuda" else "RAM"
     reasons: list[str] = []
+    too_big = True
     for precision in candidates:
         need = estimate_rm_bytes(raw, precision, labels) + RM_HEADROOM_BYTES
         if precision in _QUANTIZED and importlib.util.find_spec("bitsandbytes") is None:
             reasons.append(f"{precision} needs bitsandbytes, which is not installed (pip install bitsandbytes)")
+            too_big = False
             continue
         if budget is None or need <= budget:
             return precision, None
         reasons.append(f"needs about {_gib(need)} in {precision} but only {_gib(budget)} of {where} is available to it")
-    return None, f"Reward model {name} does not fit: {'; '.join(reasons)}."
+    verdict = "does not fit" if too_big else "cannot run here"
+    return None, f"Reward model {name} {verdict}: {'; '.join(reasons)}."
 
 
 def _free_memory(device: str) -> int | None:
@@ -812,7 +815,8 @@ def _load_weights(cls: type[_Qwen2RewardBase], path: str, device: str, precision
     """from_pretrained into our own class: fp32 on CPU; bf16, or a bitsandbytes trunk, on CUDA."""
     import transformers
 
-    dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+    # LLM.int8 computes in fp16 (bitsandbytes casts bf16 inputs, warning on every call).
+    dtype = {"fp32": torch.float32, "int8": torch.float16}.get(precision, torch.bfloat16)
     dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     kwargs: dict[str, Any] = {dtype_key: dtype}
     if device == "cuda":

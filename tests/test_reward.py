@@ -55,6 +55,7 @@ from tests.conftest import TINY_CORPUS
 PROBLEM = "Tom has 12 apples and buys 7 more. How many apples does he have?"
 THREE_STEPS = "Tom starts with 12 apples.\n\nHe buys 7 more: 12 + 7 = 19.\n\nThe answer is \\boxed{19}."
 LAYERS = 2
+CONFIDENCE = "policy log-probability"
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -286,6 +287,7 @@ def test_hand_written_checkpoint_loads_without_remote_code(orm_scorer, prm_score
     assert isinstance(orm_scorer, OutcomeRewardScorer) and isinstance(prm_scorer, ProcessRewardScorer)
     assert isinstance(orm_scorer, RewardScorer) and isinstance(prm_scorer, RewardScorer)
     assert orm_scorer.name == "tiny-Math-RM" and orm_scorer.label == "reward"
+    assert type(orm_scorer.model) is Qwen2ForRewardModel and type(prm_scorer.model) is Qwen2ForProcessRewardModel
     assert orm_scorer.precision == "fp32" and orm_scorer.device == "cpu"
     assert next(orm_scorer.model.parameters()).dtype == torch.float32
 
@@ -624,9 +626,6 @@ def test_confidence_ranking_uses_exp_mean_logprob():
     assert ranking.summary == (
         "greedy, majority and confidence pick all differ; the confidence-weighted vote favours 2"
     )
-
-
-CONFIDENCE = "policy log-probability"
 
 
 def test_agreement_without_greedy_or_answers():
