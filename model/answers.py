@@ -70,7 +70,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from typing import Any, Literal
@@ -270,6 +270,7 @@ _SEPARATOR_RE = re.compile(
 )
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\s*degrees?\b", re.IGNORECASE)
 _PERCENT_RE = re.compile(r"\\%|%|\s*\bpercent\b", re.IGNORECASE)
+_GLUE_RE = re.compile(r"(?<=[\d,])\\!(?=\s*\d)")  # 11,\!111 (thousands glued by a negative space)
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:!> ]|\\(?:displaystyle|textstyle|scriptstyle)\b|~")
 _SIZING_RE = re.compile(r"\\(?:left|right)\.|\\(?:left|right|[bB]igg?[lr]?|middle)(?![A-Za-z])\s*")
 _CMD_SPACE_RE = re.compile(r"(\\[A-Za-z]+) +(?=[A-Za-z0-9])")
@@ -279,8 +280,13 @@ _ALIASES = (
     (re.compile(r"\\le(?![A-Za-z])"), r"\\leq"),
     (re.compile(r"\\ge(?![A-Za-z])"), r"\\geq"),
     (re.compile(r"\\ne(?![A-Za-z])"), r"\\neq"),
-    (re.compile(r"\\begin\{[bB]?matrix\}"), r"\\begin{pmatrix}"),
-    (re.compile(r"\\end\{[bB]?matrix\}"), r"\\end{pmatrix}"),
+    (re.compile(r">="), r"\\geq "),
+    (re.compile(r"<="), r"\\leq "),
+    (re.compile(r"!="), r"\\neq "),
+    (re.compile(r"\\gt(?![A-Za-z])"), ">"),
+    (re.compile(r"\\lt(?![A-Za-z])"), "<"),
+    (re.compile(r"\\begin\{(?:[bB]?matrix|array\}\{[^{}]*)\}"), r"\\begin{pmatrix}"),
+    (re.compile(r"\\end\{(?:[bB]?matrix|array)\}"), r"\\end{pmatrix}"),
     (re.compile(r"\{,\}"), ","),
     (re.compile(r"\\\$|\\(?:dollars?|euro)\b"), ""),
     (re.compile(r"^\$|^USD\s*"), ""),
@@ -304,6 +310,7 @@ _VARIABLE = r"(?:[A-Za-z]{1,3}" + _SUBSCRIPT + r"(?:\([A-Za-z]\))?|\\(?:" + _GRE
 _ASSIGNMENT_RE = re.compile(r"^(" + _VARIABLE + r")\s*=\s*(?P<rhs>.+)$")
 _MEMBERSHIP_RE = re.compile(r"^(" + _VARIABLE + r")\s*\\in\s*(?P<rhs>.+)$")
 _OPEN, _CLOSE = "([{", ")]}"
+_MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}.*\\end\{pmatrix\}$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -396,9 +403,9 @@ def _strip_wrappers(text: str) -> str:
         for left, right in _MATH_DELIMS:
             if text.startswith(left) and text.endswith(right) and len(text) > len(left) + len(right):
                 text = text[len(left) : -len(right)].strip()
-        box = re.match(r"^\\(?:boxed|fbox)\s*\{", text)
+        box = re.match(r"^(?:\\(?:boxed|fbox)\s*)?\{", text)
         if box and _braced_group(text, box.end() - 1) == len(text) - 1:
-            text = text[box.end() : -1]
+            text = text[box.end() : -1]  # a box, or a bare TeX group: {1, 3} is the list 1, 3
         if text == before:
             return text
 
@@ -408,6 +415,7 @@ def _surface(text: str) -> str:
     text = unicodedata.normalize("NFKC", _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], text))
     text = re.sub(r"\s+", " ", text)
     text = _strip_wrappers(text)
+    text = _GLUE_RE.sub("", text)
     text = _SPACING_RE.sub(" ", text)
     text = _SIZING_RE.sub("", text)
     for pattern, replacement in _ALIASES:
@@ -547,9 +555,11 @@ def _build_form(text: str, depth: int = 0, unassign: bool = True) -> _Form:
         parts = [p.strip() for p in _top_level_split(inner)]
         if open_ == "\\{":
             return _unordered_form(parts, depth)
+        if len(parts) == 1 and open_ != "\\{":
+            parts = [p.strip() for p in _top_level_split(inner, ";")]  # (0;-2;6)
         if len(parts) >= 2 and all(parts):
             return _collection("ordered", [_build_form(p, depth + 1) for p in parts], open_ + close)
-        if len(parts) == 1 and open_ + close == "()":
+        if len(parts) == 1 and (open_ + close == "()" or _MATRIX_RE.match(inner)):
             return _build_form(inner, depth + 1, unassign)
     parts = [p.strip() for p in _top_level_split(text)]
     if len([p for p in parts if p]) >= 2:
@@ -558,7 +568,12 @@ def _build_form(text: str, depth: int = 0, unassign: bool = True) -> _Form:
     if unassign:
         stripped = _unassign(single)
         if stripped != single:
-            return _build_form(stripped, depth + 1)
+            value = _build_form(stripped, depth + 1)
+            if value.kind == "scalar" and value.number is None and not (value.text or value.choice):
+                # Same key as the bare value (y=2x+3 ~ 2x+3), but sympy sees the equation, so
+                # that y=-x/2+3/4 still equals 2x+4y-3=0.
+                return replace(value, latex=_compact(single))
+            return value
     expanded = _plus_minus(single)
     if expanded is not None:
         return _collection("unordered", [_scalar(p) for p in expanded])
@@ -845,6 +860,24 @@ def _differ_at_a_point(a: Any, b: Any) -> bool:
     return False
 
 
+def _lone_equation(a: Any, b: Any) -> bool:
+    """`a` is an equation or inequality that is not an assignment, and `b` is a plain value.
+
+    math-verify reads such a prediction by its right-hand side (`2x+z=1` as `1`); between two
+    samples that would be wrong, so the pair is unequal. A relation still meets a set
+    (`x > 2` and `(2, \\infty)`), and an assignment its value (`y=2x+3` and `2x+3`).
+    """
+    import sympy
+    from math_verify.grader import is_assignment_relation, is_relation
+
+    exprs_a = [x for x in a if not isinstance(x, str)]
+    exprs_b = [x for x in b if not isinstance(x, str)]
+    return (
+        any(is_relation(x) and not is_assignment_relation(x) for x in exprs_a)
+        and not any(is_relation(x) or isinstance(x, sympy.Set) for x in exprs_b)
+    )
+
+
 def _verify_both(a: Any, b: Any) -> bool:
     """Symmetric math-verify: either side may be the 'gold' (runs on a worker thread).
 
@@ -853,6 +886,8 @@ def _verify_both(a: Any, b: Any) -> bool:
     """
     from math_verify import verify
 
+    if _lone_equation(a, b) or _lone_equation(b, a):
+        return False
     if _plain_expressions(a, b):
         if _differ_at_a_point(a, b):
             return False
