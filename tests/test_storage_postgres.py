@@ -1,0 +1,118 @@
+"""The same session log on PostgreSQL, when a server is at hand.
+
+Set `MATHAPP_TEST_PG_URL` to a URL of a role that may create databases, e.g.
+`postgresql+psycopg://postgres@/postgres?host=/tmp/pg&port=5432`; each test gets a fresh
+database and drops it afterwards. Without it (and `psycopg`) these tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+from storage import AttemptQuery, FeedbackInput, Store, new_session_id
+from storage.export import read_csv, read_jsonl
+from storage.migrations import MIGRATIONS, applied_migrations
+from tests.storage_worker import make_outcome, make_samples, make_start
+from tests.test_storage_schema import PINNED_COLUMNS
+
+ADMIN_URL = os.environ.get("MATHAPP_TEST_PG_URL")
+pytestmark = pytest.mark.skipif(not ADMIN_URL, reason="set MATHAPP_TEST_PG_URL to test against PostgreSQL")
+
+
+@pytest.fixture()
+def pg_url():
+    pytest.importorskip("psycopg")
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"mathapp_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))  # a name we made, not user text
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_schema_and_migrations_on_postgres(pg_url):
+    with Store.open(pg_url) as store:
+        inspector = inspect(store.engine)
+        for table, columns in PINNED_COLUMNS.items():
+            assert [c["name"] for c in inspector.get_columns(table)] == columns
+        with store.engine.connect() as conn:
+            assert applied_migrations(conn) == [m.name for m in MIGRATIONS]
+
+
+def test_upgrade_from_the_previous_version_on_postgres(pg_url):
+    Store.open(pg_url, migrations=MIGRATIONS[:-1], recover=False).close()
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO sessions VALUES ('k1', now(), now())"))
+        conn.execute(
+            text(
+                "INSERT INTO attempts (id, session_key, started_at, status, problem, model_id, precision, device, params) "
+                "VALUES (:id, 'k1', now(), 'running', 'old', 'm', 'bf16', 'cpu', '{}')"
+            ),
+            {"id": "b" * 32},
+        )
+    engine.dispose()
+    with Store.open(pg_url) as store:
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT status FROM attempts")).scalar() == "interrupted"
+        assert store.start_attempt(make_start(new_session_id())).ok
+
+
+def test_logging_queries_privacy_and_export_on_postgres(pg_url):
+    with Store.open(pg_url, teacher_password="teacher-password") as store:
+        alice, bob = new_session_id(), new_session_id()
+        mine = store.start_attempt(make_start(alice, "What is 50% of a TRIANGLE?")).attempt_id
+        theirs = store.start_attempt(make_start(bob, "bob's problem")).attempt_id
+        for attempt_id in (mine, theirs):
+            assert store.finish_attempt(attempt_id, make_outcome(), make_samples(3)).ok
+        assert store.add_feedback(mine, session_id=alice, feedback=FeedbackInput("wrong", "40")).ok
+        assert not store.add_feedback(theirs, session_id=alice, feedback=FeedbackInput("wrong")).ok
+        assert [a.id for a in store.history(alice).items] == [mine]
+        assert store.get_attempt(theirs, session_id=alice) is None
+        access = store.teacher_login("teacher-password")
+        query = AttemptQuery(text="50%", all_agree=False, feedback="corrected", date_from=date(2020, 1, 1), date_to=date(2999, 1, 1))
+        assert [a.id for a in store.teacher_search(access, query).items] == [mine]
+        expected = [store.get_attempt(mine, session_id=alice).to_dict()]
+        assert read_jsonl(store.export_session(alice, "jsonl")) == expected
+        assert read_csv(store.export_session(alice, "csv")) == expected
+
+
+def test_threads_lose_nothing_on_postgres(pg_url):
+    with Store.open(pg_url) as store:
+        sessions = [new_session_id() for _ in range(20)]
+        barrier = threading.Barrier(20)
+
+        def solve(thread):
+            barrier.wait()
+            for number in range(10):
+                started = store.start_attempt(make_start(sessions[thread], f"{thread}/{number}"))
+                assert store.finish_attempt(started.attempt_id, make_outcome(), make_samples(8)).ok
+
+        with ThreadPoolExecutor(20) as pool:
+            list(pool.map(solve, range(20)))
+        with store.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM samples")).scalar() == 200 * 8
+
+
+def test_an_unreachable_server_leaves_solving_working():
+    pytest.importorskip("psycopg")
+    url = create_engine(ADMIN_URL).url.set(port=1, host="127.0.0.1", query={}).render_as_string(hide_password=False)
+    store = Store.open(url, write_budget_s=1)
+    try:
+        assert not store.health().ok
+        status = store.start_attempt(make_start(new_session_id()))
+        assert not status.ok and status.pending == 1 and "not saved" in status.message
+    finally:
+        store.close()
