@@ -30,8 +30,9 @@ and of vLLM's `qwen2_rm.py`. Weights load into this module's own classes by thos
 remote code is never run (no `trust_remote_code` anywhere).
 
 Precision: fp32 on the CPU. On CUDA the trunk follows the policy: NF4 or int8 through
-bitsandbytes (transformers' `BitsAndBytesConfig`, the head left unquantized) when the policy is
-nf4/int8, bf16 otherwise, and NF4 when bf16 would not fit. A reward model that is not
+bitsandbytes (transformers' `BitsAndBytesConfig`, the head left unquantized; int8 computes in
+fp16, as LLM.int8 does) when the policy is nf4/int8, bf16 otherwise, and NF4 when bf16 would not
+fit in the share of free memory the reward model may take (`RM_MEMORY_FRACTION`). A reward model that is not
 configured, not found, or does not fit degrades to the confidence fallback, with a reason a
 person can read.
 
@@ -609,12 +610,12 @@ def _spec_bundled(request: _Request) -> tuple[RewardScorer, str | None]:
 
 def _spec_auto(request: _Request) -> tuple[RewardScorer, str | None]:
     official = FAMILY_REWARD_MODELS.get(request.policy_family or QWEN25_MATH, FAMILY_REWARD_MODELS[QWEN25_MATH])
+    bundled = (BUNDLED_RM_DIR / "config.json").is_file()
     if _hub_cached(official):
         scorer, reason = _load_hub(official, request, offline=True)
-        if reason is None:
-            return scorer, None
-        log.info("auto reward model: %s", reason)
-    if (BUNDLED_RM_DIR / "config.json").is_file():
+        if reason is None or not bundled:
+            return scorer, reason
+    if bundled:
         return _load_local(BUNDLED_RM_DIR, "bundled reward model", request)
     return _fallback(
         f"No reward model is configured: {official} is not in the local Hugging Face cache and "

@@ -506,12 +506,16 @@ def test_cuda_precision_plan(monkeypatch):
     assert reward.plan_precision("rm", raw, "cpu", "auto", 10**13) == ("fp32", None)
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "bitsandbytes" else real_find_spec(n, *a))
+
+    def bitsandbytes(present: bool):
+        return lambda n, *a: (object() if present else None) if n == "bitsandbytes" else real_find_spec(n, *a)
+
+    monkeypatch.setattr(importlib.util, "find_spec", bitsandbytes(False))
     precision, why = reward.plan_precision("rm", raw, "cuda", "nf4", 10**12)
     assert precision is None and "bitsandbytes" in why
     assert reward.plan_precision("rm", raw, "cuda", "bf16", 10**12) == ("bf16", None)
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "bitsandbytes" else real_find_spec(n, *a))
+    monkeypatch.setattr(importlib.util, "find_spec", bitsandbytes(True))
     assert reward.plan_precision("rm", raw, "cuda", "int8", 10**12) == ("int8", None)
     assert reward.plan_precision("rm", raw, "cuda", "auto", 10**12) == ("bf16", None)
     assert reward.plan_precision("rm", raw, "cuda", "auto", nf4 + 2 * 1024**3) == ("nf4", None)
@@ -566,7 +570,8 @@ def test_rm_at_n_and_softmax_weighted_vote_for_orm_rewards():
     vote = _vote({"19": (0, 2, 3), "20": (1, 4)}, 5)
     totals = [1.0, 3.0, 0.5, 0.2, -1.0]
     ranking = rank_solutions(
-        samples, vote, [Score(t) for t in totals], scorer_name="RM", label="reward", greedy_answer="19", same_answer=_same
+        samples, vote, [Score(t) for t in totals],
+        scorer_name="RM", label="reward", greedy_answer="19", same_answer=_same,
     )
     assert (ranking.rm_index, ranking.rm_answer, ranking.rm_score, ranking.rm_cluster) == (1, "20", 3.0, 1)
     assert ranking.weighting == "softmax"
@@ -616,7 +621,8 @@ def test_prm_totals_weigh_as_probabilities_and_all_agree():
 def test_confidence_ranking_uses_exp_mean_logprob():
     samples = _samples(["1", "2", None])
     vote = _vote({"1": (0,), "2": (1,)}, 3)
-    scores = ConfidenceScorer().score(PROBLEM, [_solution(1, logprob=-1.0), _solution(2, logprob=-0.1), _solution(3, logprob=None)])
+    logprobs = [_solution(1, logprob=-1.0), _solution(2, logprob=-0.1), _solution(3, logprob=None)]
+    scores = ConfidenceScorer().score(PROBLEM, logprobs)
     ranking = rank_solutions(
         samples, vote, scores, scorer_name=CONFIDENCE, label="confidence", greedy_answer="5", same_answer=_same
     )
@@ -635,7 +641,9 @@ def test_agreement_without_greedy_or_answers():
     assert ranking.summary == "majority and reward pick agree; no greedy answer"
     assert ranking.agreement.greedy_majority is None and ranking.agreement.all_agree
 
-    nothing = rank_solutions(_samples([None, None]), _vote({}, 2), [Score(0.1), Score(0.3)], scorer_name="RM", label="reward")
+    nothing = rank_solutions(
+        _samples([None, None]), _vote({}, 2), [Score(0.1), Score(0.3)], scorer_name="RM", label="reward"
+    )
     assert nothing.rm_index == 1 and nothing.rm_answer is None and nothing.weighted_answer is None
     assert nothing.weighted_scores == ()
     assert nothing.summary == "no answer to compare"
@@ -695,7 +703,8 @@ def test_cluster_weights_are_a_distribution_over_answers(rows):
         groups.setdefault(a, []).append(i)
     ordered = dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])))
     vote = _vote({a: tuple(m) for a, m in ordered.items()}, len(rows))
-    ranking = rank_solutions(samples, vote, [Score(t) for _, t in rows], scorer_name="RM", label="reward", same_answer=_same)
+    scores = [Score(t) for _, t in rows]
+    ranking = rank_solutions(samples, vote, scores, scorer_name="RM", label="reward", same_answer=_same)
     assert math.fsum(ranking.weighted_scores) == pytest.approx(1.0)
     assert ranking.weighted_scores[ranking.weighted_cluster] == pytest.approx(max(ranking.weighted_scores))
     assert ranking.rm_answer == rows[ranking.rm_index][0]
