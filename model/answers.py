@@ -16,9 +16,14 @@ Rules of equivalence (the tests pin each of them):
 
 - Surface: `$`, `\\(...\\)`, `\\[...\\]`, a whole-answer `\\boxed{}`, `\\left`/`\\right`, LaTeX
   spacing, `\\displaystyle`, `\\text{}`-style wrappers, `^\\circ`/degrees, `\\$`, and units
-  after a number (`5\\text{ cm}`, `12 apples`) are dropped; `\\dfrac`/`\\tfrac` = `\\frac`;
-  `1,000` = `1000` (only a whole answer that is one thousands-grouped number).
-- Assignments: `x=3` = `3` (a short variable, `\\theta`, or `f(x)` on the left); `x \\in S` = `S`.
+  after a number (`5\\text{ cm}`, `12 apples`) are dropped; `\\dfrac`/`\\tfrac` = `\\frac`,
+  `>=` = `\\geq`, `bmatrix`/`array` = `pmatrix`, `{1, 3}` (a bare TeX group) = `1, 3`;
+  `1,000` = `1000` and `11,\\!111` = `11111` (only a whole answer that is one
+  thousands-grouped number: `1,000` is never the list 1, 0, and `1, 234` stays a list).
+- Assignments: `x=3` = `3` (a variable of up to three letters, a Greek letter, or `f(x)` on
+  the left); `x \\in S` = `S`. Other equations and inequalities never equal a bare value
+  (`2x+z=1` != `1`), but may equal each other (`2x+4y-3=0` = `y=-\\frac{1}{2}x+\\frac{3}{4}`)
+  or a set (`x > 2` = `(2, \\infty)`).
 - Numbers: compared exactly (`\\frac{3}{4}` = `0.75` = `3/4`; `2\\frac{1}{2}` is the mixed
   number 5/2). When either side is written as a decimal they are equal when both round to
   the same 6 decimal places (math-verify's `float_rounding`), so `0.333333` = `1/3` but
@@ -44,15 +49,18 @@ the main one (Gradio calls handlers from worker threads), so they are switched o
    only; text longer than `MAX_TEXT_CHARS` is cut before extraction and normalisation.
 2. Magnitude, before sympy evaluates anything: a parsed expression is walked and rejected
    when an upper bound of the size of a number it could produce (`9^{9^{9^9}}`, `10^6!`,
-   `(x+1)^{10^9}`, `\\binom{10^9}{...}`) exceeds `MAX_RESULT_BITS`. Such numbers would be
-   computed inside single C calls that nothing can interrupt.
+   `(x+1)^{10^9}`, `\\binom{10^9}{...}`) exceeds `MAX_RESULT_BITS`; before parsing, a textual
+   check turns away exponent towers and big binomials, which the parser itself would
+   evaluate. Such numbers would be computed inside single C calls that nothing can interrupt.
 3. Wall clock, from any thread: sympy runs in a short-lived daemon thread; the caller waits
    at most the remaining budget (`timeout_s`, default `DEFAULT_TIMEOUT_S` for `equivalent`
    and `VOTE_TIMEOUT_S` for a whole vote) and then falls back to comparing keys. The
    abandoned thread is stopped by an exception raised into it (`PyThreadState_SetAsyncExc`,
    a `BaseException` that sympy's and math-verify's `except Exception` do not swallow).
    One lock serialises all sympy work, since the ANTLR parser behind math-verify is not
-   documented as thread-safe.
+   documented as thread-safe. Work stuck inside a single C call cannot be interrupted (rule
+   2 is there to keep it from starting); until it returns, later comparisons time out and
+   fall back to keys.
 
 Parsed forms and comparison results are cached by normalised key, so voting on 64 answers
 parses each distinct key once and calls sympy only between distinct keys that the cheap
@@ -270,7 +278,7 @@ _SEPARATOR_RE = re.compile(
 )
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\s*degrees?\b", re.IGNORECASE)
 _PERCENT_RE = re.compile(r"\\%|%|\s*\bpercent\b", re.IGNORECASE)
-_GLUE_RE = re.compile(r"(?<=[\d,])\\!(?=\s*\d)")  # 11,\!111 (thousands glued by a negative space)
+_GLUE_RE = re.compile(r"(?<=[\d,])\\!\s*(?=\d)")  # 11,\!111 (thousands glued by a negative space)
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:!> ]|\\(?:displaystyle|textstyle|scriptstyle)\b|~")
 _SIZING_RE = re.compile(r"\\(?:left|right)\.|\\(?:left|right|[bB]igg?[lr]?|middle)(?![A-Za-z])\s*")
 _CMD_SPACE_RE = re.compile(r"(\\[A-Za-z]+) +(?=[A-Za-z0-9])")

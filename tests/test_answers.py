@@ -182,6 +182,19 @@ EQUIVALENCE = [
     (r"\sin^2x+\cos^2x", "1", True),
     (r"\frac{x^2-1}{x-1}", "x+1", True),
     ("x+1", "y+1", False),
+    # relations: an equation that is not an assignment is not its right-hand side
+    ("2x+z=1", "1", False),
+    ("7 = 11a+c", "11a+c", False),
+    ("2x+4y-3=0", r"y=-\frac{1}{2}x+\frac{3}{4}", True),
+    ("y = 2x+3", "2x+3", True),
+    ("x >= 5", r"x \geq 5", True),
+    (r"x \lt 3", "x<3", True),
+    # TeX groups, arrays, glued thousands
+    ("{1,3}", "3, 1", True),
+    ("{1,3}", "(1,3)", False),
+    (r"\left[\begin{array}{cc}1 & 2 \\3 & 4\end{array}\right]", r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", True),
+    (r"11,\! 111,\! 111,\! 100", "11111111100", True),
+    ("(0;-2;6)", "(0, -2, 6)", True),
     # delimiters and wrappers
     ("$5$", "5", True),
     (r"\boxed{5}", "5", True),
@@ -366,6 +379,23 @@ def test_winner_depends_on_order_only_through_the_tie_break(samples: list[str | 
         assert vote.count == best
 
 
+TOKENS = st.sampled_from(
+    list("0123456789{}()[]^_,.=+-*/ $%!xyAB\\") + [r"\frac", r"\boxed", r"\sqrt", r"\pi", r"\text", r"\{", r"\}",
+    r"\left", r"\pm", r"\infty", r"\cup", "^{", "\x00", "\u03c0", r"\begin{pmatrix}", r"\end{pmatrix}", "&",
+    " and ", "x=", r"\in", r"\circ", r"\%"]
+)
+junk = st.lists(TOKENS, max_size=30).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(junk, junk)
+def test_any_text_gives_sane_symmetric_results(a: str, b: str) -> None:
+    extracted = extract_answer(a)
+    assert extracted is None or isinstance(extracted, str)
+    assert equivalent(a, b, timeout_s=0.5) == equivalent(b, a, timeout_s=0.5)
+    assert equivalent(a, a) is bool(normalize_answer(a))
+
+
 @SETTINGS
 @given(st.lists(st.none(), max_size=10))
 def test_all_none_gives_no_answer(samples: list[None]) -> None:
@@ -453,6 +483,21 @@ def test_vote_over_64_answers_is_bounded_and_reuses_parses() -> None:
     start = time.monotonic()
     assert majority_vote(texts) == vote
     assert time.monotonic() - start < 0.5, "the second vote should be served from the caches"
+
+
+def test_vote_parses_each_distinct_key_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    parse = answers._parse
+
+    def counting_parse(latex: str) -> object:
+        calls.append(latex)
+        return parse(latex)
+
+    monkeypatch.setattr(answers, "_parse", counting_parse)
+    texts = [f"q^{{{k % 8}}}+{k % 8}w" for k in range(64)]
+    vote = majority_vote(texts)
+    assert len(vote.clusters) == 8 and vote.answered == 64
+    assert sorted(calls) == sorted(set(calls)) and len(calls) <= 8
 
 
 def test_concurrent_calls_agree_with_sequential_ones() -> None:
