@@ -828,7 +828,8 @@ def _parse(latex: str) -> Any:
     return bounded
 
 
-_PROBES = (0.5731, 1.3127, -0.8419)
+# Positive, irregular points: inside the domains of sqrt and log, unlikely to be special.
+_PROBES = (0.5731, 1.3127, 0.8419)
 
 
 def _plain_expressions(a: Any, b: Any) -> bool:
@@ -1097,12 +1098,12 @@ class Vote:
 
 
 def _shown_answer(answers: Sequence[str | None], members: Sequence[int]) -> str:
+    texts = {i: answers[i] if isinstance(answers[i], str) else _as_text(answers[i]) for i in members}
     tally: dict[str, int] = {}
     for i in members:
-        text = _as_text(answers[i])
-        tally[text] = tally.get(text, 0) + 1
+        tally[texts[i]] = tally.get(texts[i], 0) + 1
     best = max(tally.values())
-    return next(_as_text(answers[i]) for i in members if tally[_as_text(answers[i])] == best)
+    return next(texts[i] for i in members if tally[texts[i]] == best)
 
 
 def cluster_answers(answers: Sequence[str | None], *, timeout_s: float = VOTE_TIMEOUT_S) -> list[Cluster]:

@@ -453,25 +453,56 @@ def test_pathological_answers_return_quickly_from_a_worker_thread(text: str) -> 
     assert vote.total == 4 and vote.answered == 3
 
 
+def _busy(seconds: float) -> str:
+    """Pure-Python work that takes `seconds` unless interrupted (stands in for a slow simplify)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sum(range(1000))
+    return "finished"
+
+
+def _sympy_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "answers-sympy"]
+
+
+def _wait_for_no_sympy_threads(seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while _sympy_threads() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _sympy_threads()
+
+
 # The exception that stops abandoned work can land inside a garbage-collector callback
 # (hypothesis installs one), which reports it as unraisable; the reaper then raises it again.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_slow_symbolic_work_is_cut_off_at_the_budget() -> None:
-    a, b = "(x+y+z+w+1)^{60}", "(x+y+z+w+2)^{60}-1"
-    results: list[tuple[bool, float]] = []
+def test_bounded_run_stops_waiting_and_stops_the_work() -> None:
+    outcome: list[tuple[object, float]] = []
 
-    def job() -> None:
+    def caller() -> None:
         start = time.monotonic()
-        results.append((equivalent(a, b, timeout_s=0.3), time.monotonic() - start))
+        outcome.append((answers._run_bounded(lambda: _busy(30), start + 0.3), time.monotonic() - start))
 
-    thread = threading.Thread(target=job)
+    thread = threading.Thread(target=caller)
     thread.start()
     thread.join(10)
-    assert results and results[0][0] is False and results[0][1] < 1.5
-    deadline = time.monotonic() + 5
-    while any(t.name == "answers-sympy" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(t.name == "answers-sympy" for t in threading.enumerate()), "abandoned work was not stopped"
+    value, elapsed = outcome[0]
+    assert value is answers._TIMED_OUT and elapsed < 1.0
+    assert _wait_for_no_sympy_threads(), "abandoned work was not stopped"
+    assert answers._run_bounded(lambda: _busy(0.01), time.monotonic() + 5) == "finished"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_slow_comparison_is_cut_off_at_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(answers, "_verify_both", lambda a, b: _busy(30) == "never")
+    a, b = r"\sqrt{u}+\frac{1}{v}", r"\frac{1}{v}+u^{1/2}"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        start = time.monotonic()
+        result = pool.submit(equivalent, a, b, timeout_s=0.5).result(timeout=10)
+        elapsed = time.monotonic() - start
+    assert result is False and elapsed < 1.5
+    assert _wait_for_no_sympy_threads(), "abandoned work was not stopped"
+    monkeypatch.undo()
+    assert equivalent(a, b), "a timed-out comparison must not be cached as unequal"
 
 
 def test_vote_over_64_answers_is_bounded_and_reuses_parses() -> None:
