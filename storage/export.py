@@ -26,11 +26,12 @@ import json
 import os
 import sys
 import tempfile
+import types
 import typing
 from dataclasses import fields
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
+from typing import Any, Callable, Iterable, Sequence, TextIO
 
 from storage.records import FEEDBACK_FILTERS, AttemptDetail, AttemptQuery, AttemptSummary, SampleView
 
@@ -42,10 +43,12 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def _kind(hint: Any) -> str:
     """A field's type hint reduced to how its CSV cell is written and read."""
-    args = set(typing.get_args(hint)) - {type(None)}
-    base = next(iter(args)) if args else hint
-    optional = type(None) in typing.get_args(hint)
-    origin = typing.get_origin(base) or base
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # X | None
+        members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = len(members) < len(typing.get_args(hint))
+        hint = members[0]
+    origin = typing.get_origin(hint) or hint
     if origin is str:
         return "opt_text" if optional else "text"
     if origin is bool:
@@ -84,7 +87,8 @@ def write_jsonl(details: Iterable[AttemptDetail], handle: TextIO) -> int:
 
 def write_csv(details: Iterable[AttemptDetail], handle: TextIO) -> int:
     """One row per solution (see the module doc); returns how many attempts were written."""
-    writer = csv.writer(handle, lineterminator="\n")
+    # RFC 4180 line ends: the writer then quotes every cell holding a \r or \n.
+    writer = csv.writer(handle, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     count = 0
     for detail in details:
@@ -140,7 +144,9 @@ def to_file(writer: Writer, details: Iterable[AttemptDetail], path: Path) -> Pat
 def read_jsonl(handle: TextIO | str) -> list[dict[str, Any]]:
     """The attempts of a JSONL export, as the dicts `AttemptDetail.to_dict()` gives."""
     text = handle if isinstance(handle, str) else handle.read()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # Split on "\n" only: str.splitlines() would also split on U+2028, \x85 and others,
+    # which json.dumps(ensure_ascii=False) leaves unescaped inside strings.
+    return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
 def read_csv(handle: TextIO | str) -> list[dict[str, Any]]:

@@ -206,7 +206,6 @@ class Store:
         self._backlog_lock = threading.Lock()
         self._replay_lock = threading.Lock()
         self._problem = ""
-        self._failed_writes = 0
         self._dropped_writes = 0
         # The password itself is not kept: only its digest, compared in constant time.
         self._teacher_digest = (
@@ -643,7 +642,6 @@ class Store:
         attempt_id: str | None,
         tries: int,
     ) -> LogStatus:
-        self._failed_writes += 1
         pending = self._keep(what, unit) if unit is not None else self.pending_writes
         kept = " It is kept in memory and will be saved when the database works again." if unit is not None else ""
         message = f"{what} was not saved to the session log ({reason}).{kept}"
@@ -655,7 +653,6 @@ class Store:
         """A write with malformed input: reported (it is a bug in the caller), never kept."""
         message = f"{what} was not saved to the session log: {exc}"
         log.error("Session log: %s", message)
-        self._failed_writes += 1
         return LogStatus(ok=False, message=message, attempt_id=attempt_id, pending=self.pending_writes)
 
     def _keep(self, what: str, unit: Callable[[Session], Any]) -> int:
@@ -671,7 +668,12 @@ class Store:
             return len(self._backlog)
 
     def _replay(self) -> None:
-        """Save waiting writes in order, stopping at the first that still fails."""
+        """Save waiting writes in order, stopping at the first that still fails.
+
+        Replaying after newer writes is safe: every unit is idempotent and they commute
+        (inserts are INSERT-if-absent, a finish or a solution replaces its own rows with the
+        same final values), so the order in which they land does not change the result.
+        """
         if not self._backlog or not self._replay_lock.acquire(blocking=False):
             return  # nothing waits, or another thread is already replaying
         try:

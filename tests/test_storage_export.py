@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -88,7 +87,7 @@ def test_export_to_a_file(store, tmp_path):
     target = tmp_path / "exports" / "mine.csv"
     written = store.export_session(sid, "csv", out=target)
     assert written == str(target)
-    assert target.read_text(encoding="utf-8") == store.export_session(sid, "csv")
+    assert target.read_bytes().decode("utf-8") == store.export_session(sid, "csv")
     assert [p.name for p in target.parent.iterdir()] == ["mine.csv"]  # no temporary left behind
 
 
@@ -141,7 +140,7 @@ def shared_store(tmp_path_factory):
         yield opened
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(attempt=_attempts())
 def test_property_any_attempt_round_trips_through_both_formats(shared_store, attempt):
     store = shared_store
@@ -177,7 +176,7 @@ def test_command_line_export(store, tmp_db_url, tmp_path):
     result = _cli("--db-url", tmp_db_url, "--format", "jsonl", "--session", new_session_id(), "--out", "-")
     assert result.returncode == 0 and result.stdout == ""
     result = _cli("--db-url", tmp_db_url, "--format", "jsonl", "--session", sid, "--from", "2000-01-01", "--to", "2999-12-31", "--out", "-")
-    assert {json.loads(line)["id"] for line in result.stdout.splitlines()} == set(ids)
+    assert {r["id"] for r in read_jsonl(result.stdout)} == set(ids)
 
 
 def test_command_line_export_of_a_missing_database_fails_cleanly(tmp_path):

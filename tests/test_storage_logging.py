@@ -89,15 +89,15 @@ def test_empty_answers_and_non_finite_numbers_are_stored_as_none(store):
 @pytest.mark.parametrize(
     "bad",
     [
-        lambda sid: ("start", make_start(sid, problem="   ")),
-        lambda sid: ("start", make_start(sid, params={"seed": object()})),
-        lambda sid: ("start", make_start("short")),
-        lambda sid: ("start", make_start(sid, precision="x" * 40)),
-        lambda sid: ("finish", make_outcome("running")),
-        lambda sid: ("finish", make_outcome(rm_label="vibes")),
-        lambda sid: ("samples", [SampleRecord(0, "beam", "t")]),
-        lambda sid: ("samples", [SampleRecord(1, "sampled", "t"), SampleRecord(1, "sampled", "u")]),
-        lambda sid: ("samples", [SampleRecord(-1, "sampled", "t")]),
+        pytest.param(lambda sid: ("start", make_start(sid, problem="   ")), id="blank-problem"),
+        pytest.param(lambda sid: ("start", make_start(sid, params={"seed": object()})), id="params-not-json"),
+        pytest.param(lambda sid: ("start", make_start("short")), id="session-id-too-short"),
+        pytest.param(lambda sid: ("start", make_start(sid, precision="x" * 40)), id="precision-too-long"),
+        pytest.param(lambda sid: ("finish", make_outcome("running")), id="finish-as-running"),
+        pytest.param(lambda sid: ("finish", make_outcome(rm_label="vibes")), id="unknown-rank-label"),
+        pytest.param(lambda sid: ("samples", [SampleRecord(0, "beam", "t")]), id="unknown-sample-kind"),
+        pytest.param(lambda sid: ("samples", [SampleRecord(1, "sampled", "t"), SampleRecord(1, "sampled", "u")]), id="duplicate-index"),
+        pytest.param(lambda sid: ("samples", [SampleRecord(-1, "sampled", "t")]), id="negative-index"),
     ],
 )
 def test_malformed_input_is_reported_not_raised(store, caplog, bad):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -122,8 +123,6 @@ def test_a_token_from_another_store_is_refused(store, tmp_path):
 def test_teacher_access_expires(tmp_db_url):
     with Store.open(tmp_db_url, teacher_password=PASSWORD, teacher_ttl_s=0.001) as store:
         access = store.teacher_login(PASSWORD)
-        import time
-
         time.sleep(0.01)
         with pytest.raises(TeacherAccessError, match="expired"):
             store.teacher_search(access)
