@@ -8,7 +8,10 @@ loader in bf16 and NF4, and for each prints:
   (num_return_sequences=8, same temperature/top-p);
 - peak GPU memory of each phase;
 plus correctness checks on the GPU (seeded samples reproduce, cancel stops the run).
-The ratio column is engine / generate, measured in the same process on the same card.
+Each variant (the engine with its worker thread, the engine decoding inline in the caller's
+thread, and `generate`) is warmed at every batch shape, then timed `--repeats` times,
+interleaved; medians are reported with the spread (max-min over median) of the repeats. The
+ratio column is engine / generate, measured in the same process on the same card.
 
     python bench/gpu_engine.py --tokenizer DIR_WITH_QWEN_TOKENIZER_JSON [--sizes 1.5b,7b] [--tokens 128]
     python bench/gpu_engine.py --tiny        # a CPU dry run of the whole script with tiny shapes
@@ -210,42 +213,69 @@ def checks(engine: Engine) -> list[str]:
     return lines
 
 
-def bench_one(path: Path, size: str, precision: str, device: str, tokens: int) -> tuple[list[dict], list[str]]:
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def bench_one(path: Path, size: str, precision: str, device: str, tokens: int, repeats: int) -> tuple[list[dict], list[str]]:
     load_start = time.perf_counter()
     loaded = load_causal_lm(str(path), precision=precision, device=device, prompt_family="qwen2-math")
     load_s = time.perf_counter() - load_start
-    engine = Engine(loaded, guard=NO_GUARD)
-    engine.solve(PROBLEM, SamplingParams(n=2, max_new_tokens=4, seed=0))  # warm-up: kernels, allocator
-    with torch.inference_mode():
-        loaded.model.generate(torch.tensor([[1, 2, 3]], device=device), max_new_tokens=2, pad_token_id=151643)
+    threaded = Engine(loaded, guard=NO_GUARD)
+    inline = Engine(loaded, guard=NO_GUARD, inline=True)
     greedy = SamplingParams(n=0, max_new_tokens=tokens, seed=0)
     sampled = SamplingParams(n=8, max_new_tokens=tokens, temperature=1.0, top_p=0.9, seed=0, include_greedy=False)
+    # Warm every path at every batch shape it will meet (kernels load lazily on first use).
+    for params in (greedy, sampled):
+        short = SamplingParams(n=params.n, max_new_tokens=4, seed=0, include_greedy=params.include_greedy)
+        threaded.solve(PROBLEM, short)
+        inline.solve(PROBLEM, short)
+        generate_run(loaded.model, loaded.tokenizer, short, device)
+    runners = {
+        "engine": lambda p: engine_run(threaded, p, device),
+        "inline": lambda p: engine_run(inline, p, device),
+        "generate": lambda p: generate_run(loaded.model, loaded.tokenizer, p, device),
+    }
     rows = []
     for label, params in (("greedy", greedy), ("N=8 sampled", sampled)):
-        ours = engine_run(engine, params, device)
-        base = generate_run(loaded.model, loaded.tokenizer, params, device)
-        rows.append({"size": size, "precision": precision, "run": label, "engine": ours, "generate": base})
+        samples: dict[str, list[dict]] = {name: [] for name in runners}
+        for _ in range(repeats):  # interleaved, so drift (clocks, allocator) hits every variant alike
+            for name, run in runners.items():
+                samples[name].append(run(params))
+        summary = {
+            name: {key: median([r[key] for r in runs]) for key in runs[0]} | {"spread": _spread(runs)}
+            for name, runs in samples.items()
+        }
+        rows.append({"size": size, "precision": precision, "run": label, **summary})
     notes = [f"{size} {precision}: loaded in {load_s:.1f}s: {loaded.info.describe()}"]
-    notes += [f"{size} {precision}: {line}" for line in checks(engine)]
-    engine.close()
-    del engine, loaded
+    notes += [f"{size} {precision}: {line}" for line in checks(threaded)]
+    threaded.close()
+    del threaded, inline, loaded
     if device == "cuda":
         torch.cuda.empty_cache()
     return rows, notes
 
 
+def _spread(runs: list[dict]) -> float:
+    """(max - min) / median of total tokens/s over the repeats: the noise to beat."""
+    values = [r["tok_s"] for r in runs]
+    return (max(values) - min(values)) / max(median(values), 1e-9)
+
+
 def table(rows: list[dict]) -> str:
     out = [
-        "| model | precision | run | engine TTFT s | generate TTFT s | engine tok/s/stream | generate tok/s/stream | "
-        "engine tok/s total | generate tok/s total | ratio | engine peak GiB | generate peak GiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | precision | run | TTFT s engine / inline / generate | tok/s per stream engine / inline / generate | "
+        "tok/s total engine / inline / generate | engine ÷ generate | spread (engine, generate) | peak GiB engine / generate |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        e, g = r["engine"], r["generate"]
+        e, i, g = r["engine"], r["inline"], r["generate"]
         out.append(
-            f"| {r['size']} | {r['precision']} | {r['run']} | {e['ttft_s']:.3f} | {g['ttft_s']:.3f} | "
-            f"{e['tok_s_stream']:.1f} | {g['tok_s_stream']:.1f} | {e['tok_s']:.1f} | {g['tok_s']:.1f} | "
-            f"{e['tok_s'] / g['tok_s']:.2f}x | {e['peak_gib']:.2f} | {g['peak_gib']:.2f} |"
+            f"| {r['size']} | {r['precision']} | {r['run']} | {e['ttft_s']:.3f} / {i['ttft_s']:.3f} / {g['ttft_s']:.3f} | "
+            f"{e['tok_s_stream']:.1f} / {i['tok_s_stream']:.1f} / {g['tok_s_stream']:.1f} | "
+            f"{e['tok_s']:.1f} / {i['tok_s']:.1f} / {g['tok_s']:.1f} | {e['tok_s'] / g['tok_s']:.2f}x | "
+            f"{e['spread']:.0%}, {g['spread']:.0%} | {e['peak_gib']:.2f} / {g['peak_gib']:.2f} |"
         )
     return "\n".join(out)
 
@@ -255,7 +285,8 @@ def main() -> None:
     parser.add_argument("--tokenizer", help="directory with Qwen2's tokenizer.json")
     parser.add_argument("--sizes", default="1.5b,7b")
     parser.add_argument("--precisions", default="bf16,nf4")
-    parser.add_argument("--tokens", type=int, default=128, help="new tokens per row")
+    parser.add_argument("--tokens", type=int, default=64, help="new tokens per row")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (median reported)")
     parser.add_argument("--workdir", default="/tmp/mathapp-bench")
     parser.add_argument("--out", help="also write the table and notes to this file")
     parser.add_argument("--tiny", action="store_true", help="CPU dry run with tiny shapes")
@@ -287,7 +318,7 @@ def main() -> None:
         print(notes[-1], flush=True)
         for precision in precisions:
             try:
-                new_rows, new_notes = bench_one(path, size, precision, device, args.tokens)
+                new_rows, new_notes = bench_one(path, size, precision, device, args.tokens, args.repeats)
             except Exception as exc:  # noqa: BLE001 - report the failure, keep measuring the rest
                 new_rows, new_notes = [], [f"{size} {precision}: FAILED {type(exc).__name__}: {exc}"]
             rows += new_rows

@@ -54,6 +54,11 @@ log = logging.getLogger(__name__)
 
 # A solution needs at least this many tokens of room in the context to be worth starting.
 MIN_ANSWER_TOKENS = 32
+# The worker hands events to the consumer once per decoding step at most, and holds plain text
+# deltas up to this long: fewer cross-thread wake-ups, less GIL contention with the decoder.
+FLUSH_INTERVAL_S = 0.02
+# Marks the end of one decoding step inside the engine (never reaches a consumer).
+_STEP_END = object()
 
 
 def validate_problem(text: object, max_chars: int) -> str:
@@ -109,7 +114,7 @@ class _Job:
     seed: int
     cancel: threading.Event
     submitted_at: float
-    events: "queue.Queue[StreamEvent | None]" = field(default_factory=queue.Queue)
+    events: "queue.Queue[list[StreamEvent] | None]" = field(default_factory=queue.Queue)
     done: bool = False
 
 
@@ -238,12 +243,13 @@ class Engine:
             if ahead:
                 yield Queued(ahead=ahead)
             while True:
-                event = job.events.get()
-                if event is None:
+                batch = job.events.get()
+                if batch is None:
                     return
-                yield event
-                if isinstance(event, RunDone):
-                    return
+                for event in batch:
+                    yield event
+                    if isinstance(event, RunDone):
+                        return
         finally:
             # The consumer stopped reading (Stop pressed, page closed, iterator dropped).
             if not job.done:
@@ -252,7 +258,9 @@ class Engine:
     def _stream_inline(self, job: _Job) -> Iterator[StreamEvent]:
         with self._inline_lock:
             try:
-                yield from self._run(job)
+                for event in self._run(job):
+                    if event is not _STEP_END:
+                        yield event
             finally:
                 if not job.done:
                     job.cancel.set()
@@ -266,13 +274,31 @@ class Engine:
                 self._waiting -= 1
                 self._running = True
             try:
-                for event in self._run(job):
-                    job.events.put(event)
+                self._pump(job)
             finally:
                 with self._waiting_lock:
                     self._running = False
                 job.done = True
                 job.events.put(None)
+
+    def _pump(self, job: _Job) -> None:
+        """Move a run's events to its consumer in batches (see FLUSH_INTERVAL_S)."""
+        batch: list[StreamEvent] = []
+        last_flush = 0.0
+        sent_text = False
+        urgent = False
+        for event in self._run(job):
+            if event is _STEP_END:
+                now = time.perf_counter()
+                if batch and (urgent or not sent_text or now - last_flush >= FLUSH_INTERVAL_S):
+                    sent_text = sent_text or any(isinstance(e, Delta) for e in batch)
+                    job.events.put(batch)
+                    batch, last_flush, urgent = [], now, False
+                continue
+            batch.append(event)
+            urgent = urgent or not isinstance(event, Delta)
+        if batch:
+            job.events.put(batch)
 
     # ----------------------------------------------------------------- one run
 
@@ -356,6 +382,7 @@ class Engine:
                             yield Delta(row.index, tail)
                         row.done_at = now
                         yield RowDone(row.solution())
+                yield _STEP_END
                 if not keep:
                     return
                 if len(keep) < len(active):
