@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,10 @@ def parse_db_url(url: str) -> URL:
     """A SQLAlchemy URL object, or `StorageConfigError` saying what a valid one looks like."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except ArgumentError:
+        shown = re.sub(r"//[^/@]*@", "//***@", url)  # never echo a password into a log
         raise StorageConfigError(
-            f"{url!r} is not a database URL ({exc}). Use e.g. sqlite:///data/mathapp.sqlite3 "
+            f"{shown!r} is not a database URL. Use e.g. sqlite:///data/mathapp.sqlite3 "
             "or postgresql+psycopg://user:password@host/dbname."
         ) from None
     if parsed.get_backend_name() == "sqlite" and sqlite_file(parsed) is None:
@@ -76,8 +78,10 @@ def sqlite_file(url: URL) -> Path | None:
     """
     database = url.database or ""
     if url.query.get("uri") in ("true", "1", "True") and database.startswith("file:"):
+        # SQLAlchemy moves `?mode=...` into url.query; a hand-built URL may keep it in the name.
         parts = urlsplit(database)
-        if parse_qs(parts.query).get("mode") == ["memory"] or parts.path in ("", ":memory:"):
+        mode = url.query.get("mode") or parse_qs(parts.query).get("mode", [""])[0]
+        if mode == "memory" or parts.path in ("", ":memory:"):
             return None
         return Path(unquote(parts.path))
     if database in ("", ":memory:"):

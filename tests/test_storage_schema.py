@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import Store
+from storage import DEFAULT_DB_URL, StorageConfigError, Store, resolve_db_url
 from storage.migrations import MIGRATIONS
 from storage.models import Base
+from tests.storage_worker import make_start
 
 PINNED_COLUMNS = {
     "sessions": ["key", "created_at", "last_seen_at"],
@@ -128,3 +129,22 @@ def test_storage_imports_no_model_or_ui_library():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_urls(monkeypatch, tmp_path):
+
+    assert resolve_db_url(None, environ={}) == DEFAULT_DB_URL == "sqlite:///data/mathapp.sqlite3"
+    assert resolve_db_url(None, environ={"MATHAPP_DB_URL": "sqlite:///x.sqlite3"}) == "sqlite:///x.sqlite3"
+    assert resolve_db_url("sqlite:///given.sqlite3", environ={"MATHAPP_DB_URL": "sqlite:///x.sqlite3"}) == "sqlite:///given.sqlite3"
+    for memory in ("sqlite://", "sqlite:///:memory:"):
+        with pytest.raises(StorageConfigError, match="in-memory"):
+            Store.open(memory)
+    with pytest.raises(StorageConfigError) as error:
+        Store.open("postgres ql://user:hunter2@host/db")
+    assert "hunter2" not in str(error.value)
+    # the default is relative to the working directory
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MATHAPP_DB_URL", raising=False)
+    with Store.open() as store:
+        assert store.start_attempt(make_start("default-url-session")).ok
+    assert (tmp_path / "data" / "mathapp.sqlite3").is_file()
