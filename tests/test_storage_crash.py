@@ -22,16 +22,24 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and /proc are POSIX")
 
 
-def _start_worker(mode: str, url: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage_worker", mode, url],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("READY"), f"worker said {line!r}"
-    return proc, line
+@pytest.fixture()
+def workers():
+    """Start worker processes; any still running when the test ends is killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(mode: str, url: str) -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.storage_worker", mode, url], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        started.append(proc)
+        line = proc.stdout.readline()
+        assert line.startswith("READY"), f"worker said {line!r}"
+        return proc, line
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            _kill(proc)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -52,8 +60,8 @@ def _status(url: str, attempt_id: str) -> tuple[str, int]:
     return status, samples
 
 
-def test_a_process_killed_mid_attempt_leaves_an_interrupted_attempt(tmp_db_url):
-    proc, line = _start_worker("hold", tmp_db_url)
+def test_a_process_killed_mid_attempt_leaves_an_interrupted_attempt(tmp_db_url, workers):
+    proc, line = workers("hold", tmp_db_url)
     _ready, attempt_id, logged = line.split()
     assert logged == "True"
     _kill(proc)
@@ -65,21 +73,19 @@ def test_a_process_killed_mid_attempt_leaves_an_interrupted_attempt(tmp_db_url):
     assert _integrity(tmp_db_url) == "ok"
 
 
-def test_a_live_processs_running_attempt_is_left_alone(tmp_db_url):
-    proc, line = _start_worker("hold", tmp_db_url)
+def test_a_live_processs_running_attempt_is_left_alone(tmp_db_url, workers):
+    proc, line = workers("hold", tmp_db_url)
     attempt_id = line.split()[1]
-    try:
-        Store.open(tmp_db_url).close()  # another app process starting beside the live one
-        assert _status(tmp_db_url, attempt_id)[0] == "running"
-    finally:
-        _kill(proc)
+    Store.open(tmp_db_url).close()  # another app process starting beside the live one
+    assert _status(tmp_db_url, attempt_id)[0] == "running"
+    _kill(proc)
     Store.open(tmp_db_url).close()
     assert _status(tmp_db_url, attempt_id)[0] == "interrupted"
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.3, 0.9])
-def test_killing_a_busy_writer_at_any_moment_keeps_the_database_sound(tmp_db_url, delay):
-    proc, _line = _start_worker("hammer", tmp_db_url)
+def test_killing_a_busy_writer_at_any_moment_keeps_the_database_sound(tmp_db_url, delay, workers):
+    proc, _line = workers("hammer", tmp_db_url)
     time.sleep(delay)
     _kill(proc)
     assert _integrity(tmp_db_url) == "ok"
