@@ -352,7 +352,8 @@ class Engine:
                         rows[pos].finish, rows[pos].done_at = "cancelled", now
                         yield RowDone(rows[pos].solution())
                     return
-                tokens, logprobs = self._choose(logits, greedy_mask, params, generator)
+                all_greedy = all(rows[pos].greedy for pos in active)
+                tokens, logprobs = self._choose(logits, greedy_mask, all_greedy, params, generator)
                 token_list = tokens.tolist()
                 logprob_list = logprobs.tolist()
                 now = time.perf_counter()
@@ -423,14 +424,20 @@ class Engine:
             return out.logits[:, -1, :].float()
 
     @staticmethod
-    def _choose(logits: Any, greedy_mask: Any, params: SamplingParams, generator: Any) -> tuple[Any, Any]:
+    def _choose(
+        logits: Any, greedy_mask: Any, all_greedy: bool, params: SamplingParams, generator: Any
+    ) -> tuple[Any, Any]:
         """Next token per row (argmax for greedy rows, temperature/top-p sampling otherwise)
-        and its log-probability under the model's own distribution (temperature 1)."""
+        and its log-probability under the model's own distribution (temperature 1).
+
+        `all_greedy` comes from the host so that no decision here waits on the GPU: the only
+        device-to-host copy of a step is the caller's read of the chosen tokens.
+        """
         import torch
 
         with torch.inference_mode():
             greedy = logits.argmax(dim=-1)
-            if params.temperature == 0 or bool(greedy_mask.all()):
+            if params.temperature == 0 or all_greedy:
                 tokens = greedy
             else:
                 probs = torch.softmax(logits / params.temperature, dim=-1)
@@ -444,7 +451,7 @@ class Engine:
                 else:
                     sampled = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
                 tokens = torch.where(greedy_mask, greedy, sampled)
-            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None]).squeeze(-1)
+            logprobs = logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         return tokens, logprobs
 
     # ----------------------------------------------------------------- results
