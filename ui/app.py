@@ -441,8 +441,8 @@ def build_teacher_tab(services: Services) -> None:
         password.submit(login, [password], [access, login_msg], api_name=False)
         filters = [t_from, t_to, t_text, t_agree, t_model, t_feedback]
 
-        def search(token, page, *values):
-            return teacher_page(services, token, page, *values)
+        def search(token, page, date_from, date_to, text, agreement, model, feedback):
+            return teacher_page(services, token, page, date_from, date_to, text, agreement, model, feedback)
 
         search_btn.click(search, [access, t_page, *filters], [t_table, t_info], api_name="teacher_search")
         t_table.select(_row_id, [t_table], [t_attempt], api_name=False)
@@ -453,8 +453,9 @@ def build_teacher_tab(services: Services) -> None:
         t_open.click(open_trace, [access, t_attempt], [t_problem, t_main, t_answer, t_cards, t_votes, t_chart, t_heatmap],
                      api_name="teacher_open")
 
-        def export(token, fmt, *values):
-            return export_file(services, fmt, access=token, query=_teacher_query(*values), require_teacher=True)
+        def export(token, fmt, date_from, date_to, text, agreement, model, feedback):
+            query = _teacher_query(date_from, date_to, text, agreement, model, feedback)
+            return export_file(services, fmt, access=token, query=query, require_teacher=True)
 
         t_export.click(export, [access, t_fmt, *filters], [t_download], api_name="teacher_export")
 
