@@ -39,8 +39,8 @@ wrong, and is counted in the summary.
 Output, in `--out` (default `out/eval`): `results.jsonl` (one line per problem, written as it
 finishes, so an interrupted run keeps what it did), `summary.md` (the markdown table that is
 also printed), `summary.json` (the same numbers, with counts) and `accuracy.png` (accuracy
-against N, log2 axis, greedy as a horizontal line). Ctrl-C
-abandons the problem in progress and still writes the summary of the problems done.
+against N, log2 axis, greedy as a horizontal line). Ctrl-C abandons the problem in progress
+and still writes the summary of the problems done.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ DEFAULT_OUT = Path("out/eval")
 MAX_PROBLEM_CHARS = 100_000
 # Skipped lines listed by line number in summary.md (all of them go to summary.json).
 SHOWN_SKIPPED = 20
+# Share of solutions cut at the token limit above which the summary says so.
+LENGTH_WARNING = 0.05
 
 
 class DatasetError(ModelError, ValueError):
@@ -595,15 +597,26 @@ def format_markdown(summary: Summary, info: RunInfo) -> str:
     if solutions:
         reasons = ", ".join(f"{name} {count}" for name, count in summary.finish_reasons.items())
         lines += ["", f"Finish reasons of the {solutions} solutions (greedy and sampled): {reasons}."]
+        cut = summary.finish_reasons.get("length", 0)
+        if cut >= LENGTH_WARNING * solutions:
+            lines += [
+                "",
+                f"{100 * cut / solutions:.0f}% of the solutions stopped at the limit of {info.params.max_new_tokens} "
+                "new tokens, where an answer is read from unfinished work: raise --max-new-tokens if they were "
+                "still reasoning.",
+            ]
     if summary.failed or summary.unscored:
-        lines.append(
-            f"{summary.failed} problems could not be run and {summary.unscored} were not scored; they count as wrong."
-        )
+        lines += [
+            "",
+            f"Counted as wrong where they lack an answer: {summary.failed} problems failed to run and "
+            f"{summary.unscored} were not scored (see `error` and `notes` in results.jsonl).",
+        ]
     rate = summary.generated_tokens / summary.generate_s if summary.generate_s else 0.0
-    lines.append(
+    lines += [
+        "",
         f"Time: {info.wall_s:.0f} s in all; {summary.generated_tokens:,} tokens generated in "
-        f"{summary.generate_s:.0f} s ({rate:,.0f} tokens/s)."
-    )
+        f"{summary.generate_s:.0f} s ({rate:,.0f} tokens/s).",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -733,6 +746,7 @@ def evaluate(
     rm_name = method_names(label)[0].replace("@N", f"@{params.n}")
     results: list[ProblemResult] = []
     interrupted = False
+    right = {"greedy": 0, "maj": 0, "rm": 0}  # running counts for the progress bar, at the max N
     with tqdm(total=len(problems), unit="problem", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
         for index, problem in enumerate(problems):
             try:
@@ -743,15 +757,19 @@ def evaluate(
                 interrupted = True
                 break
             results.append(result)
+            if result.error:
+                bar.write(f"problem {index} (line {problem.line}): {result.error}", file=sys.stderr)
             if sink is not None:
                 sink.write(json.dumps(result.to_json(label), ensure_ascii=False) + "\n")
                 sink.flush()
-            bar.update(1)
+            right["greedy"] += bool(result.greedy and result.greedy.correct)
+            right["maj"] += result.at_n[-1].majority.correct
+            right["rm"] += result.at_n[-1].rm.correct
             done = len(results)
+            bar.update(1)
             bar.set_postfix_str(
-                f"greedy {_share(sum(bool(r.greedy and r.greedy.correct) for r in results), done)} "
-                f"Maj@{params.n} {_share(sum(r.at_n[-1].majority.correct for r in results), done)} "
-                f"{rm_name} {_share(sum(r.at_n[-1].rm.correct for r in results), done)}"
+                f"greedy {_share(right['greedy'], done)} Maj@{params.n} {_share(right['maj'], done)} "
+                f"{rm_name} {_share(right['rm'], done)}"
             )
     return results, interrupted
 

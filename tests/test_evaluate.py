@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -301,7 +302,10 @@ def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
     assert "Greedy accuracy: **50.0%** (2/4)" in markdown
     assert "1 lines skipped: 6 (not valid JSON)" in markdown
     assert "**test reward model**" in markdown
-    assert "1 problems could not be run" in markdown
+    assert "1 problems failed to run and 0 were not scored" in markdown
+    assert "stopped at the limit" not in markdown
+    cut = format_markdown(replace(summary, finish_reasons={"stop": 9, "length": 1}), run_info())
+    assert "10% of the solutions stopped at the limit of 64 new tokens" in cut
     data = summary_json(summary, run_info())
     assert data["at_n"][1]["rm"] == {"correct": 3, "total": 4, "accuracy": 0.75}
     assert data["data"]["skipped"] == [{"line": 6, "reason": "not valid JSON"}]
