@@ -132,7 +132,7 @@ def _as_text(value: object) -> str:
     return _CONTROL_RE.sub("", value)
 
 
-def _brace_pairs(text: str) -> dict[int, int]:
+def brace_pairs(text: str) -> dict[int, int]:
     """Map the index of every closed `{` to the index of its `}`, in one pass.
 
     `\\{` and `\\}` are literal braces in LaTeX and do not count; `\\\\` is one token.
@@ -156,7 +156,7 @@ def _brace_pairs(text: str) -> dict[int, int]:
 
 def _braced_group(text: str, open_at: int) -> int | None:
     """Index of the `}` closing the `{` at `open_at`, or None when it is never closed."""
-    return _brace_pairs(text).get(open_at)
+    return brace_pairs(text).get(open_at)
 
 
 def _clean_extracted(answer: str) -> str:
@@ -178,7 +178,7 @@ def _clean_extracted(answer: str) -> str:
 def _last_boxed(text: str) -> str | None:
     """Content of the last complete, non-empty `\\boxed`/`\\fbox` in `text`."""
     matches = list(_BOX_RE.finditer(text))
-    pairs = _brace_pairs(text) if matches else {}
+    pairs = brace_pairs(text) if matches else {}
     for match in reversed(matches):
         i = match.end()
         while i < len(text) and text[i] in " \t":

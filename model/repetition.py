@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.answers import brace_pairs
+
 BOXED = "\\boxed{"
 
 
@@ -61,24 +63,13 @@ class RepetitionGuard:
 
 def boxed_contents(text: str) -> list[str]:
     """Contents of every closed `\\boxed{...}` in `text`, braces balanced, in order."""
+    pairs = brace_pairs(text)
     found: list[str] = []
     start = text.find(BOXED)
     while start != -1:
-        depth = 0
-        i = start + len(BOXED) - 1
-        end = -1
-        while i < len(text):
-            ch = text[i]
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    end = i
-                    break
-            i += 1
-        if end == -1:
+        close = pairs.get(start + len(BOXED) - 1)
+        if close is None:
             break
-        found.append(text[start + len(BOXED) : end].strip())
-        start = text.find(BOXED, end)
+        found.append(text[start + len(BOXED) : close].strip())
+        start = text.find(BOXED, close)
     return found

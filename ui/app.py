@@ -257,12 +257,12 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                     elem_id="intro")
         banners = []
         if info.fallback_reason:
-            banners.append(f"**Offline model.** {escape_text(info.fallback_reason)} Its answers are those of a "
+            banners.append(f"<b>Offline model.</b> {escape_text(info.fallback_reason)} Its answers are those of a "
                            "tiny demonstration model trained on simple arithmetic word problems, not of Qwen2-Math.")
         if services.scorer_note:
-            banners.append(f"**Ranking.** {escape_text(services.scorer_note)}")
+            banners.append(f"<b>Ranking.</b> {escape_text(services.scorer_note)}")
         if services.store_note:
-            banners.append(f"**Session log.** {escape_text(services.store_note)}")
+            banners.append(f"<b>Session log.</b> {escape_text(services.store_note)}")
         gr.Markdown("\n\n".join(f"<div class='banner'>{b}</div>" for b in banners), visible=bool(banners), elem_id="banners")
 
         with gr.Tabs():
@@ -294,8 +294,8 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                         answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="final-answer")
                     with gr.Column(scale=2):
                         votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="votes")
-                        chart = gr.Plot(label="Votes per answer", elem_id="vote-chart", format="png")
-                        heatmap = gr.Plot(label="Step rewards", visible=False, elem_id="step-heatmap", format="png")
+                        chart = gr.Plot(label="Votes per answer", show_label=False, elem_id="vote-chart", format="png")
+                        heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, elem_id="step-heatmap", format="png")
                 gr.Markdown("### Sampled solutions")
                 cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="cards")
 
@@ -337,8 +337,8 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                         h_answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
                     with gr.Column(scale=2):
                         h_votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                        h_chart = gr.Plot(label="Votes per answer", format="png")
-                        h_heatmap = gr.Plot(label="Step rewards", visible=False, format="png")
+                        h_chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
+                        h_heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
                 h_cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
                 with gr.Accordion("Was the answer right?", open=True):
                     with gr.Row():
@@ -422,8 +422,8 @@ def build_teacher_tab(services: Services) -> None:
                 t_answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
             with gr.Column(scale=2):
                 t_votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                t_chart = gr.Plot(label="Votes per answer", format="png")
-                t_heatmap = gr.Plot(label="Step rewards", visible=False, format="png")
+                t_chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
+                t_heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
         t_cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
         with gr.Row():
             t_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export format")

@@ -39,6 +39,7 @@ def vote_chart(
     total: int,
     rm_cluster: int | None = None,
     weighted: Sequence[float] | None = None,
+    weight_label: str = "reward",
 ) -> Figure:
     """Bars of votes per answer cluster (winner first), coloured as the solution cards.
 
@@ -64,11 +65,11 @@ def vote_chart(
     for i, bar in enumerate(bars):
         text = f"{values[i]}"
         if rm_cluster is not None and i == rm_cluster:
-            text += " ★RM"
+            text += " ★RM" if weight_label == "reward" else " ★"
         axes.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=9)
     if weighted:
         twin = axes.twinx()
-        twin.plot(positions[: len(weighted)], list(weighted), "o", color="black", markersize=5, label="reward-weighted share")
+        twin.plot(positions[: len(weighted)], list(weighted), "o", color="black", markersize=5, label=f"{weight_label}-weighted share")
         twin.set_ylim(0, 1.25)
         twin.set_ylabel("weighted share", fontsize=8)
         twin.spines[["top"]].set_visible(False)

@@ -21,6 +21,10 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+from model.answers import brace_pairs
+
+BOXED = "\\boxed{"
+
 LATEX_DELIMITERS = [
     {"left": "$$", "right": "$$", "display": True},
     {"left": "\\[", "right": "\\]", "display": True},
@@ -125,10 +129,35 @@ def hold_back_open_math(text: str) -> tuple[str, bool]:
     return text, False
 
 
+def wrap_bare_boxed(text: str) -> str:
+    """Put `$...$` around a complete `\\boxed{...}` written outside any formula.
+
+    Qwen often ends with "The answer is \\boxed{5}." in plain text, which KaTeX would not
+    look at; an unclosed box is left alone (it is still streaming).
+    """
+    spans = math_spans(text)
+    pairs = brace_pairs(text)
+    out: list[str] = []
+    last = 0
+    start = text.find(BOXED)
+    while start != -1:
+        inside = any(s.start <= start < (s.end if s.end != -1 else len(text)) for s in spans)
+        end = pairs.get(start + len(BOXED) - 1)
+        if end is None:
+            break
+        if not inside:
+            out.append(text[last:start])
+            out.append("$" + text[start : end + 1] + "$")
+            last = end + 1
+        start = text.find(BOXED, end + 1)
+    out.append(text[last:])
+    return "".join(out)
+
+
 def streaming_markdown(text: str, *, finished: bool) -> str:
     """Markdown for a solution that may still be streaming (open formulas held back)."""
     shown, held = (text, False) if finished else hold_back_open_math(text)
-    body = escape_text(shown)
+    body = escape_text(wrap_bare_boxed(shown))
     if held:
         body += " <span class='held'>…</span>"
     return body

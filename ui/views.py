@@ -392,6 +392,7 @@ def chart_data(vote: VoteView) -> dict[str, Any]:
         "total": vote.n,
         "rm_cluster": vote.rm_cluster,
         "weighted": vote.weighted_shares,
+        "weight_label": "confidence" if vote.rm_label == "confidence" else "reward",
     }
 
 
