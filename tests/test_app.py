@@ -194,3 +194,17 @@ def test_teacher_view_needs_the_password(scripted_app, random_app):
     no_teacher = Client(random_app.url, verbose=False)
     endpoints = no_teacher.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert "/teacher_login" not in endpoints and "/teacher_search" not in endpoints
+
+
+def test_a_broken_log_never_blocks_an_answer(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the log's folder should be")
+    app = start_app(scripted_model_dir(tmp_path), blocker / "app.sqlite3")
+    try:
+        client = Client(app.url, verbose=False)
+        _, final = solve(client, "What is $2+3$?", "broken-log-session-0123456789", n=2)
+        status, main, answer = final[:3]
+        assert "\\boxed{5}" in answer and main == RENDERED_SCRIPT
+        assert "Session log:" in status and "not saved" in status.lower()
+    finally:
+        app.close()

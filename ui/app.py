@@ -678,8 +678,11 @@ def launch(demo: gr.Blocks, config: AppConfig, **kwargs: Any) -> Any:
     """Serve the app (queue sized by the config; CSS from assets/)."""
     css = (CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.exists() else "") + "\n" + cluster_css()
     demo.queue(max_size=config.max_queue * 4, default_concurrency_limit=4)
+    host = config.host
+    if os.environ.get("SPACE_ID") and host == "127.0.0.1":
+        host = "0.0.0.0"  # a Space routes to the container's port from outside
     return demo.launch(
-        server_name=config.host,
+        server_name=host,
         server_port=config.port,
         share=config.share,
         css=css,

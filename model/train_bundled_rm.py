@@ -1,0 +1,212 @@
+"""Train the bundled tiny outcome reward model on the bundled policy's own sampled solutions.
+
+    python -m model.train_bundled_rm [--policy assets/bundled-model] [--out assets/bundled-rm]
+                                     [--problems 500] [--samples 8] [--max-minutes 12] [--seed 0]
+
+1. Sample: the bundled policy solves `--problems` fresh synthetic problems (a seed space of
+   their own, never the held-out set) with the greedy row and `--samples` samples at
+   Qwen2-Math's sampling settings, through the app's own engine.
+2. Label: a solution is right when its extracted answer is `equivalent` to the reference.
+3. Train: a `Qwen2ForRewardModel` (our own class, the Qwen2.5-Math-RM on-disk format) whose
+   trunk starts from the policy's weights (as Qwen's reward models start from their policy)
+   and whose head is new; binary cross-entropy of the reward logit against right/wrong, on
+   exactly the chat the scorer renders. The step with the best validation ranking accuracy
+   (within a problem, does a right solution outscore a wrong one) is kept.
+4. Save with `save_reward_model` to `--out`, with a README of the numbers.
+
+Reproducible from `--seed` on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from model.answers import equivalent
+from model.config import SamplingParams
+from model.engine import Engine
+from model.loading import BUNDLED_DIR, load_causal_lm
+from model.reward import BUNDLED_RM_DIR, Qwen2ForRewardModel, reward_config, rm_messages, save_reward_model
+from model.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
+
+
+@dataclass
+class Example:
+    problem: int  # index of the problem, to pair right and wrong solutions of one problem
+    ids: list[int]
+    label: float
+
+
+def sample_solutions(policy_dir: Path, count: int, samples: int, seed: int, max_new_tokens: int) -> list[tuple[str, str, bool]]:
+    """(problem, solution, right) for every solution the policy writes, greedy row included."""
+    loaded = load_causal_lm(str(policy_dir), precision="fp32", device="cpu", prompt_family="qwen2-math")
+    engine = Engine(loaded, inline=True)
+    heldout = [p.problem for p in read_jsonl(DEFAULT_HELDOUT_PATH)] if DEFAULT_HELDOUT_PATH.exists() else []
+    stream = stream_problems(f"reward-model-{seed}", exclude=heldout)
+    rows: list[tuple[str, str, bool]] = []
+    start = time.perf_counter()
+    for i in range(count):
+        problem = next(stream)
+        params = SamplingParams(n=samples, temperature=1.0, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed * 100_003 + i)
+        result = engine.solve(problem.problem, params)
+        for solution in result.solutions:
+            right = solution.answer is not None and equivalent(solution.answer, problem.answer)
+            rows.append((problem.problem, solution.text, right))
+        if (i + 1) % 50 == 0:
+            share = sum(r for *_, r in rows) / len(rows)
+            print(f"sampled {i + 1}/{count} problems, {share:.0%} of solutions right, {time.perf_counter() - start:.0f}s", flush=True)
+    return rows
+
+
+def encode(tokenizer, problem: str, solution: str) -> list[int]:
+    """Exactly what `OutcomeRewardScorer` feeds the model (Qwen2.5-Math RM chat format)."""
+    text = tokenizer.apply_chat_template(rm_messages(problem, solution), tokenize=False, add_generation_prompt=False)
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def build_model(policy_dir: Path, tokenizer) -> Qwen2ForRewardModel:
+    """An outcome RM of the policy's size, its trunk initialised from the policy's weights."""
+    from transformers import AutoModelForCausalLM
+
+    policy = AutoModelForCausalLM.from_pretrained(str(policy_dir), trust_remote_code=False, dtype=torch.float32)
+    c = policy.config
+    config = reward_config(
+        tokenizer, "orm", hidden_size=c.hidden_size, layers=c.num_hidden_layers, heads=c.num_attention_heads,
+        kv_heads=c.num_key_value_heads, intermediate_size=c.intermediate_size, context=c.max_position_embeddings,
+    )
+    model = Qwen2ForRewardModel(config)
+    model.model.load_state_dict(policy.model.state_dict(), strict=True)
+    return model
+
+
+def pair_accuracy(scores: list[float], examples: list[Example]) -> float:
+    """Share of (right, wrong) pairs within a problem where the right solution scores higher."""
+    by_problem: dict[int, list[tuple[float, float]]] = {}
+    for score, ex in zip(scores, examples):
+        by_problem.setdefault(ex.problem, []).append((score, ex.label))
+    good = total = 0
+    for pairs in by_problem.values():
+        rights = [s for s, label in pairs if label == 1.0]
+        wrongs = [s for s, label in pairs if label == 0.0]
+        for r in rights:
+            for w in wrongs:
+                total += 1
+                good += (r > w) + 0.5 * (r == w)
+    return good / total if total else float("nan")
+
+
+@torch.no_grad()
+def predict(model, examples: list[Example], pad_id: int, batch: int = 32) -> list[float]:
+    model.eval()
+    out: list[float] = []
+    for i in range(0, len(examples), batch):
+        ids, mask = pad([e.ids for e in examples[i : i + batch]], pad_id)
+        out += model(ids, mask).tolist()
+    return out
+
+
+def pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    length = max(len(r) for r in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def train(model, train_set: list[Example], valid_set: list[Example], *, pad_id: int, seed: int, epochs: int,
+          batch: int, lr: float, deadline: float) -> tuple[dict, dict]:
+    """BCE on the reward logit; keep the state with the best validation pair accuracy."""
+    rng = random.Random(seed)
+    positives = sum(e.label for e in train_set)
+    # Weigh the rarer class up so the head does not learn the base rate only.
+    pos_weight = torch.tensor((len(train_set) - positives) / max(positives, 1.0))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * math.ceil(len(train_set) / batch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+    best = {"pair_accuracy": pair_accuracy(predict(model, valid_set, pad_id), valid_set), "step": 0}
+    best_state = {k: v.clone() for k, v in model.state_dict().items()}
+    step = 0
+    for epoch in range(epochs):
+        order = list(range(len(train_set)))
+        rng.shuffle(order)
+        model.train()
+        for i in range(0, len(order), batch):
+            chunk = [train_set[j] for j in order[i : i + batch]]
+            ids, mask = pad([e.ids for e in chunk], pad_id)
+            labels = torch.tensor([e.label for e in chunk])
+            loss = loss_fn(model(ids, mask), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            if time.perf_counter() > deadline:
+                break
+        accuracy = pair_accuracy(predict(model, valid_set, pad_id), valid_set)
+        print(f"epoch {epoch + 1}: loss {loss.item():.3f}, validation pair accuracy {accuracy:.3f}", flush=True)
+        if accuracy > best["pair_accuracy"]:
+            best = {"pair_accuracy": accuracy, "step": step, "epoch": epoch + 1}
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if time.perf_counter() > deadline:
+            print("time budget reached", flush=True)
+            break
+    model.load_state_dict(best_state)
+    return best, {"steps": step, "positives": int(positives), "train": len(train_set), "valid": len(valid_set)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--policy", type=Path, default=BUNDLED_DIR)
+    parser.add_argument("--out", type=Path, default=BUNDLED_RM_DIR)
+    parser.add_argument("--problems", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=384)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--max-minutes", type=float, default=12.0, help="budget for the training phase")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    started = time.perf_counter()
+    rows = sample_solutions(args.policy, args.problems, args.samples, args.seed, args.max_new_tokens)
+    sampling_s = time.perf_counter() - started
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(args.policy), trust_remote_code=False)
+    per_problem = args.samples + 1
+    examples = [Example(i // per_problem, encode(tokenizer, p, s), 1.0 if right else 0.0) for i, (p, s, right) in enumerate(rows)]
+    split = int(args.problems * 0.85)
+    train_set = [e for e in examples if e.problem < split]
+    valid_set = [e for e in examples if e.problem >= split]
+    model = build_model(args.policy, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    deadline = time.perf_counter() + args.max_minutes * 60
+    best, stats = train(model, train_set, valid_set, pad_id=pad_id, seed=args.seed, epochs=args.epochs,
+                        batch=args.batch, lr=args.lr, deadline=deadline)
+    save_reward_model(model.eval(), tokenizer, args.out)
+    report = {
+        "policy": str(args.policy), "problems": args.problems, "samples_per_problem": per_problem,
+        "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
+        "total_s": round(time.perf_counter() - started), **stats, **best,
+        "command": "python -m model.train_bundled_rm " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "out")),
+    }
+    (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
