@@ -26,6 +26,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -330,16 +331,7 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                 with gr.Row():
                     attempt_in = gr.Textbox(label="attempt id", scale=3, elem_id="attempt-id")
                     open_btn = gr.Button("Open", scale=1)
-                h_problem = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="history-problem")
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        h_main = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                        h_answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                    with gr.Column(scale=2):
-                        h_votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                        h_chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
-                        h_heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
-                h_cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+                replay_outputs = trace_panel("history")
                 with gr.Accordion("Was the answer right?", open=True):
                     with gr.Row():
                         verdict_in = gr.Radio(["right", "wrong"], label="verdict")
@@ -361,7 +353,6 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
             page_in.submit(show_history, [page_in, browser_id], [history_table, history_info], api_name=False)
 
             history_table.select(_row_id, [history_table], [attempt_in], api_name=False)
-            replay_outputs = [h_problem, h_main, h_answer, h_cards, h_votes, h_chart, h_heatmap]
 
             def open_attempt(attempt_id, browser, request: gr.Request):
                 return replay(services, session_of(browser, request), attempt_id)
@@ -393,6 +384,22 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
     return demo
 
 
+def trace_panel(prefix: str) -> list[Any]:
+    """A stored attempt's problem, solution, answer, cards, votes, chart and heatmap (History
+    and Teacher tabs); returns the components in `_replay_outputs` order."""
+    problem = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-problem")
+    with gr.Row():
+        with gr.Column(scale=3):
+            main = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-solution")
+            answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+        with gr.Column(scale=2):
+            votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+            chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
+            heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
+    cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-cards")
+    return [problem, main, answer, cards, votes, chart, heatmap]
+
+
 def build_teacher_tab(services: Services) -> None:
     """All sessions' attempts behind the operator's password: filters, traces, export."""
     with gr.Tab("Teacher", id="teacher"):
@@ -415,16 +422,7 @@ def build_teacher_tab(services: Services) -> None:
         with gr.Row():
             t_attempt = gr.Textbox(label="attempt id", scale=3)
             t_open = gr.Button("Open trace", scale=1)
-        t_problem = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-        with gr.Row():
-            with gr.Column(scale=3):
-                t_main = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                t_answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-            with gr.Column(scale=2):
-                t_votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-                t_chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
-                t_heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
-        t_cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+        trace_outputs = trace_panel("teacher")
         with gr.Row():
             t_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export format")
             t_export = gr.Button("Export these results")
@@ -450,8 +448,7 @@ def build_teacher_tab(services: Services) -> None:
         def open_trace(token, attempt_id):
             return teacher_replay(services, token, attempt_id)
 
-        t_open.click(open_trace, [access, t_attempt], [t_problem, t_main, t_answer, t_cards, t_votes, t_chart, t_heatmap],
-                     api_name="teacher_open")
+        t_open.click(open_trace, [access, t_attempt], trace_outputs, api_name="teacher_open")
 
         def export(token, fmt, date_from, date_to, text, agreement, model, feedback):
             query = _teacher_query(date_from, date_to, text, agreement, model, feedback)
@@ -599,6 +596,20 @@ def save_feedback(services: Services, session_id: str, attempt_id: Any, verdict:
     return "Thank you: feedback saved." if status.ok else f"<span class='error'>{escape_text(status.message)}</span>"
 
 
+DOWNLOAD_TTL_S = 3600
+
+
+def prune_downloads(folder: Path) -> None:
+    """Delete transcripts and exports older than an hour (Gradio has copied them by then)."""
+    cutoff = time.time() - DOWNLOAD_TTL_S
+    for path in folder.glob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue  # another handler removed it first
+
+
 def transcript_file(services: Services, session_id: str, attempt_id: Any) -> str:
     if services.store is None:
         raise gr.Error("The session log is off.", print_exception=False)
@@ -607,7 +618,8 @@ def transcript_file(services: Services, session_id: str, attempt_id: Any) -> str
     detail = services.store.get_attempt(attempt_id.strip(), session_id=session_id)
     if detail is None:
         raise gr.Error("No such attempt in your history.", print_exception=False)
-    path = services.files / f"transcript-{detail.id[:12]}.html"
+    prune_downloads(services.files)
+    path = services.files / f"transcript-{detail.id[:12]}-{secrets.token_hex(3)}.html"
     path.write_text(transcript_html(detail), encoding="utf-8")
     return str(path)
 
@@ -653,6 +665,7 @@ def export_file(services: Services, fmt: Any, *, session_id: str | None = None, 
         raise gr.Error("The session log is off.", print_exception=False)
     if fmt not in ("jsonl", "csv"):
         raise gr.Error("Choose jsonl or csv.", print_exception=False)
+    prune_downloads(services.files)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = services.files / f"{'class' if require_teacher else 'my'}-attempts-{stamp}-{secrets.token_hex(3)}.{fmt}"
     try:
