@@ -122,72 +122,101 @@ def _eq(left: str, value: int) -> str:
     return f"${left} = {value}$"
 
 
+def _inventory_steps(
+    rng: random.Random, p: _Person, things: str, containers: str, total: int, events: list[tuple]
+) -> list[str]:
+    """One line per change to the collection, applied in the order given."""
+    steps: list[str] = []
+    for kind, *amounts in events:
+        if kind == "add":
+            b = amounts[0]
+            steps.append(rng.choice((
+                f"{p.name} gets {b} more, so {p.he} has {_eq(f'{total} + {b}', total + b)} {things}.",
+                f"After getting {b} more, {p.he} has {_eq(f'{total} + {b}', total + b)} {things}.",
+            )))
+            total += b
+        elif kind == "sub":
+            b = amounts[0]
+            steps.append(rng.choice((
+                f"{p.name} has {b} fewer, so {p.he} has {_eq(f'{total} - {b}', total - b)} {things} left.",
+                f"After that, {p.he} has {_eq(f'{total} - {b}', total - b)} {things}.",
+            )))
+            total -= b
+        elif kind == "pack":
+            k, m = amounts
+            steps.append(rng.choice((
+                f"The {k} {containers} hold {_eq(f'{k} {TIMES} {m}', k * m)} {things}.",
+                f"{p.He} buys {_eq(f'{k} {TIMES} {m}', k * m)} new {things}.",
+            )))
+            steps.append(f"Now {p.he} has {_eq(f'{total} + {k * m}', total + k * m)} {things}.")
+            total += k * m
+        else:
+            d = amounts[0]
+            steps.append(f"One group has {_eq(f'{total} {DIV} {d}', total // d)} {things}, so {p.he} keeps {total // d}.")
+            total //= d
+    return steps
+
+
 def _inventory(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
-    """Someone's collection changes a few times; how many do they have at the end?"""
+    """Someone's collection changes a few times; how many do they have at the end?
+
+    Without a split into groups, the changes can also be applied gains first, then losses:
+    the same answer by different sums.
+    """
     p = _Person(rng)
     friend = _Person(rng, avoid=p.name)
     things, container, containers = rng.choice(COUNTABLES)
-    total = rng.randint(12, 60)
+    start = total = rng.randint(12, 60)
     story = [f"{p.name} has {total} {things}."]
-    steps: list[str] = []
+    events: list[tuple] = []
     left = n_ops
     while left > 0:
         kinds = ["add", "sub"] if total >= 6 else ["add"]
         if left >= 2:
             kinds += ["pack", "pack"]
         divisors = [d for d in range(2, 7) if total % d == 0 and total // d >= 3]
-        if divisors and len(steps) > 0:
+        if divisors and events:
             kinds.append("share")
         kind = rng.choice(kinds)
         if kind == "add":
             b = rng.randint(5, 49)
-            new = total + b
             story.append(rng.choice((
                 f"{p.He} buys {b} more {things}.",
                 f"{friend.name} gives {p.him} {b} {things}.",
                 f"Then {p.he} finds {b} more {things}.",
             )))
-            steps.append(rng.choice((
-                f"{p.name} gets {b} more, so {p.he} has {_eq(f'{total} + {b}', new)} {things}.",
-                f"After getting {b} more, {p.he} has {_eq(f'{total} + {b}', new)} {things}.",
-            )))
+            events.append(("add", b))
+            total += b
             left -= 1
         elif kind == "sub":
             b = rng.randint(2, min(total - 2, 49))
-            new = total - b
             story.append(rng.choice((
                 f"{p.He} gives {b} {things} to {friend.name}.",
                 f"{p.He} loses {b} of them.",
                 f"Then {p.he} uses {b} {things} for a school project.",
             )))
-            steps.append(rng.choice((
-                f"{p.name} has {b} fewer, so {p.he} has {_eq(f'{total} - {b}', new)} {things} left.",
-                f"After that, {p.he} has {_eq(f'{total} - {b}', new)} {things}.",
-            )))
+            events.append(("sub", b))
+            total -= b
             left -= 1
         elif kind == "pack":
             k, m = rng.randint(2, 9), rng.randint(3, 12)
-            x = k * m
-            new = total + x
             story.append(f"{p.He} buys {k} {containers} of {things} with {m} {things} in each {container}.")
-            steps.append(rng.choice((
-                f"The {k} {containers} hold {_eq(f'{k} {TIMES} {m}', x)} {things}.",
-                f"{p.He} buys {_eq(f'{k} {TIMES} {m}', x)} new {things}.",
-            )))
-            steps.append(f"Now {p.he} has {_eq(f'{total} + {x}', new)} {things}.")
+            events.append(("pack", k, m))
+            total += k * m
             left -= 2
         else:
             d = rng.choice(divisors)
-            new = total // d
             story.append(f"{p.He} splits {p.his} {things} into {d} equal groups and keeps one group.")
-            steps.append(f"One group has {_eq(f'{total} {DIV} {d}', new)} {things}, so {p.he} keeps {new}.")
+            events.append(("share", d))
+            total //= d
             left -= 1
-        total = new
+    if all(e[0] != "share" for e in events) and rng.randrange(2):
+        events = [e for e in events if e[0] != "sub"] + [e for e in events if e[0] == "sub"]
     story.append(rng.choice((
         f"How many {things} does {p.name} have now?",
         f"How many {things} does {p.name} have in the end?",
     )))
-    return story, steps, total
+    return story, _inventory_steps(rng, p, things, containers, start, events), total
 
 
 def _shopping(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
@@ -206,21 +235,23 @@ def _shopping(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int
                  f"{p.His} change is {_eq(f'{bill} - {t1}', bill - t1)} dollars."]
         return story, steps, bill - t1
     story = [f"{p.name} buys {k1} {pl1} for {c1} dollars each and {k2} {pl2} for {c2} dollars each."]
-    cost = [f"The {pl1} cost {_eq(f'{k1} {TIMES} {c1}', t1)} dollars.",
-            f"The {pl2} cost {_eq(f'{k2} {TIMES} {c2}', t2)} dollars."]
-    total_terms = [(t1, t2), (t2, t1)]
-    order = rng.randrange(2)
-    if order:
-        cost.reverse()
-    a, b = total_terms[order]
-    steps = cost + [f"Together that is {_eq(f'{a} + {b}', t1 + t2)} dollars."]
+    items = [(pl1, f"{k1} {TIMES} {c1}", t1), (pl2, f"{k2} {TIMES} {c2}", t2)]
+    rng.shuffle(items)
+    steps = [f"The {name} cost {_eq(product, cost)} dollars." for name, product, cost in items]
+    (name_a, _, a), (name_b, _, b) = items
     if n_ops == 3:
+        steps.append(f"Together that is {_eq(f'{a} + {b}', a + b)} dollars.")
         story.append(f"How much money does {p.name} spend in total?")
-        return story, steps, t1 + t2
-    bill = rng.choice([b for b in BILLS if b > t1 + t2][:2])
+        return story, steps, a + b
+    bill = rng.choice([x for x in BILLS if x > a + b][:2])
     story.append(f"{p.He} pays with a {bill}-dollar bill. How much change does {p.he} get?")
-    steps.append(f"{p.His} change is {_eq(f'{bill} - {t1 + t2}', bill - t1 - t2)} dollars.")
-    return story, steps, bill - t1 - t2
+    if rng.randrange(2):
+        steps.append(f"Together that is {_eq(f'{a} + {b}', a + b)} dollars.")
+        steps.append(f"{p.His} change is {_eq(f'{bill} - {a + b}', bill - a - b)} dollars.")
+    else:
+        steps.append(f"After paying for the {name_a}, {_eq(f'{bill} - {a}', bill - a)} dollars are left.")
+        steps.append(f"After paying for the {name_b}, {_eq(f'{bill - a} - {b}', bill - a - b)} dollars are left.")
+    return story, steps, bill - a - b
 
 
 def _production(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
@@ -285,11 +316,15 @@ def _comparison(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], i
         story.append(f"How many {things} does {c_p.name} have?")
         return story, steps, c
     story.append(f"How many {things} do the three of them have altogether?")
-    if rng.randrange(2):
+    way = rng.randrange(3)
+    if way == 0:
         steps.append(f"Together they have {_eq(f'{a} + {b} + {c}', a + b + c)} {things}.")
-    else:
+    elif way == 1:
         steps.append(f"{a_p.name} and {b_p.name} have {_eq(f'{a} + {b}', a + b)} {things}.")
         steps.append(f"With {c_p.name}, they have {_eq(f'{a + b} + {c}', a + b + c)} {things}.")
+    else:
+        steps.append(f"{b_p.name} and {c_p.name} have {_eq(f'{b} + {c}', b + c)} {things}.")
+        steps.append(f"With {a_p.name}, they have {_eq(f'{b + c} + {a}', a + b + c)} {things}.")
     return story, steps, a + b + c
 
 
@@ -336,20 +371,23 @@ def _travel(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
     w, j = rng.randint(8, 60), rng.randint(2, 5)
     second = w * j
     story = [f"{vehicle} travels at {v} {unit} per hour for {h} hours and then at {w} {unit} per hour for {j} hours."]
-    legs = [f"The first part is {_eq(f'{v} {TIMES} {h}', first)} {unit}.",
-            f"The second part is {_eq(f'{w} {TIMES} {j}', second)} {unit}."]
-    pair = (first, second)
-    if rng.randrange(2):
-        legs.reverse()
-        pair = (second, first)
-    steps = legs + [f"In total it travels {_eq(f'{pair[0]} + {pair[1]}', first + second)} {unit}."]
+    legs = [("first", f"{v} {TIMES} {h}", first), ("second", f"{w} {TIMES} {j}", second)]
+    rng.shuffle(legs)
+    steps = [f"The {which} part is {_eq(product, length)} {unit}." for which, product, length in legs]
+    (which_a, _, a), (which_b, _, b) = legs
     if n_ops == 3:
         story.append(f"How many {unit} does it travel in total?")
-        return story, steps, first + second
-    planned = first + second + rng.randint(5, 90)
+        steps.append(f"In total it travels {_eq(f'{a} + {b}', a + b)} {unit}.")
+        return story, steps, a + b
+    planned = a + b + rng.randint(5, 90)
     story.append(f"The whole trip is {planned} {unit}. How many {unit} are left to go?")
-    steps.append(f"There are {_eq(f'{planned} - {first + second}', planned - first - second)} {unit} left.")
-    return story, steps, planned - first - second
+    if rng.randrange(2):
+        steps.append(f"In total it travels {_eq(f'{a} + {b}', a + b)} {unit}.")
+        steps.append(f"There are {_eq(f'{planned} - {a + b}', planned - a - b)} {unit} left.")
+    else:
+        steps.append(f"Without the {which_a} part, {_eq(f'{planned} - {a}', planned - a)} {unit} remain.")
+        steps.append(f"Without the {which_b} part too, {_eq(f'{planned - a} - {b}', planned - a - b)} {unit} remain.")
+    return story, steps, planned - a - b
 
 
 def _savings(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
@@ -365,15 +403,20 @@ def _savings(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]
     else:
         story.append(f"{p.name} saves {s} dollars every week for {w} weeks.")
     steps = [f"{p.He} saves {_eq(f'{s} {TIMES} {w}', saved)} dollars."]
-    have = saved
-    if start:
-        have = start + saved
-        steps.append(f"Now {p.he} has {_eq(f'{start} + {saved}', have)} dollars.")
+    have = start + saved
     if n_ops in (2, 4):
         cost = rng.randint(2, have - 1)
         story.append(f"Then {p.he} buys {rng.choice(SPENDS)} for {cost} dollars. How much money does {p.he} have left?")
+        if start and cost < saved and rng.randrange(2):
+            steps.append(f"After buying it, {_eq(f'{saved} - {cost}', saved - cost)} dollars of {p.his} savings are left.")
+            steps.append(f"With what {p.he} had before, {p.he} has {_eq(f'{saved - cost} + {start}', have - cost)} dollars.")
+            return story, steps, have - cost
+        if start:
+            steps.append(f"Now {p.he} has {_eq(f'{start} + {saved}', have)} dollars.")
         steps.append(f"{p.He} has {_eq(f'{have} - {cost}', have - cost)} dollars left.")
         return story, steps, have - cost
+    if start:
+        steps.append(f"Now {p.he} has {_eq(f'{start} + {saved}', have)} dollars.")
     story.append(f"How much money does {p.name} have now?")
     return story, steps, have
 
@@ -389,6 +432,15 @@ def generate_problem(rng: random.Random) -> Problem:
     story, steps, answer = family(rng, rng.randint(2, 4))
     steps = steps + [rng.choice(ANSWER_LINES).format(n=answer)]
     return Problem(problem=" ".join(story), solution="\n\n".join(steps), answer=str(answer))
+
+
+# One equation of a solution, `$12 \times 4 = 48$`: (left-hand side, result).
+EQUATION = re.compile(r"\$(\d+(?: (?:\+|-|\\times|\\div) \d+)+) = (\d+)\$")
+
+
+def solution_equations(solution: str) -> list[tuple[str, str]]:
+    """The (left-hand side, result) of every equation in a solution, in order."""
+    return EQUATION.findall(solution)
 
 
 def normalise(text: str) -> str:
