@@ -5,10 +5,12 @@ one equation per paragraph (paragraphs separated by a blank line, the way a proc
 model splits steps), and ends with `The answer is $\\boxed{N}$.` Every answer is a positive
 integer; divisions are exact.
 
-Where a problem can be solved in more than one sensible order (which item to price first,
-hours-per-day before days or the other way round), the generator picks one at random, so the
-training data carries several valid reasoning paths; sampled solutions then differ in how
-they get there, which is what makes a majority vote worth more than one greedy solution.
+Where a problem can be solved in more than one sensible way (the total cost and then the
+change, or paying item by item; hours per day before days or the other way round; gains
+before losses), the generator picks one at random, so the training data carries several valid
+reasoning paths with different arithmetic; sampled solutions then differ in how they get
+there, which is what makes a majority vote worth more than one greedy solution. Quantities
+are always taken in the order the problem states them, which keeps the plan easy to follow.
 
 The training stream and the held-out set come from different seed spaces (`Random("train-…")`
 and `Random("heldout-…")`), and the training stream also drops any problem whose normalised
@@ -236,7 +238,6 @@ def _shopping(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int
         return story, steps, bill - t1
     story = [f"{p.name} buys {k1} {pl1} for {c1} dollars each and {k2} {pl2} for {c2} dollars each."]
     items = [(pl1, f"{k1} {TIMES} {c1}", t1), (pl2, f"{k2} {TIMES} {c2}", t2)]
-    rng.shuffle(items)
     steps = [f"The {name} cost {_eq(product, cost)} dollars." for name, product, cost in items]
     (name_a, _, a), (name_b, _, b) = items
     if n_ops == 3:
@@ -372,7 +373,6 @@ def _travel(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
     second = w * j
     story = [f"{vehicle} travels at {v} {unit} per hour for {h} hours and then at {w} {unit} per hour for {j} hours."]
     legs = [("first", f"{v} {TIMES} {h}", first), ("second", f"{w} {TIMES} {j}", second)]
-    rng.shuffle(legs)
     steps = [f"The {which} part is {_eq(product, length)} {unit}." for which, product, length in legs]
     (which_a, _, a), (which_b, _, b) = legs
     if n_ops == 3:
@@ -426,14 +426,6 @@ FAMILIES: tuple[Callable[[random.Random, int], tuple[list[str], list[str], int]]
 )
 
 
-def generate_problem(rng: random.Random) -> Problem:
-    """One problem of 2-4 arithmetic steps, drawn from `rng`."""
-    family = rng.choice(FAMILIES)
-    story, steps, answer = family(rng, rng.randint(2, 4))
-    steps = steps + [rng.choice(ANSWER_LINES).format(n=answer)]
-    return Problem(problem=" ".join(story), solution="\n\n".join(steps), answer=str(answer))
-
-
 # One equation of a solution, `$12 \times 4 = 48$`: (left-hand side, result).
 EQUATION = re.compile(r"\$(\d+(?: (?:\+|-|\\times|\\div) \d+)+) = (\d+)\$")
 
@@ -441,6 +433,35 @@ EQUATION = re.compile(r"\$(\d+(?: (?:\+|-|\\times|\\div) \d+)+) = (\d+)\$")
 def solution_equations(solution: str) -> list[tuple[str, str]]:
     """The (left-hand side, result) of every equation in a solution, in order."""
     return EQUATION.findall(solution)
+
+
+def _commute(rng: random.Random, solution: str) -> str:
+    """Sums and products with their operands in a random order (`18 + 104` or `104 + 18`).
+
+    The same step then has several spellings, and a small model's carrying errors differ
+    between them, so its sampled solutions do not all repeat one systematic mistake.
+    """
+
+    def shuffle(match: re.Match) -> str:
+        left, result = match.group(1), match.group(2)
+        tokens = left.split(" ")
+        operators = set(tokens[1::2])
+        if len(operators) != 1 or operators & {"-", "\\div"}:
+            return match.group(0)
+        operands = tokens[0::2]
+        rng.shuffle(operands)
+        return f"${f' {tokens[1]} '.join(operands)} = {result}$"
+
+    return EQUATION.sub(shuffle, solution)
+
+
+def generate_problem(rng: random.Random) -> Problem:
+    """One problem of 2-4 arithmetic steps, drawn from `rng`."""
+    family = rng.choice(FAMILIES)
+    story, steps, answer = family(rng, rng.randint(2, 4))
+    steps = steps + [rng.choice(ANSWER_LINES).format(n=answer)]
+    solution = _commute(rng, "\n\n".join(steps))
+    return Problem(problem=" ".join(story), solution=solution, answer=str(answer))
 
 
 def normalise(text: str) -> str:

@@ -177,11 +177,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--max-minutes", type=float, default=12.0, help="budget for the training phase")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solutions", type=Path, default=None,
+                        help="JSONL of sampled solutions: read it when it exists, else sample and write it there")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
     started = time.perf_counter()
-    rows = sample_solutions(args.policy, args.problems, args.samples, args.seed, args.max_new_tokens)
+    if args.solutions is not None and args.solutions.is_file():
+        rows = [tuple(json.loads(line)) for line in args.solutions.read_text(encoding="utf-8").splitlines()]
+        if len(rows) != args.problems * (args.samples + 1):
+            raise SystemExit(f"{args.solutions} holds {len(rows)} solutions, not {args.problems} x {args.samples + 1}")
+    else:
+        rows = sample_solutions(args.policy, args.problems, args.samples, args.seed, args.max_new_tokens)
+        if args.solutions is not None:
+            args.solutions.parent.mkdir(parents=True, exist_ok=True)
+            args.solutions.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     sampling_s = time.perf_counter() - started
     from transformers import AutoTokenizer
 
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
         "total_s": round(time.perf_counter() - started), **stats, **best,
         "command": "python -m model.train_bundled_rm " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "out")),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "out", "solutions")),
     }
     (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))
