@@ -22,9 +22,10 @@ from model.config import AppConfig  # noqa: E402
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run", "--disable-quic"]
+# A held-out problem of the kind the bundled model was trained on (it knows nothing else).
 DEFAULT_PROBLEM = (
-    "Mia has 48 stickers. She gives 15 of them to Leo and then buys 3 packs of 12 stickers. "
-    "How many stickers does Mia have now?"
+    "Emma has 52 dollars. She saves 16 dollars every week for 5 weeks. Then she buys a camera for 74 dollars. "
+    "How much money does she have left?"
 )
 
 
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reward-model", default="auto")
     parser.add_argument("--problem", default=DEFAULT_PROBLEM)
     parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args(argv)
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     from ui.app import build_app, launch
 
     workdir = Path(tempfile.mkdtemp(prefix="mathapp-shots-"))
-    config = AppConfig(model=args.model, reward_model=args.reward_model, n_samples=args.n,
+    config = AppConfig(model=args.model, reward_model=args.reward_model, n_samples=args.n, seed=args.seed,
                        db_url=f"sqlite:///{workdir / 'log.sqlite3'}", port=free_port())
     demo = build_app(config)
     launch(demo, config, prevent_thread_lock=True, quiet=True)

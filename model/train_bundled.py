@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> None:
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
         return
     recipe = Recipe(**{k: getattr(args, k) for k in vars(Recipe())})
+    if not 0 <= recipe.drill_rows < recipe.batch_size:
+        raise SystemExit(f"--drill-rows must be at least 0 and below --batch-size ({recipe.batch_size}): "
+                         "each batch needs at least one word problem")
     train(recipe, args.out, args.heldout, args.log_every, args.device)
 
 

@@ -165,6 +165,13 @@ def train(model, train_set: list[Example], valid_set: list[Example], *, pad_id: 
     return best, {"steps": step, "positives": int(positives), "train": len(train_set), "valid": len(valid_set)}
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when it lies inside it (no machine's folders in the record)."""
+    root = BUNDLED_DIR.parent.parent
+    resolved = path.resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=BUNDLED_DIR)
@@ -208,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                         batch=args.batch, lr=args.lr, deadline=deadline)
     save_reward_model(model.eval(), tokenizer, args.out)
     report = {
-        "policy": str(args.policy), "problems": args.problems, "samples_per_problem": per_problem,
+        "policy": _shown(args.policy), "problems": args.problems, "samples_per_problem": per_problem,
         "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
         "total_s": round(time.perf_counter() - started), **stats, **best,
         "command": "python -m model.train_bundled_rm " + " ".join(

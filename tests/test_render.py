@@ -115,6 +115,21 @@ def test_live_run_cards_and_votes_from_a_result():
     assert heatmap_rows(view)[0] == ("#3 (RM pick)", [0.2])
 
 
+def test_cards_call_the_confidence_pick_by_its_name():
+    from model.answers import majority_vote
+    from model.reward import Score, rank_solutions
+
+    samples = [_solution(1, "4", 0, -0.1), _solution(2, "5", 1, -0.9)]
+    vote = majority_vote([s.answer for s in samples])
+    ranking = rank_solutions(samples, vote, [Score(s.reward) for s in samples], scorer_name="confidence",
+                             label="confidence", greedy_answer="4")
+    timings = Timings(0.0, 0.1, 1.0, 20, 30, 30.0, 10.0)
+    live = LiveRun([0, 1, 2])
+    live.apply(RunDone(RunResult("p", 1, _solution(0, "4", None, kind="greedy"), samples, timings, vote=vote, ranking=ranking)))
+    cards = cards_markdown(live.snapshot())
+    assert "★ most confident" in cards.split("#2")[0] and "RM pick" not in cards
+
+
 def test_charts_build_with_odd_labels():
     assert axis_label("\\frac{1}{2}") == "$\\frac{1}{2}$"
     assert axis_label("$5") == "\\$5"

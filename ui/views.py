@@ -282,7 +282,8 @@ def cards_markdown(view: RunView, reward_label: str | None = None) -> str:
                 bits.append(reward)
             bits.append(f"{row.finish_reason} · {row.tokens} tok")
             if rm_index == row.index:
-                bits.append("<span class='pick'>★ RM pick</span>")
+                pick = "most confident" if label == "confidence" else "RM pick"
+                bits.append(f"<span class='pick'>★ {pick}</span>")
         else:
             bits.append("<span class='held'>writing…</span>")
         summary = " · ".join(bits)

@@ -1,0 +1,258 @@
+"""The bundled offline model: its synthetic data, its training script, and the shipped weights.
+
+The training test runs the real script for a few steps at toy sizes; the shipped-model tests
+load `assets/bundled-model` offline exactly as the app does (`from_pretrained`, the app's
+Qwen2-Math prompt, greedy decoding, stop on `<|im_end|>`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+
+from model.synthetic import (
+    DEFAULT_HELDOUT_PATH,
+    generate_problem,
+    heldout_problems,
+    normalise,
+    read_jsonl,
+    solution_equations,
+    stream_problems,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED = REPO / "assets" / "bundled-model"
+
+# An easy held-out problem (two steps, small numbers) that the shipped model solves greedily
+# with a wide margin between its first and second choice at every token, so the test does not
+# hang on a near-tie that another CPU's arithmetic could flip.
+EASY_PROBLEM = "Sofia has 19 cards. Lily has 2 times as many cards as Sofia. How many cards do they have altogether?"
+EASY_ANSWER = "57"
+
+
+
+def _evaluate(expression: str) -> int:
+    """Value of `a op b op c` as written in the solutions (left to right, one operator kind)."""
+    tokens = expression.replace("\\times", "*").replace("\\div", "/").split()
+    value = int(tokens[0])
+    for op, operand in zip(tokens[1::2], tokens[2::2]):
+        b = int(operand)
+        if op == "+":
+            value += b
+        elif op == "-":
+            value -= b
+        elif op == "*":
+            value *= b
+        else:
+            assert value % b == 0, f"inexact division {value} / {b}"
+            value //= b
+    return value
+
+
+def test_generated_solutions_are_correct_step_by_step():
+    rng = random.Random(7)
+    for _ in range(2000):
+        problem = generate_problem(rng)
+        equations = solution_equations(problem.solution)
+        assert 2 <= len(equations) <= 4, problem.solution
+        for expression, result in equations:
+            assert _evaluate(expression) == int(result), (expression, result)
+        assert int(equations[-1][1]) == int(problem.answer)
+        assert problem.solution.endswith(f"$\\boxed{{{problem.answer}}}$.")
+        assert int(problem.answer) > 0
+
+
+def test_heldout_file_is_reproducible_and_disjoint_from_training():
+    shipped = read_jsonl(DEFAULT_HELDOUT_PATH)
+    assert len(shipped) >= 200
+    assert shipped == heldout_problems(len(shipped))
+    texts = {normalise(p.problem) for p in shipped}
+    assert len(texts) == len(shipped)
+    stream = stream_problems(0, exclude=[p.problem for p in shipped])
+    for _ in range(3000):
+        assert normalise(next(stream).problem) not in texts
+    for line in DEFAULT_HELDOUT_PATH.read_text(encoding="utf-8").splitlines():
+        assert set(json.loads(line)) == {"problem", "solution", "answer"}
+
+
+def test_training_script_runs_a_few_steps_and_saves_a_loadable_model(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from model.prompts import build_prompt
+    from model.train_bundled import main
+
+    out = tmp_path / "tiny-bundled"
+    main([
+        "--out", str(out), "--steps", "3", "--max-minutes", "2", "--batch-size", "4", "--drill-rows", "1",
+        "--vocab-size", "300", "--tokenizer-problems", "200", "--hidden-size", "32", "--layers", "1",
+        "--heads", "2", "--kv-heads", "1", "--intermediate-size", "64", "--warmup-steps", "1",
+        "--log-every", "1",
+    ])
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.config.model_type == "qwen2"
+    assert model.config.max_position_embeddings == 4096
+    stops = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
+    assert model.generation_config.eos_token_id == stops
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.pad_token == "<|endoftext|>"
+    ids = build_prompt(tokenizer, "What is 2 + 3?", "qwen2-math")
+    text = tokenizer.decode(ids)
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert text.endswith("within \\boxed{}.<|im_end|>\n<|im_start|>assistant\n")
+    out_ids = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=4, do_sample=False)
+    assert out_ids.shape[1] <= len(ids) + 4
+
+
+def test_training_refuses_a_batch_with_no_word_problem(tmp_path):
+    from model.train_bundled import main
+
+    with pytest.raises(SystemExit, match="drill-rows"):
+        main(["--out", str(tmp_path / "x"), "--batch-size", "4", "--drill-rows", "4"])
+
+
+def test_training_stops_cleanly_at_the_time_budget(tmp_path, capsys):
+    from transformers import AutoModelForCausalLM
+
+    from model.train_bundled import main
+
+    out = tmp_path / "budget"
+    main([
+        "--out", str(out), "--steps", "1000", "--max-minutes", "0", "--vocab-size", "300",
+        "--tokenizer-problems", "100", "--hidden-size", "32", "--layers", "1", "--heads", "2",
+        "--kv-heads", "1", "--intermediate-size", "64",
+    ])
+    assert "time budget" in capsys.readouterr().out
+    assert AutoModelForCausalLM.from_pretrained(out).config.model_type == "qwen2"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped model and tokenizer, loaded offline in fp32 as the app runs them on a CPU."""
+    import os
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    tokenizer = AutoTokenizer.from_pretrained(BUNDLED)
+    model = AutoModelForCausalLM.from_pretrained(BUNDLED, dtype=torch.float32).eval()
+    return model, tokenizer
+
+
+def test_shipped_model_is_a_small_qwen2_with_chatml(shipped):
+    from model.tiny import QWEN2_CHAT_TEMPLATE
+
+    model, tokenizer = shipped
+    weights = sum(f.stat().st_size for f in BUNDLED.glob("*.safetensors"))
+    assert 0 < weights < 20 * 2**20
+    assert (BUNDLED / "README.md").is_file()
+    assert model.config.model_type == "qwen2"
+    assert model.config.max_position_embeddings == 4096
+    assert model.config.vocab_size == len(tokenizer)
+    assert tokenizer.chat_template == QWEN2_CHAT_TEMPLATE
+    vocab = tokenizer.get_vocab()
+    stops = [vocab["<|im_end|>"], vocab["<|endoftext|>"]]
+    assert model.generation_config.eos_token_id == stops
+    assert "<|im_start|>" in vocab
+    # Digits are split one by one, as in Qwen2.
+    assert tokenizer.tokenize("12345") == list("12345")
+
+
+def test_shipped_model_greedily_solves_an_easy_heldout_problem(shipped):
+    import torch
+
+    from model.prompts import build_prompt, stop_token_ids
+    from model.train_bundled import extract_boxed_int
+
+    model, tokenizer = shipped
+    heldout = {p.problem: p for p in read_jsonl(DEFAULT_HELDOUT_PATH)}
+    assert heldout[EASY_PROBLEM].answer == EASY_ANSWER
+    ids = build_prompt(tokenizer, EASY_PROBLEM, "qwen2-math")
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=torch.tensor([ids]), max_new_tokens=200, do_sample=False,
+            eos_token_id=stop_token_ids(tokenizer, model.generation_config.eos_token_id),
+        )
+    new = out[0, len(ids):].tolist()
+    assert new[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>"), "the solution should end its turn"
+    solution = tokenizer.decode(new, skip_special_tokens=True)
+    assert "\n\n" in solution, solution
+    assert extract_boxed_int(solution) == EASY_ANSWER, solution
+
+
+def test_bundled_model_solves_end_to_end_through_engine_answers_reward_and_log(tmp_path):
+    """As the app runs offline: the bundled policy and reward model, the engine, the vote, the log."""
+    from model.answers import equivalent
+    from model.config import SamplingParams
+    from model.engine import Engine
+    from model.loading import load_causal_lm
+    from model.reward import load_scorer
+    from storage import Store
+    from ui.logbook import attempt_start, outcome_of, sample_records
+
+    loaded = load_causal_lm("bundled", precision="auto", device="cpu")
+    assert loaded.info.source == "bundled" and loaded.info.family == "qwen2-math"
+    scorer, note = load_scorer("bundled", device="cpu", precision=loaded.info.precision, policy_family="qwen2-math")
+    assert scorer is not None and scorer.label == "reward", note
+    engine = Engine(loaded, scorer=scorer, inline=True)
+    params = SamplingParams(n=4, temperature=1.0, top_p=0.9, max_new_tokens=200, seed=3)
+    result = engine.solve(EASY_PROBLEM, params)
+    assert result.greedy.finish_reason == "stop" and equivalent(result.greedy.answer, EASY_ANSWER)
+    assert len(result.samples) == 4 and all(s.finish_reason == "stop" for s in result.samples)
+    assert result.vote.total == 4 and result.vote.count >= 1
+    assert result.ranking.label == "reward" and result.ranking.rm_index in {s.index for s in result.samples}
+    assert all(s.reward is not None for s in result.samples)
+
+    store = Store.open(f"sqlite:///{tmp_path / 'log.db'}")
+    status = store.start_attempt(attempt_start("browser-1", EASY_PROBLEM, loaded.info, params))
+    assert store.finish_attempt(status.attempt_id, outcome_of(result), sample_records(result.solutions)).ok
+    detail = store.get_attempt(status.attempt_id, session_id="browser-1")
+    assert detail.status == "done" and detail.model_id == loaded.info.name
+    assert equivalent(detail.greedy_answer, EASY_ANSWER) and detail.maj_answer == result.vote.answer
+    assert [s.index for s in detail.samples] == [0, 1, 2, 3, 4]
+    assert detail.samples[0].text == result.greedy.text
+
+
+def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, capsys):
+    from model.evaluate import main
+
+    data = tmp_path / "heldout-6.jsonl"
+    data.write_text("".join(DEFAULT_HELDOUT_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
+    out = tmp_path / "eval"
+    main(["--data", str(data), "--model", "bundled", "--reward-model", "bundled", "--n", "4", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["data"]["problems"] == 6 and summary["scorer"]["label"] == "reward"
+    assert [row["n"] for row in summary["at_n"]] == [1, 2, 4] and summary["greedy"]["total"] == 6
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 6
+    assert (out / "accuracy.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "Maj@N" in printed and "RM@N" in printed
+
+
+def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_path):
+    from model.reward import load_scorer
+    from model.train_bundled_rm import main
+    from model.types import Solution
+
+    out, cache = tmp_path / "rm", tmp_path / "solutions.jsonl"
+    args = ["--problems", "4", "--samples", "2", "--max-new-tokens", "96", "--epochs", "1", "--batch", "4",
+            "--max-minutes", "1", "--solutions", str(cache), "--out", str(out)]
+    main(args)
+    assert len(cache.read_text(encoding="utf-8").splitlines()) == 4 * 3
+    report = json.loads((out / "training.json").read_text(encoding="utf-8"))
+    assert report["problems"] == 4 and report["samples_per_problem"] == 3
+    scorer, note = load_scorer(str(out), device="cpu", precision="fp32", policy_family="qwen2-math")
+    assert scorer is not None and scorer.label == "reward", note
+    texts = ["Lily has $19 \\times 2 = 38$ cards.\n\nThe answer is $\\boxed{57}$.", "x"]
+    scores = scorer.score(EASY_PROBLEM, [Solution(i + 1, "sampled", t, 10, "stop", -0.5) for i, t in enumerate(texts)])
+    assert len(scores) == 2 and all(math.isfinite(s.total) for s in scores)
+    written = cache.stat().st_mtime_ns
+    main(args)  # a second run reads the cached solutions instead of sampling again
+    assert cache.stat().st_mtime_ns == written
+    assert json.loads((out / "training.json").read_text(encoding="utf-8"))["sampling_s"] == 0
