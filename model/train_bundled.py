@@ -64,6 +64,12 @@ class Recipe:
     threads: int = 2
     save_dtype: str = "fp32"
 
+    def __post_init__(self) -> None:
+        # A batch without a word problem would leave the batch generator looping forever.
+        if not 0 <= self.drill_rows < self.batch_size:
+            raise ValueError(f"drill_rows (--drill-rows) must be at least 0 and below batch_size (--batch-size, "
+                             f"{self.batch_size}): each batch needs at least one word problem")
+
 
 def build_tokenizer(recipe: Recipe):
     """A Qwen2-style tokenizer trained on synthetic problems, solutions and the prompt text."""
@@ -344,10 +350,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
         return
-    recipe = Recipe(**{k: getattr(args, k) for k in vars(Recipe())})
-    if not 0 <= recipe.drill_rows < recipe.batch_size:
-        raise SystemExit(f"--drill-rows must be at least 0 and below --batch-size ({recipe.batch_size}): "
-                         "each batch needs at least one word problem")
+    try:
+        recipe = Recipe(**{k: getattr(args, k) for k in vars(Recipe())})
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     train(recipe, args.out, args.heldout, args.log_every, args.device)
 
 

@@ -109,10 +109,13 @@ def test_training_script_runs_a_few_steps_and_saves_a_loadable_model(tmp_path):
 
 
 def test_training_refuses_a_batch_with_no_word_problem(tmp_path):
-    from model.train_bundled import main
+    from model.train_bundled import Recipe, main
 
-    with pytest.raises(SystemExit, match="drill-rows"):
+    with pytest.raises(ValueError, match="drill_rows"):
+        Recipe(batch_size=8, drill_rows=8)
+    with pytest.raises(SystemExit, match="--drill-rows"):
         main(["--out", str(tmp_path / "x"), "--batch-size", "4", "--drill-rows", "4"])
+    assert not (tmp_path / "x").exists()
 
 
 def test_training_stops_cleanly_at_the_time_budget(tmp_path, capsys):
