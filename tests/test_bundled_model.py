@@ -259,3 +259,29 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     main(args)  # a second run reads the cached solutions instead of sampling again
     assert cache.stat().st_mtime_ns == written
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["sampling_s"] == 0
+
+
+def test_error_report_finds_the_first_wrong_result_and_names_the_digit(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bundled_errors", REPO / "bench" / "bundled_errors.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    problem = "Kai has 100 dollars. He spends 36 dollars and then 24 dollars. How much is left?"
+    right = "He has $100 - 36 = 64$ dollars.\n\nThen $64 - 24 = 40$ dollars.\n\nThe answer is $\\boxed{40}$."
+    carry = "He has $100 - 36 = 54$ dollars.\n\nThen $54 - 24 = 30$ dollars.\n\nThe answer is $\\boxed{30}$."
+    late = "He has $100 - 36 = 64$ dollars.\n\nThen $64 - 24 = 43$ dollars.\n\nThe answer is $\\boxed{43}$."
+    plan = "He has $100 + 36 = 136$ dollars.\n\nThe answer is $\\boxed{136}$."
+    assert bench.first_slip(right) is None and bench.first_slip(plan) is None
+    assert bench.first_slip(carry) == ("64", "54") and bench.first_slip(late) == ("40", "43")
+    assert bench.describe("64", "54") == "tens digit off by 1"
+    assert bench.describe("117", "17").startswith("length differs")
+    assert bench.evaluate("7 + 5 + 9") == 21 and bench.evaluate("12 \\div 5") * 5 == 12
+    path = tmp_path / "solutions.jsonl"
+    path.write_text("".join(json.dumps([problem, s, ok]) + "\n" for s, ok in
+                            [(right, True), (carry, False), (late, False), (plan, False)]), encoding="utf-8")
+    bench.main([str(path)])
+    printed = capsys.readouterr().out
+    assert "4 solutions: 1 right, 3 wrong" in printed
+    assert "wrong solutions with an arithmetically wrong result: 2 (66.7%)" in printed
+    assert "1  tens digit off by 1" in printed and "1  units digit off by 3" in printed
