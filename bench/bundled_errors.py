@@ -19,30 +19,17 @@ import argparse
 import json
 import sys
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.synthetic import solution_equations  # noqa: E402
-
-_OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b,
-              "\\times": lambda a, b: a * b, "\\div": lambda a, b: a / b}
-
-
-def evaluate(left: str) -> Fraction:
-    """The value of an equation's left-hand side, e.g. `12 \\times 4` or `7 + 5 + 9`, left to right."""
-    tokens = left.split()
-    value = Fraction(int(tokens[0]))
-    for op, number in zip(tokens[1::2], tokens[2::2]):
-        value = _OPERATORS[op](value, Fraction(int(number)))
-    return value
+from model.synthetic import equation_value, solution_equations  # noqa: E402
 
 
 def first_slip(solution: str) -> tuple[str, str] | None:
     """(true result, written result) of the first equation whose written result is wrong."""
     for left, written in solution_equations(solution):
-        true = evaluate(left)
+        true = equation_value(left)
         if true != int(written):
             return (str(true.numerator) if true.denominator == 1 else str(true)), written
     return None

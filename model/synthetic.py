@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import random
 import re
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -433,6 +435,18 @@ EQUATION = re.compile(r"\$(\d+(?: (?:\+|-|\\times|\\div) \d+)+) = (\d+)\$")
 def solution_equations(solution: str) -> list[tuple[str, str]]:
     """The (left-hand side, result) of every equation in a solution, in order."""
     return EQUATION.findall(solution)
+
+
+_OPERATORS = {"+": operator.add, "-": operator.sub, "\\times": operator.mul, "\\div": operator.truediv}
+
+
+def equation_value(left: str) -> Fraction:
+    """The exact value of an equation's left-hand side (`12 \\times 4`, `7 + 5 + 9`), left to right."""
+    tokens = left.split()
+    value = Fraction(int(tokens[0]))
+    for op, number in zip(tokens[1::2], tokens[2::2]):
+        value = _OPERATORS[op](value, Fraction(int(number)))
+    return value
 
 
 def generate_problem(rng: random.Random) -> Problem:

@@ -16,6 +16,7 @@ import pytest
 
 from model.synthetic import (
     DEFAULT_HELDOUT_PATH,
+    equation_value,
     generate_problem,
     heldout_problems,
     normalise,
@@ -34,25 +35,6 @@ EASY_PROBLEM = "Sofia has 19 cards. Lily has 2 times as many cards as Sofia. How
 EASY_ANSWER = "57"
 
 
-
-def _evaluate(expression: str) -> int:
-    """Value of `a op b op c` as written in the solutions (left to right, one operator kind)."""
-    tokens = expression.replace("\\times", "*").replace("\\div", "/").split()
-    value = int(tokens[0])
-    for op, operand in zip(tokens[1::2], tokens[2::2]):
-        b = int(operand)
-        if op == "+":
-            value += b
-        elif op == "-":
-            value -= b
-        elif op == "*":
-            value *= b
-        else:
-            assert value % b == 0, f"inexact division {value} / {b}"
-            value //= b
-    return value
-
-
 def test_generated_solutions_are_correct_step_by_step():
     rng = random.Random(7)
     for _ in range(2000):
@@ -60,7 +42,7 @@ def test_generated_solutions_are_correct_step_by_step():
         equations = solution_equations(problem.solution)
         assert 2 <= len(equations) <= 4, problem.solution
         for expression, result in equations:
-            assert _evaluate(expression) == int(result), (expression, result)
+            assert equation_value(expression) == int(result), (expression, result)
         assert int(equations[-1][1]) == int(problem.answer)
         assert problem.solution.endswith(f"$\\boxed{{{problem.answer}}}$.")
         assert int(problem.answer) > 0
@@ -276,7 +258,7 @@ def test_error_report_finds_the_first_wrong_result_and_names_the_digit(tmp_path,
     assert bench.first_slip(carry) == ("64", "54") and bench.first_slip(late) == ("40", "43")
     assert bench.describe("64", "54") == "tens digit off by 1"
     assert bench.describe("117", "17").startswith("length differs")
-    assert bench.evaluate("7 + 5 + 9") == 21 and bench.evaluate("12 \\div 5") * 5 == 12
+    assert equation_value("7 + 5 + 9") == 21 and equation_value("12 \\div 5") * 5 == 12 != equation_value("12 \\div 5")
     path = tmp_path / "solutions.jsonl"
     path.write_text("".join(json.dumps([problem, s, ok]) + "\n" for s, ok in
                             [(right, True), (carry, False), (late, False), (plan, False)]), encoding="utf-8")
