@@ -1,6 +1,6 @@
 """Train the bundled tiny outcome reward model on the bundled policy's own sampled solutions.
 
-    python -m model.train_bundled_rm [--policy assets/bundled-model] [--out assets/bundled-rm]
+    python -m model.train_bundled_rm [--policy assets/bundled-model] [--trunk DIR] [--out assets/bundled-rm]
                                      [--problems 500] [--samples 8] [--max-minutes 12] [--seed 0]
 
 1. Sample: the bundled policy solves `--problems` fresh synthetic problems (a seed space of
@@ -8,10 +8,17 @@
    Qwen2-Math's sampling settings, through the app's own engine.
 2. Label: a solution is right when its extracted answer is `equivalent` to the reference.
 3. Train: a `Qwen2ForRewardModel` (our own class, the Qwen2.5-Math-RM on-disk format) whose
-   trunk starts from the policy's weights (as Qwen's reward models start from their policy)
-   and whose head is new; binary cross-entropy of the reward logit against right/wrong, on
-   exactly the chat the scorer renders. The step with the best validation ranking accuracy
-   (within a problem, does a right solution outscore a wrong one) is kept.
+   trunk starts from a language model's weights and tokenizer (`--trunk`; by default the
+   policy's, as Qwen's reward models start from their policy) and whose head is new; binary
+   cross-entropy of the reward logit against right/wrong, on exactly the chat the scorer
+   renders. The step with the best validation ranking accuracy (within a problem, does a
+   right solution outscore a wrong one) is kept.
+
+   The shipped reward model starts from the policy. `--trunk` takes another language model
+   instead, e.g. one trained by `model.train_bundled --seed 1`: such a model makes different
+   carry slips from the policy's, so its likelihoods can tell many of the policy's slips
+   apart, but outcome training on this data has not (yet) taught the reward head to use that
+   (see the README's evaluation section).
 4. Save with `save_reward_model` to `--out`, with a README of the numbers.
 
 Reproducible from `--seed` on the CPU.
@@ -71,18 +78,18 @@ def encode(tokenizer, problem: str, solution: str) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False))
 
 
-def build_model(policy_dir: Path, tokenizer) -> Qwen2ForRewardModel:
-    """An outcome RM of the policy's size, its trunk initialised from the policy's weights."""
+def build_model(trunk_dir: Path, tokenizer) -> Qwen2ForRewardModel:
+    """An outcome RM of the trunk's size, its trunk initialised from that language model's weights."""
     from transformers import AutoModelForCausalLM
 
-    policy = AutoModelForCausalLM.from_pretrained(str(policy_dir), trust_remote_code=False, dtype=torch.float32)
-    c = policy.config
+    trunk = AutoModelForCausalLM.from_pretrained(str(trunk_dir), trust_remote_code=False, dtype=torch.float32)
+    c = trunk.config
     config = reward_config(
         tokenizer, "orm", hidden_size=c.hidden_size, layers=c.num_hidden_layers, heads=c.num_attention_heads,
         kv_heads=c.num_key_value_heads, intermediate_size=c.intermediate_size, context=c.max_position_embeddings,
     )
     model = Qwen2ForRewardModel(config)
-    model.model.load_state_dict(policy.model.state_dict(), strict=True)
+    model.model.load_state_dict(trunk.model.state_dict(), strict=True)
     return model
 
 
@@ -175,6 +182,9 @@ def _shown(path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=BUNDLED_DIR)
+    parser.add_argument("--trunk", type=Path, default=None,
+                        help="language model (a folder with weights and tokenizer) the reward model starts from; "
+                             "default: the policy")
     parser.add_argument("--out", type=Path, default=BUNDLED_RM_DIR)
     parser.add_argument("--problems", type=int, default=500)
     parser.add_argument("--samples", type=int, default=8)
@@ -202,24 +212,25 @@ def main(argv: list[str] | None = None) -> None:
     sampling_s = time.perf_counter() - started
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(args.policy), trust_remote_code=False)
+    trunk = args.trunk if args.trunk is not None else args.policy
+    tokenizer = AutoTokenizer.from_pretrained(str(trunk), trust_remote_code=False)
     per_problem = args.samples + 1
     examples = [Example(i // per_problem, encode(tokenizer, p, s), 1.0 if right else 0.0) for i, (p, s, right) in enumerate(rows)]
     split = int(args.problems * 0.85)
     train_set = [e for e in examples if e.problem < split]
     valid_set = [e for e in examples if e.problem >= split]
-    model = build_model(args.policy, tokenizer)
+    model = build_model(trunk, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     deadline = time.perf_counter() + args.max_minutes * 60
     best, stats = train(model, train_set, valid_set, pad_id=pad_id, seed=args.seed, epochs=args.epochs,
                         batch=args.batch, lr=args.lr, deadline=deadline)
     save_reward_model(model.eval(), tokenizer, args.out)
     report = {
-        "policy": _shown(args.policy), "problems": args.problems, "samples_per_problem": per_problem,
+        "policy": _shown(args.policy), "trunk": _shown(trunk), "problems": args.problems, "samples_per_problem": per_problem,
         "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
         "total_s": round(time.perf_counter() - started), **stats, **best,
         "command": "python -m model.train_bundled_rm " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "out", "solutions")),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "trunk", "out", "solutions")),
     }
     (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

@@ -242,6 +242,26 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     assert cache.stat().st_mtime_ns == written
     assert json.loads((out / "training.json").read_text(encoding="utf-8"))["sampling_s"] == 0
 
+    # --trunk: the reward model starts from another language model, with that model's size and tokenizer.
+    from transformers import AutoTokenizer
+
+    from model.train_bundled import main as train_lm
+
+    trunk, out_trunk = tmp_path / "verifier-lm", tmp_path / "rm-trunk"
+    train_lm(["--out", str(trunk), "--seed", "1", "--steps", "2", "--batch-size", "4", "--drill-rows", "1",
+              "--vocab-size", "300", "--tokenizer-problems", "200", "--hidden-size", "32", "--layers", "1",
+              "--heads", "2", "--kv-heads", "1", "--intermediate-size", "64", "--warmup-steps", "1"])
+    main(args + ["--trunk", str(trunk), "--out", str(out_trunk)])
+    report = json.loads((out_trunk / "training.json").read_text(encoding="utf-8"))
+    assert report["trunk"] == str(trunk) and report["sampling_s"] == 0
+    config = json.loads((out_trunk / "config.json").read_text(encoding="utf-8"))
+    assert config["hidden_size"] == 32 and config["num_hidden_layers"] == 1
+    assert AutoTokenizer.from_pretrained(out_trunk).get_vocab() == AutoTokenizer.from_pretrained(trunk).get_vocab()
+    scorer, note = load_scorer(str(out_trunk), device="cpu", precision="fp32", policy_family="qwen2-math")
+    assert scorer is not None, note
+    scores = scorer.score(EASY_PROBLEM, [Solution(i + 1, "sampled", t, 10, "stop", -0.5) for i, t in enumerate(texts)])
+    assert len(scores) == 2 and all(math.isfinite(s.total) for s in scores)
+
 
 def test_error_report_finds_the_first_wrong_result_and_names_the_digit(tmp_path, capsys):
     import importlib.util
@@ -267,3 +287,30 @@ def test_error_report_finds_the_first_wrong_result_and_names_the_digit(tmp_path,
     assert "4 solutions: 1 right, 3 wrong" in printed
     assert "wrong solutions with an arithmetically wrong result: 2 (66.7%)" in printed
     assert "1  tens digit off by 1" in printed and "1  units digit off by 3" in printed
+
+
+def test_likelihood_pick_prefers_the_sample_whose_results_the_scorer_expects(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("likelihood_pick", REPO / "bench" / "likelihood_pick.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    right = ("Lily has $19 \\times 2 = 38$ cards.\n\nTogether they have $19 + 38 = 57$ cards.\n\n"
+             "The answer is $\\boxed{57}$.")
+    slip = right.replace("= 38$", "= 48$").replace("19 + 38 = 57", "19 + 48 = 67").replace("{57}", "{67}")
+    rows = [(EASY_PROBLEM, right, True), (EASY_PROBLEM, slip, False), (EASY_PROBLEM, right, True),
+            (EASY_PROBLEM, right, True), (EASY_PROBLEM, right, True), (EASY_PROBLEM, slip, False)]
+    path = tmp_path / "solutions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    shares = bench.main([str(path), "--scorer", str(BUNDLED), "--samples", "2", "--threads", "1"])
+    # Problem 1: the slip comes first, so a pick that ignored the scores (ties go first) would be wrong.
+    assert shares == {"greedy": 1.0, "sample": 0.5, "mean": 1.0, "digit": 1.0}
+    assert "pick by lowest result-digit log-prob." in capsys.readouterr().out
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(BUNDLED), AutoModelForCausalLM.from_pretrained(BUNDLED)
+    mean_right, digit_right = bench.token_scores(model, tokenizer, EASY_PROBLEM, right)
+    mean_slip, digit_slip = bench.token_scores(model, tokenizer, EASY_PROBLEM, slip)
+    assert digit_slip < digit_right <= 0 and mean_slip < mean_right < 0
+    with pytest.raises(SystemExit, match="not a multiple"):
+        bench.main([str(path), "--scorer", str(BUNDLED), "--samples", "4"])
