@@ -6,15 +6,15 @@ scores every sample with a causal language model (`--scorer`, a folder; the app'
 prompt): its mean token log-probability, and the lowest log-probability it gives any digit
 of an equation's result. Then, per problem, it picks the sample each score ranks highest:
 
-    python -m model.train_bundled_rm --solutions out/rm-solutions.jsonl --out out/rm
-    python -m model.train_bundled --seed 1 --out out/second-lm        # another seed, ~15 min
+    python -m model.train_bundled --seed 1 --out out/verifier-lm      # another seed, ~15 min
+    python -m model.train_bundled_rm --trunk out/verifier-lm --solutions out/rm-solutions.jsonl --out out/rm
     python bench/likelihood_pick.py out/rm-solutions.jsonl --scorer assets/bundled-model
-    python bench/likelihood_pick.py out/rm-solutions.jsonl --scorer out/second-lm
+    python bench/likelihood_pick.py out/rm-solutions.jsonl --scorer out/verifier-lm
 
 With the policy as its own scorer the picks are close to greedy: its carry slips are
 confident. A model trained the same way from another seed slips elsewhere, so its likelihood
-sees many of the policy's slips. Neither is a reward model (no right/wrong labels are used);
-this measures what an independent verifier could know, which the README discusses.
+sees many of the policy's slips. These picks use no right/wrong labels; the bundled reward
+model is the second scorer with a head fitted on the labels (`model.train_bundled_rm`).
 """
 
 from __future__ import annotations

@@ -16,17 +16,26 @@ dispatched by the `SCORERS` table:
   the total is the minimum over the steps: a derivation is only as sound as its weakest step,
   the minimum does not punish long solutions for their length the way a product does, and
   unlike the last step alone it looks at the process.
+- `likelihood`: a verifier *language model* read as an outcome reward model (the bundled
+  reward model is one). The policy's prompt and the solution run through a Qwen2 causal LM;
+  each solution token (and the closing `<|im_end|>`) gets its log-probability given
+  everything before it; the head `score` Linear(2, 1) maps the solution's mean and lowest
+  token log-probability to one unnormalised reward, trained on right/wrong-labelled samples.
+  A second model that knows the same arithmetic but slips elsewhere finds the policy's slips
+  surprising, where the policy's own likelihood does not (see the README's evaluation).
 - `logprob`: the fallback without a reward model. It ranks by the policy's own mean token
   log-probability and is named and labelled as *confidence*, never as a reward.
 
 On-disk format (what `load_scorer` reads and `save_reward_model` writes), as the real
-checkpoints: `config.json` with `model_type: qwen2` and `architectures: [Qwen2ForRewardModel]`
-or `[Qwen2ForProcessRewardModel]`; safetensors (one file or shards plus
+checkpoints: `config.json` with `model_type: qwen2` and `architectures: [Qwen2ForRewardModel]`,
+`[Qwen2ForProcessRewardModel]` or `[Qwen2ForLikelihoodRewardModel]`; safetensors (one file or shards plus
 `model.safetensors.index.json`) holding the trunk under `model.` (`model.embed_tokens.weight`,
 `model.layers.{i}.self_attn.q_proj.weight`, ..., `model.norm.weight`) and the head as the
 `score` Sequential: `score.0.weight` [h, h], `score.0.bias` [h], `score.2.weight` [labels, h],
 `score.2.bias` [labels]. These are the names of Qwen's own remote code (`modeling_qwen2_rm.py`)
-and of vLLM's `qwen2_rm.py`. Weights load into this module's own classes by those names;
+and of vLLM's `qwen2_rm.py`. The likelihood kind has the same trunk and files, its head
+`score.weight` [1, 2] and `score.bias` [1], `lm_head.weight` only when the embeddings are not
+tied, and `prompt_family` in `config.json` (the chat its LM was trained on). Weights load into this module's own classes by those names;
 remote code is never run (no `trust_remote_code` anywhere).
 
 Precision: fp32 on the CPU. On CUDA the trunk follows the policy: NF4 or int8 through
@@ -40,7 +49,8 @@ Inputs longer than the reward model's context: the ORM drops tokens from the *st
 solution (its verdict is read at the end, where the final answer is); the PRM keeps the
 *leading* steps that fit and scores those: attention is causal, so the rewards of the kept
 steps are exactly what the whole solution would have given them, and `steps[i]` stays step i
-of `split_steps(text)`. Either way `Score.truncated` is set.
+of `split_steps(text)`; the likelihood kind likewise scores the leading tokens that fit. Either
+way `Score.truncated` is set.
 
 Ranking (`rank_solutions`):
 - RM@N is the sample with the highest total. Ties go to the lowest sample index; NaN and
@@ -75,7 +85,7 @@ from torch import nn
 from transformers.models.qwen2.modeling_qwen2 import Qwen2Model, Qwen2PreTrainedModel
 
 from model.errors import ConfigError, OutOfMemoryError, RewardModelError
-from model.prompts import BOXED_INSTRUCTION, QWEN2_MATH, QWEN25_MATH
+from model.prompts import BOXED_INSTRUCTION, QWEN2_MATH, QWEN25_MATH, build_prompt
 from model.types import Solution
 
 log = logging.getLogger(__name__)
@@ -86,6 +96,11 @@ BUNDLED_RM_DIR = REPO_ROOT / "assets" / "bundled-rm"
 
 ORM_ARCHITECTURE = "Qwen2ForRewardModel"
 PRM_ARCHITECTURE = "Qwen2ForProcessRewardModel"
+LIKELIHOOD_ARCHITECTURE = "Qwen2ForLikelihoodRewardModel"
+# What the likelihood reward model's `score` head reads, in the order of its weights.
+LIKELIHOOD_FEATURES = ("mean token log-probability", "lowest token log-probability")
+# Positions whose vocabulary logits are materialised at once (a 152k vocabulary: ~80 MB a row).
+_LOGPROB_CHUNK = 128
 # Qwen2.5-Math-PRM's step separator (id 151651 in its tokenizer).
 STEP_TOKEN = "<extra_0>"
 CONFIDENCE_NAME = "policy log-probability"
@@ -159,8 +174,11 @@ class _Qwen2RewardBase(Qwen2PreTrainedModel):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self.model = Qwen2Model(config)
-        self.score = RewardHead(config.hidden_size, self.labels)
+        self.score = self._build_head(config)
         self.post_init()
+
+    def _build_head(self, config: Any) -> nn.Module:
+        return RewardHead(config.hidden_size, self.labels)
 
     def _head(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.score(hidden.to(self.score[0].weight.dtype)).float()
@@ -196,6 +214,70 @@ class Qwen2ForProcessRewardModel(_Qwen2RewardBase):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Logits [B, T, 2] (fp32); softmax(...)[..., 1] at `<extra_0>` is a step's reward."""
         return self._head(self._hidden(input_ids, attention_mask))
+
+
+class Qwen2ForLikelihoodRewardModel(_Qwen2RewardBase):
+    """A verifier language model read as an outcome reward model; `forward` gives one reward per row.
+
+    The trunk and the LM output layer (the input embeddings when `tie_word_embeddings`, else
+    `lm_head`) give every token its log-probability given the tokens before it; `score`
+    Linear(2, 1) maps the mean and the lowest of them over the solution's tokens
+    (`LIKELIHOOD_FEATURES`) to the reward.
+    """
+
+    labels = 1
+    _keys_to_ignore_on_load_unexpected: list[str] = []
+
+    def _build_head(self, config: Any) -> nn.Module:
+        if not config.tie_word_embeddings:
+            self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        return nn.Linear(len(LIKELIHOOD_FEATURES), 1)
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        if self.config.tie_word_embeddings:
+            return nn.functional.linear(hidden, self.model.embed_tokens.weight).float()
+        return self.lm_head(hidden).float()
+
+    def token_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T-1] fp32: log p(token t+1 | tokens <= t), vocabulary logits a chunk of positions at a time."""
+        hidden = self._hidden(input_ids, attention_mask)[:, :-1]
+        targets = input_ids[:, 1:]
+        parts = []
+        for start in range(0, targets.shape[1], _LOGPROB_CHUNK):
+            logits = self._logits(hidden[:, start : start + _LOGPROB_CHUNK])
+            taken = logits.gather(-1, targets[:, start : start + _LOGPROB_CHUNK, None]).squeeze(-1)
+            parts.append(taken - torch.logsumexp(logits, dim=-1))
+        return torch.cat(parts, dim=1)
+
+    def features(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, solution_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """[B, 2] fp32: `LIKELIHOOD_FEATURES` over the tokens `solution_mask` [B, T] marks.
+
+        The first token of a row cannot be scored (nothing precedes it); every row must mark
+        at least one other token.
+        """
+        logprobs = self.token_logprobs(input_ids, attention_mask)
+        marked = solution_mask[:, 1:].bool()
+        if not bool(marked.any(dim=1).all()):
+            raise ValueError("every row needs at least one scored token after its first")
+        count = marked.sum(dim=1)
+        mean = torch.where(marked, logprobs, torch.zeros_like(logprobs)).sum(dim=1) / count
+        lowest = torch.where(marked, logprobs, torch.full_like(logprobs, math.inf)).amin(dim=1)
+        return torch.stack([mean, lowest], dim=1)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        solution_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Rewards [B] (fp32); `solution_mask` defaults to every real token. Differentiable."""
+        if solution_mask is None:
+            solution_mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        feats = self.features(input_ids, attention_mask, solution_mask)
+        # The head in fp32 whatever the trunk's precision: bf16 would round nearby means together.
+        return nn.functional.linear(feats, self.score.weight.float(), self.score.bias.float()).squeeze(-1)
 
 
 # --- building and saving (the bundled RM's trainer imports these) -----------------------------
@@ -496,6 +578,64 @@ class ProcessRewardScorer(_CheckpointScorer):
         return [tuple(probs[i][at_steps[i]].tolist()) for i in range(len(rows))]
 
 
+@dataclass(frozen=True)
+class _Row:
+    """A likelihood reward model's input: the token ids and where the solution starts."""
+
+    ids: list[int]
+    start: int
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class LikelihoodRewardScorer(_CheckpointScorer):
+    """A verifier language model's likelihood of the solution, through a trained head: one
+    unnormalised scalar per solution, like an outcome reward model's."""
+
+    kind = "likelihood"
+    model_class = Qwen2ForLikelihoodRewardModel
+
+    def __init__(self, model: _Qwen2RewardBase, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(model, tokenizer, **kwargs)
+        # The chat the verifier was trained on; the policy's own prompt format.
+        self.family = getattr(model.config, "prompt_family", None) or QWEN2_MATH
+        end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        if not isinstance(end, int) or end == tokenizer.unk_token_id:
+            raise RewardModelError(f"The tokenizer of reward model {self.name} has no <|im_end|> token.")
+        self.end_id = end
+
+    def _prompt(self, problem: str) -> list[int]:
+        prompt = build_prompt(self.tokenizer, problem, self.family)
+        if len(prompt) >= self.max_tokens:
+            raise RewardModelError(
+                f"The problem alone takes {len(prompt)} tokens, more than reward model {self.name}'s context "
+                f"of {self.max_tokens}; shorten the problem to get a reward."
+            )
+        return prompt
+
+    def encode(self, problem: str, text: str, prompt: list[int] | None = None) -> tuple[_Row, bool]:
+        """The prompt, the solution's tokens and `<|im_end|>`, cut to the context (and whether it was)."""
+        prompt = self._prompt(problem) if prompt is None else prompt
+        ids = prompt + list(self.tokenizer.encode(text, add_special_tokens=False)) + [self.end_id]
+        return _Row(ids[: self.max_tokens], len(prompt)), len(ids) > self.max_tokens
+
+    def score(self, problem: str, solutions: Sequence[Solution]) -> list[Score]:
+        if not solutions:
+            return []
+        prompt = self._prompt(problem)
+        encoded = [self.encode(problem, s.text, prompt) for s in solutions]
+        totals = self._run([row for row, _ in encoded])
+        return [Score(total=float(t), truncated=cut) for t, (_, cut) in zip(totals, encoded)]
+
+    def _forward_rows(self, rows: list[_Row]) -> list[float]:
+        ids, mask = self._pad([row.ids for row in rows])
+        solution = torch.zeros_like(mask)
+        for i, row in enumerate(rows):
+            solution[i, row.start : len(row.ids)] = 1
+        return self.model(ids, mask, solution).tolist()
+
+
 class ConfidenceScorer:
     """The fallback: the policy's mean token log-probability. Confidence, not a reward.
 
@@ -518,10 +658,15 @@ class ConfidenceScorer:
 SCORERS: Mapping[str, Any] = {
     "orm": OutcomeRewardScorer,
     "prm": ProcessRewardScorer,
+    "likelihood": LikelihoodRewardScorer,
     "logprob": ConfidenceScorer,
 }
 
-ARCHITECTURES: Mapping[str, str] = {ORM_ARCHITECTURE: "orm", PRM_ARCHITECTURE: "prm"}
+ARCHITECTURES: Mapping[str, str] = {
+    ORM_ARCHITECTURE: "orm",
+    PRM_ARCHITECTURE: "prm",
+    LIKELIHOOD_ARCHITECTURE: "likelihood",
+}
 
 
 def _scorer_class(kind: str) -> Any:
@@ -532,7 +677,7 @@ def _scorer_class(kind: str) -> Any:
 
 
 def _model_class(kind: str) -> type[_Qwen2RewardBase]:
-    """The module class of a checkpoint kind (`orm`, `prm`)."""
+    """The module class of a checkpoint kind (`orm`, `prm`, `likelihood`)."""
     scorer = _scorer_class(kind)
     if not hasattr(scorer, "model_class"):
         raise RewardModelError(f"Scorer {kind!r} has no reward model checkpoint.")
@@ -540,7 +685,8 @@ def _model_class(kind: str) -> type[_Qwen2RewardBase]:
 
 
 def make_scorer(kind: str, *args: Any, **kwargs: Any) -> RewardScorer:
-    """Construct a scorer by its table name (`orm`, `prm`, `logprob`); unknown names raise."""
+    """Construct a scorer by its table name (`orm`, `prm`, `likelihood`, `logprob`); unknown
+    names raise."""
     return _scorer_class(kind)(*args, **kwargs)
 
 
@@ -657,8 +803,8 @@ def _read_kind(config_file: Path) -> tuple[str, dict[str, Any]]:
     if raw.get("model_type") != "qwen2" or not kinds:
         raise RewardModelError(
             f"{config_file.parent} holds a {raw.get('model_type')!r} {', '.join(architectures) or 'model'}, "
-            f"not a reward model this app knows ({ORM_ARCHITECTURE} or {PRM_ARCHITECTURE} with "
-            "model_type qwen2)."
+            f"not a reward model this app knows ({ORM_ARCHITECTURE}, {PRM_ARCHITECTURE} or "
+            f"{LIKELIHOOD_ARCHITECTURE} with model_type qwen2)."
         )
     return kinds[0], raw
 
@@ -753,6 +899,8 @@ def parameter_split(raw: Mapping[str, Any], labels: int) -> tuple[int, int]:
     linear = layers * (attention + 3 * hidden * inter)
     other = vocab * hidden + layers * (2 * hidden + attention_bias) + hidden
     other += hidden * hidden + hidden + hidden * labels + labels  # the score head
+    if LIKELIHOOD_ARCHITECTURE in (raw.get("architectures") or []) and not raw.get("tie_word_embeddings", False):
+        linear += vocab * hidden  # a verifier LM's own output layer
     return linear, other
 
 

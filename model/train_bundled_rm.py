@@ -1,25 +1,32 @@
-"""Train the bundled tiny outcome reward model on the bundled policy's own sampled solutions.
+"""Train the bundled tiny reward model on the bundled policy's own sampled solutions.
 
-    python -m model.train_bundled_rm [--policy assets/bundled-model] [--trunk DIR] [--out assets/bundled-rm]
-                                     [--problems 500] [--samples 8] [--max-minutes 12] [--seed 0]
+    python -m model.train_bundled --seed 1 --out out/verifier-lm      # a second LM, ~15 min
+    python -m model.train_bundled_rm --trunk out/verifier-lm [--kind likelihood] [--policy assets/bundled-model]
+                                     [--out assets/bundled-rm] [--problems 500] [--samples 8] [--seed 0]
 
 1. Sample: the bundled policy solves `--problems` fresh synthetic problems (a seed space of
    their own, never the held-out set) with the greedy row and `--samples` samples at
    Qwen2-Math's sampling settings, through the app's own engine.
 2. Label: a solution is right when its extracted answer is `equivalent` to the reference.
-3. Train: a `Qwen2ForRewardModel` (our own class, the Qwen2.5-Math-RM on-disk format) whose
-   trunk starts from a language model's weights and tokenizer (`--trunk`; by default the
-   policy's, as Qwen's reward models start from their policy) and whose head is new; binary
-   cross-entropy of the reward logit against right/wrong, on exactly the chat the scorer
-   renders. The step with the best validation ranking accuracy (within a problem, does a
-   right solution outscore a wrong one) is kept.
-
-   The shipped reward model starts from the policy. `--trunk` takes another language model
-   instead, e.g. one trained by `model.train_bundled --seed 1`: such a model makes different
-   carry slips from the policy's, so its likelihoods can tell many of the policy's slips
-   apart, but outcome training on this data has not (yet) taught the reward head to use that
-   (see the README's evaluation section).
-4. Save with `save_reward_model` to `--out`, with a README of the numbers.
+3. Train, by `--kind`:
+   - `likelihood` (the shipped one): a `Qwen2ForLikelihoodRewardModel` whose language model is
+     `--trunk`, kept as it is, and whose head maps the mean and the lowest log-probability
+     that LM gives the solution's tokens to the reward. The head is a logistic regression of
+     right/wrong on those two features over the training problems' solutions (the rarer class
+     weighed up), fitted to convergence with L-BFGS. The trunk must not be the policy: a
+     model's own slips are the ones it is sure of. A model trained by the same script from
+     another seed knows the same arithmetic but slips elsewhere, so the policy's slips
+     surprise it. (Fine-tuning that LM on the labels as well, tried at learning rates 1e-4 and
+     1e-5, lowered the validation ranking within a hundred steps: it learns the samples, not
+     the arithmetic.)
+   - `orm`: a `Qwen2ForRewardModel` (the Qwen2.5-Math-RM on-disk format) whose trunk starts
+     from `--trunk` (default: the policy, as Qwen's reward models start from their policy) and
+     whose head is new; binary cross-entropy of the reward logit against right/wrong, for
+     `--epochs`, on exactly the chat the scorer renders; the epoch with the best validation
+     ranking accuracy is kept. It does not learn to check the arithmetic (README).
+   Either way the last 15% of the problems are held back for validation: ranking accuracy is
+   the share of (right, wrong) pairs of one problem's solutions that the reward orders right.
+4. Save with `save_reward_model` to `--out`, with `training.json` of the numbers.
 
 Reproducible from `--seed` on the CPU.
 """
@@ -40,7 +47,17 @@ from model.answers import equivalent
 from model.config import SamplingParams
 from model.engine import Engine
 from model.loading import BUNDLED_DIR, load_causal_lm
-from model.reward import BUNDLED_RM_DIR, Qwen2ForRewardModel, reward_config, rm_messages, save_reward_model
+from model.prompts import QWEN2_MATH
+from model.reward import (
+    BUNDLED_RM_DIR,
+    LIKELIHOOD_ARCHITECTURE,
+    LikelihoodRewardScorer,
+    Qwen2ForLikelihoodRewardModel,
+    Qwen2ForRewardModel,
+    reward_config,
+    rm_messages,
+    save_reward_model,
+)
 from model.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
 
 
@@ -49,6 +66,7 @@ class Example:
     problem: int  # index of the problem, to pair right and wrong solutions of one problem
     ids: list[int]
     label: float
+    start: int = 0  # where the solution's tokens start (the likelihood kind scores those)
 
 
 def sample_solutions(policy_dir: Path, count: int, samples: int, seed: int, max_new_tokens: int) -> list[tuple[str, str, bool]]:
@@ -78,11 +96,28 @@ def encode(tokenizer, problem: str, solution: str) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False))
 
 
-def build_model(trunk_dir: Path, tokenizer) -> Qwen2ForRewardModel:
-    """An outcome RM of the trunk's size, its trunk initialised from that language model's weights."""
+def load_lm(trunk_dir: Path):
     from transformers import AutoModelForCausalLM
 
-    trunk = AutoModelForCausalLM.from_pretrained(str(trunk_dir), trust_remote_code=False, dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(str(trunk_dir), trust_remote_code=False, dtype=torch.float32)
+
+
+def build_likelihood_model(trunk_dir: Path, family: str = QWEN2_MATH) -> Qwen2ForLikelihoodRewardModel:
+    """A likelihood reward model around the language model in `trunk_dir` (its weights as they are)."""
+    lm = load_lm(trunk_dir)
+    config = type(lm.config).from_dict(lm.config.to_dict())
+    config.architectures = [LIKELIHOOD_ARCHITECTURE]
+    config.prompt_family = family
+    model = Qwen2ForLikelihoodRewardModel(config)
+    model.model.load_state_dict(lm.model.state_dict(), strict=True)
+    if not config.tie_word_embeddings:
+        model.lm_head.load_state_dict(lm.lm_head.state_dict(), strict=True)
+    return model
+
+
+def build_model(trunk_dir: Path, tokenizer) -> Qwen2ForRewardModel:
+    """An outcome RM of the trunk's size, its trunk initialised from that language model's weights."""
+    trunk = load_lm(trunk_dir)
     c = trunk.config
     config = reward_config(
         tokenizer, "orm", hidden_size=c.hidden_size, layers=c.num_hidden_layers, heads=c.num_attention_heads,
@@ -109,14 +144,54 @@ def pair_accuracy(scores: list[float], examples: list[Example]) -> float:
     return good / total if total else float("nan")
 
 
+def run(model, chunk: list[Example], pad_id: int, features: bool = False) -> torch.Tensor:
+    """The model's rewards [B] for `chunk` (or, for the likelihood kind with `features`, its inputs [B, 2])."""
+    ids, mask = pad([e.ids for e in chunk], pad_id)
+    if not isinstance(model, Qwen2ForLikelihoodRewardModel):
+        return model(ids, mask)
+    solution = torch.zeros_like(mask)
+    for i, e in enumerate(chunk):
+        solution[i, e.start : len(e.ids)] = 1
+    return model.features(ids, mask, solution) if features else model(ids, mask, solution)
+
+
 @torch.no_grad()
-def predict(model, examples: list[Example], pad_id: int, batch: int = 32) -> list[float]:
+def predict(model, examples: list[Example], pad_id: int, batch: int = 32, features: bool = False) -> torch.Tensor:
     model.eval()
-    out: list[float] = []
-    for i in range(0, len(examples), batch):
-        ids, mask = pad([e.ids for e in examples[i : i + batch]], pad_id)
-        out += model(ids, mask).tolist()
-    return out
+    return torch.cat([run(model, examples[i : i + batch], pad_id, features) for i in range(0, len(examples), batch)])
+
+
+def fit_head(model: Qwen2ForLikelihoodRewardModel, train_set: list[Example], valid_set: list[Example], *,
+             pad_id: int, l2: float = 1e-3) -> tuple[dict, dict]:
+    """Logistic regression of right/wrong on the LM's likelihood features, written into `model.score`."""
+    x = predict(model, train_set, pad_id, features=True)
+    y = torch.tensor([e.label for e in train_set])
+    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)
+    z = (x - mean) / std
+    positives = float(y.sum())
+    pos_weight = torch.tensor((len(y) - positives) / max(positives, 1.0))
+    w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    z, y = z.double(), y.double()
+    optimizer = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+    def loss_fn() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, y, pos_weight=pos_weight.double())
+        loss = loss + l2 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    loss = float(optimizer.step(loss_fn).detach())
+    with torch.no_grad():  # fold the standardisation in: the head reads the raw features
+        weight = (w / std.double()).float()
+        model.score.weight.copy_(weight[None, :])
+        model.score.bias.copy_((b - (w * mean.double() / std.double()).sum()).float())
+    accuracy = pair_accuracy(predict(model, valid_set, pad_id).tolist(), valid_set)
+    print(f"head fitted: loss {loss:.4f}, weights {model.score.weight[0].tolist()}, "
+          f"validation pair accuracy {accuracy:.3f}", flush=True)
+    best = {"pair_accuracy": accuracy, "train_pair_accuracy": pair_accuracy(predict(model, train_set, pad_id).tolist(), train_set)}
+    return best, {"positives": int(positives), "train": len(train_set), "valid": len(valid_set)}
 
 
 def pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,7 +215,7 @@ def train(model, train_set: list[Example], valid_set: list[Example], *, pad_id: 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * math.ceil(len(train_set) / batch)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
-    best = {"pair_accuracy": pair_accuracy(predict(model, valid_set, pad_id), valid_set), "step": 0}
+    best = {"pair_accuracy": pair_accuracy(predict(model, valid_set, pad_id).tolist(), valid_set), "step": 0}
     best_state = {k: v.clone() for k, v in model.state_dict().items()}
     step = 0
     for epoch in range(epochs):
@@ -160,7 +235,7 @@ def train(model, train_set: list[Example], valid_set: list[Example], *, pad_id: 
             step += 1
             if time.perf_counter() > deadline:
                 break
-        accuracy = pair_accuracy(predict(model, valid_set, pad_id), valid_set)
+        accuracy = pair_accuracy(predict(model, valid_set, pad_id).tolist(), valid_set)
         print(f"epoch {epoch + 1}: loss {loss.item():.3f}, validation pair accuracy {accuracy:.3f}", flush=True)
         if accuracy > best["pair_accuracy"]:
             best = {"pair_accuracy": accuracy, "step": step, "epoch": epoch + 1}
@@ -170,6 +245,10 @@ def train(model, train_set: list[Example], valid_set: list[Example], *, pad_id: 
             break
     model.load_state_dict(best_state)
     return best, {"steps": step, "positives": int(positives), "train": len(train_set), "valid": len(valid_set)}
+
+
+# Options the likelihood kind does not use (left out of its recorded command).
+ORM_ONLY = ("epochs", "batch", "lr", "max_minutes")
 
 
 def _shown(path: Path) -> str:
@@ -182,21 +261,28 @@ def _shown(path: Path) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", type=Path, default=BUNDLED_DIR)
+    parser.add_argument("--kind", choices=("likelihood", "orm"), default="likelihood",
+                        help="likelihood: a second LM's likelihood through a fitted head (shipped); "
+                             "orm: a Qwen2.5-Math-RM-format outcome model trained end to end")
     parser.add_argument("--trunk", type=Path, default=None,
-                        help="language model (a folder with weights and tokenizer) the reward model starts from; "
-                             "default: the policy")
+                        help="language model (a folder with weights and tokenizer) the reward model is built on; "
+                             "required for --kind likelihood (not the policy: train one with "
+                             "`python -m model.train_bundled --seed 1 --out out/verifier-lm`); orm default: the policy")
     parser.add_argument("--out", type=Path, default=BUNDLED_RM_DIR)
     parser.add_argument("--problems", type=int, default=500)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=384)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--max-minutes", type=float, default=12.0, help="budget for the training phase")
+    parser.add_argument("--epochs", type=int, default=3, help="orm only")
+    parser.add_argument("--batch", type=int, default=16, help="orm only")
+    parser.add_argument("--lr", type=float, default=2e-4, help="orm only")
+    parser.add_argument("--max-minutes", type=float, default=12.0, help="budget for the orm training phase")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--solutions", type=Path, default=None,
                         help="JSONL of sampled solutions: read it when it exists, else sample and write it there")
     args = parser.parse_args(argv)
+    if args.kind == "likelihood" and args.trunk is None:
+        parser.error("--kind likelihood needs --trunk, a language model other than the policy; train one with "
+                     "`python -m model.train_bundled --seed 1 --out out/verifier-lm` (about 15 minutes)")
 
     torch.manual_seed(args.seed)
     started = time.perf_counter()
@@ -215,22 +301,35 @@ def main(argv: list[str] | None = None) -> None:
     trunk = args.trunk if args.trunk is not None else args.policy
     tokenizer = AutoTokenizer.from_pretrained(str(trunk), trust_remote_code=False)
     per_problem = args.samples + 1
-    examples = [Example(i // per_problem, encode(tokenizer, p, s), 1.0 if right else 0.0) for i, (p, s, right) in enumerate(rows)]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     split = int(args.problems * 0.85)
+    if args.kind == "likelihood":
+        model = build_likelihood_model(trunk)
+        # Encoded by the scorer itself: training sees exactly what the app will score.
+        scorer = LikelihoodRewardScorer(model, tokenizer, name="training")
+        examples = []
+        for i, (p, s, right) in enumerate(rows):
+            row, _ = scorer.encode(p, s)
+            examples.append(Example(i // per_problem, row.ids, 1.0 if right else 0.0, row.start))
+    else:
+        model = build_model(trunk, tokenizer)
+        examples = [Example(i // per_problem, encode(tokenizer, p, s), 1.0 if right else 0.0) for i, (p, s, right) in enumerate(rows)]
     train_set = [e for e in examples if e.problem < split]
     valid_set = [e for e in examples if e.problem >= split]
-    model = build_model(trunk, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    deadline = time.perf_counter() + args.max_minutes * 60
-    best, stats = train(model, train_set, valid_set, pad_id=pad_id, seed=args.seed, epochs=args.epochs,
-                        batch=args.batch, lr=args.lr, deadline=deadline)
+    if args.kind == "likelihood":
+        best, stats = fit_head(model, train_set, valid_set, pad_id=pad_id)
+    else:
+        deadline = time.perf_counter() + args.max_minutes * 60
+        best, stats = train(model, train_set, valid_set, pad_id=pad_id, seed=args.seed, epochs=args.epochs,
+                            batch=args.batch, lr=args.lr, deadline=deadline)
     save_reward_model(model.eval(), tokenizer, args.out)
     report = {
-        "policy": _shown(args.policy), "trunk": _shown(trunk), "problems": args.problems, "samples_per_problem": per_problem,
+        "kind": args.kind, "policy": _shown(args.policy), "trunk": _shown(trunk), "problems": args.problems, "samples_per_problem": per_problem,
         "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
         "total_s": round(time.perf_counter() - started), **stats, **best,
         "command": "python -m model.train_bundled_rm " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("policy", "trunk", "out", "solutions")),
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            if k not in ("policy", "trunk", "out", "solutions") and (args.kind == "orm" or k not in ORM_ONLY)),
     }
     (args.out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

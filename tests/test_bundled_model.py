@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from model.answers import equivalent, extract_answer
 from model.synthetic import (
     DEFAULT_HELDOUT_PATH,
+    EQUATION,
     equation_value,
     generate_problem,
     heldout_problems,
@@ -172,7 +174,6 @@ def test_shipped_model_greedily_solves_an_easy_heldout_problem(shipped):
 
 def test_bundled_model_solves_end_to_end_through_engine_answers_reward_and_log(tmp_path):
     """As the app runs offline: the bundled policy and reward model, the engine, the vote, the log."""
-    from model.answers import equivalent
     from model.config import SamplingParams
     from model.engine import Engine
     from model.loading import load_causal_lm
@@ -226,7 +227,7 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     from model.types import Solution
 
     out, cache = tmp_path / "rm", tmp_path / "solutions.jsonl"
-    args = ["--problems", "4", "--samples", "2", "--max-new-tokens", "96", "--epochs", "1", "--batch", "4",
+    args = ["--kind", "orm", "--problems", "4", "--samples", "2", "--max-new-tokens", "96", "--epochs", "1", "--batch", "4",
             "--max-minutes", "1", "--solutions", str(cache), "--out", str(out)]
     main(args)
     assert len(cache.read_text(encoding="utf-8").splitlines()) == 4 * 3
@@ -261,6 +262,56 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     assert scorer is not None, note
     scores = scorer.score(EASY_PROBLEM, [Solution(i + 1, "sampled", t, 10, "stop", -0.5) for i, t in enumerate(texts)])
     assert len(scores) == 2 and all(math.isfinite(s.total) for s in scores)
+
+    # --kind likelihood (the default): the second LM as it is, and a head fitted on the labelled samples.
+    from model.reward import LikelihoodRewardScorer
+
+    out_lrm = tmp_path / "lrm"
+    likelihood_args = [a for a in args if a not in ("--kind", "orm")]
+    with pytest.raises(SystemExit):
+        main(likelihood_args)  # no --trunk: refused, with how to train one
+    main(likelihood_args + ["--trunk", str(trunk), "--out", str(out_lrm)])
+    report = json.loads((out_lrm / "training.json").read_text(encoding="utf-8"))
+    # (Ranking accuracies may be NaN here: four problems leave one validation problem, maybe without a pair.)
+    assert report["kind"] == "likelihood" and {"pair_accuracy", "train_pair_accuracy"} <= set(report)
+    assert "--epochs" not in report["command"] and "--kind likelihood" in report["command"]
+    config = json.loads((out_lrm / "config.json").read_text(encoding="utf-8"))
+    assert config["architectures"] == ["Qwen2ForLikelihoodRewardModel"] and config["hidden_size"] == 32
+    scorer, note = load_scorer(str(out_lrm), device="cpu", precision="fp32", policy_family="qwen2-math")
+    assert isinstance(scorer, LikelihoodRewardScorer), note
+    assert scorer.model.score.weight.abs().sum() > 0  # the head was fitted, not left at zero
+    scores = scorer.score(EASY_PROBLEM, [Solution(i + 1, "sampled", t, 10, "stop", -0.5) for i, t in enumerate(texts)])
+    assert len(scores) == 2 and all(math.isfinite(s.total) for s in scores)
+
+
+def _tens_slip(solution: str) -> str | None:
+    """The solution with its last equation's tens digit one higher, carried into the boxed answer."""
+    last = list(EQUATION.finditer(solution))[-1]
+    result = last.group(2)
+    if len(result) < 2:
+        return None
+    slipped = result[:-2] + str((int(result[-2]) + 1) % 10) + result[-1]
+    tail = solution[last.end(2) :].replace("\\boxed{" + result + "}", "\\boxed{" + slipped + "}")
+    return solution[: last.start(2)] + slipped + tail
+
+
+def test_bundled_reward_model_ranks_carry_slips_below_right_solutions():
+    """The shipped reward model checks arithmetic: a right reference solution outscores the same
+    solution with a slipped tens digit in its last step (the policy's commonest error)."""
+    from model.reward import LikelihoodRewardScorer, load_scorer
+    from model.types import Solution
+
+    scorer, note = load_scorer("bundled", device="cpu", precision="fp32", policy_family="qwen2-math")
+    assert isinstance(scorer, LikelihoodRewardScorer), note
+    pairs = [(p, p.solution, _tens_slip(p.solution)) for p in read_jsonl(DEFAULT_HELDOUT_PATH)[:60]]
+    pairs = [(p, right, slip) for p, right, slip in pairs if slip is not None]
+    assert len(pairs) >= 40 and all(not equivalent(extract_answer(slip), p.answer) for p, _, slip in pairs)
+    better = 0
+    for p, right, slip in pairs:
+        a, b = scorer.score(p.problem, [Solution(1, "sampled", right, 1, "stop", None), Solution(2, "sampled", slip, 1, "stop", None)])
+        better += a.total > b.total
+    # Measured: 50 of 56; the reward model it replaced (an end-to-end ORM): 28 of 56, chance.
+    assert better >= 0.8 * len(pairs)
 
 
 def test_error_report_finds_the_first_wrong_result_and_names_the_digit(tmp_path, capsys):

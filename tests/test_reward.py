@@ -31,8 +31,10 @@ from model.prompts import BOXED_INSTRUCTION
 from model.reward import (
     STEP_TOKEN,
     ConfidenceScorer,
+    LikelihoodRewardScorer,
     OutcomeRewardScorer,
     ProcessRewardScorer,
+    Qwen2ForLikelihoodRewardModel,
     Qwen2ForProcessRewardModel,
     Qwen2ForRewardModel,
     RewardHead,
@@ -292,6 +294,107 @@ def test_hand_written_checkpoint_loads_without_remote_code(orm_scorer, prm_score
     assert next(orm_scorer.model.parameters()).dtype == torch.float32
 
 
+# --- likelihood reward model ------------------------------------------------------------------
+
+
+def _causal_lm_dir(path: Path, tokenizer, *, tied: bool, seed: int) -> Path:
+    """A saved tiny random causal LM (tied or untied output layer) with the tokenizer."""
+    from transformers import Qwen2ForCausalLM
+
+    from model.tiny import tiny_qwen2_config
+
+    torch.manual_seed(seed)
+    lm = Qwen2ForCausalLM(tiny_qwen2_config(len(tokenizer), layers=LAYERS, tie_word_embeddings=tied))
+    lm.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@torch.inference_mode()
+def _reference_likelihood(lm_dir: Path, tokenizer, weight: list[float], bias: float, problem: str, text: str) -> float:
+    """The likelihood reward written out: the policy's prompt, the solution and <|im_end|> through
+    the plain causal LM; w . (mean, lowest log-probability of the solution's tokens) + b."""
+    from transformers import AutoModelForCausalLM
+
+    from model.prompts import QWEN2_MATH, build_prompt
+
+    lm = AutoModelForCausalLM.from_pretrained(str(lm_dir), dtype=torch.float32).eval()
+    prompt = build_prompt(tokenizer, problem, QWEN2_MATH)
+    solution = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+    ids = torch.tensor([prompt + solution])
+    logprobs = torch.log_softmax(lm(ids).logits[0].double(), dim=-1)
+    own = [float(logprobs[len(prompt) + i - 1, t]) for i, t in enumerate(solution)]
+    return weight[0] * sum(own) / len(own) + weight[1] * min(own) + bias
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_likelihood_rm_matches_the_reference_and_round_trips(tmp_path, rm_tokenizer, tied):
+    from model.train_bundled_rm import build_likelihood_model
+
+    lm_dir = _causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=tied, seed=6)
+    model = build_likelihood_model(lm_dir)
+    weight, bias = [3.0, 0.25], -0.5
+    with torch.no_grad():
+        model.score.weight.copy_(torch.tensor([weight]))
+        model.score.bias.fill_(bias)
+    path = save_reward_model(model, rm_tokenizer, tmp_path / "lrm")
+    config = json.loads((path / "config.json").read_text())
+    assert config["architectures"] == ["Qwen2ForLikelihoodRewardModel"] and config["prompt_family"] == "qwen2-math"
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert {"score.weight", "score.bias", "model.embed_tokens.weight"} <= names
+    assert ("lm_head.weight" in names) is not tied
+    assert all(n.startswith(("model.", "score.", "lm_head.")) for n in names)
+
+    scorer, reason = load_scorer(str(path), device="cpu", precision="auto")
+    assert reason is None and isinstance(scorer, LikelihoodRewardScorer) and scorer.label == "reward"
+    assert type(scorer.model) is Qwen2ForLikelihoodRewardModel
+    texts = [THREE_STEPS, "12 + 7 = 19", "", "A longer one. " * 12 + "\n\nSo \\boxed{19}."]
+    scores = scorer.score(PROBLEM, [_solution(i + 1, t) for i, t in enumerate(texts)])
+    for text, got in zip(texts, scores):
+        expected = _reference_likelihood(lm_dir, rm_tokenizer, weight, bias, PROBLEM, text)
+        assert got.total == pytest.approx(expected, abs=1e-4) and not got.truncated
+    # Batching (right padding, longest first) changes nothing.
+    scorer.batch_size = 1
+    assert [s.total for s in scorer.score(PROBLEM, [_solution(i + 1, t) for i, t in enumerate(texts)])] == pytest.approx(
+        [s.total for s in scores], abs=1e-5)
+
+
+def test_likelihood_rm_scores_the_leading_tokens_that_fit(tmp_path, rm_tokenizer):
+    from model.train_bundled_rm import build_likelihood_model
+
+    model = build_likelihood_model(_causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=True, seed=7))
+    with torch.no_grad():
+        model.score.weight.copy_(torch.tensor([[1.0, 1.0]]))
+    scorer = LikelihoodRewardScorer(model, rm_tokenizer, name="tiny-lrm")
+    long_text = "Tom counts apples. " * 60
+    prompt_len = len(scorer.encode(PROBLEM, "")[0].ids) - 1
+    scorer.max_tokens = prompt_len + 20
+    (cut,) = scorer.score(PROBLEM, [_solution(1, long_text)])
+    assert cut.truncated and math.isfinite(cut.total)
+    # The leading tokens are kept (causal attention: they score exactly as in the whole solution).
+    row, _ = scorer.encode(PROBLEM, long_text)
+    prompt = row.ids[:prompt_len]
+    assert row.ids == (prompt + rm_tokenizer.encode(long_text, add_special_tokens=False))[: prompt_len + 20]
+    ids = torch.tensor([row.ids])
+    solution = torch.zeros_like(ids)
+    solution[0, prompt_len:] = 1
+    with torch.inference_mode():
+        assert cut.total == pytest.approx(float(model(ids, torch.ones_like(ids), solution)[0]), abs=1e-6)
+    scorer.max_tokens = prompt_len
+    with pytest.raises(RewardModelError, match="shorten the problem"):
+        scorer.score(PROBLEM, [_solution(1, "x")])
+
+
+def test_likelihood_rm_memory_estimate_counts_an_untied_output_layer():
+    raw = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+           "intermediate_size": 128, "vocab_size": 1000, "architectures": ["Qwen2ForLikelihoodRewardModel"]}
+    untied, _ = reward.parameter_split(raw | {"tie_word_embeddings": False}, 1)
+    tied, _ = reward.parameter_split(raw | {"tie_word_embeddings": True}, 1)
+    orm, _ = reward.parameter_split(raw | {"architectures": ["Qwen2ForRewardModel"]}, 1)
+    assert untied - tied == 1000 * 64 and tied == orm
+
+
 # --- outcome reward model ----------------------------------------------------------------------
 
 
@@ -397,7 +500,7 @@ def test_logprob_fallback_is_labelled_confidence():
 
 
 def test_scorer_table_dispatch_and_unknown_names():
-    assert set(reward.SCORERS) == {"orm", "prm", "logprob"}
+    assert set(reward.SCORERS) == {"orm", "prm", "likelihood", "logprob"}
     assert isinstance(make_scorer("logprob"), ConfidenceScorer)
     with pytest.raises(RewardModelError, match="Unknown scorer"):
         make_scorer("bogus")
