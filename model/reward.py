@@ -28,15 +28,16 @@ dispatched by the `SCORERS` table:
 
 On-disk format (what `load_scorer` reads and `save_reward_model` writes), as the real
 checkpoints: `config.json` with `model_type: qwen2` and `architectures: [Qwen2ForRewardModel]`,
-`[Qwen2ForProcessRewardModel]` or `[Qwen2ForLikelihoodRewardModel]`; safetensors (one file or shards plus
-`model.safetensors.index.json`) holding the trunk under `model.` (`model.embed_tokens.weight`,
+`[Qwen2ForProcessRewardModel]` or `[Qwen2ForLikelihoodRewardModel]`; safetensors (one file or
+shards plus `model.safetensors.index.json`) holding the trunk under `model.` (`model.embed_tokens.weight`,
 `model.layers.{i}.self_attn.q_proj.weight`, ..., `model.norm.weight`) and the head as the
 `score` Sequential: `score.0.weight` [h, h], `score.0.bias` [h], `score.2.weight` [labels, h],
 `score.2.bias` [labels]. These are the names of Qwen's own remote code (`modeling_qwen2_rm.py`)
 and of vLLM's `qwen2_rm.py`. The likelihood kind has the same trunk and files, its head
 `score.weight` [1, 2] and `score.bias` [1], `lm_head.weight` only when the embeddings are not
-tied, and `prompt_family` in `config.json` (the chat its LM was trained on). Weights load into this module's own classes by those names;
-remote code is never run (no `trust_remote_code` anywhere).
+tied, and `prompt_family` in `config.json` (the chat its LM was trained on). Weights load into
+this module's own classes by those names; remote code is never run (no `trust_remote_code`
+anywhere).
 
 Precision: fp32 on the CPU. On CUDA the trunk follows the policy: NF4 or int8 through
 bitsandbytes (transformers' `BitsAndBytesConfig`, the head left unquantized; int8 computes in
