@@ -174,7 +174,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("device", "--device", str, "auto | cpu | cuda"),
     ("offline", "--offline", bool, "use the bundled offline model, never the Hub"),
     ("fallback_to_bundled", "--fallback-to-bundled", bool, "fall back to the bundled model when the chosen one cannot be had"),
-    ("reward_model", "--reward-model", str, "auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM checkpoint (none ranks by confidence)"),
+    ("reward_model", "--reward-model", str, "auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM or likelihood reward model (none ranks by confidence)"),
     ("n_samples", "--n-samples", int, "default number of sampled solutions (0-64)"),
     ("temperature", "--temperature", float, "sampling temperature (default: the model family's, 1.0 for Qwen2-Math, 0.7 for Qwen2.5-Math)"),
     ("top_p", "--top-p", float, "nucleus sampling top-p (default: 0.9 for Qwen2-Math, 0.8 for Qwen2.5-Math)"),

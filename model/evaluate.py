@@ -799,7 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reward-model",
         default="auto",
-        help="auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM checkpoint "
+        help="auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM or likelihood reward model "
         "(none ranks by the policy's confidence; default auto, as the app)",
     )
     parser.add_argument("--prompt-family", default="auto", choices=PROMPT_FAMILIES, help="prompt format (default: from the model)")
