@@ -453,8 +453,9 @@ class _CheckpointScorer:
         return base
 
     @torch.inference_mode()
-    def _run(self, sequences: list[list[int]]) -> list[Any]:
-        """Forward all sequences in right-padded batches, longest first; outputs in input order."""
+    def _run(self, sequences: list[Any]) -> list[Any]:
+        """Forward all sequences (token id lists, or rows with a length) in right-padded batches,
+        longest first; outputs in input order."""
         order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
         outputs: list[Any] = [None] * len(sequences)
         for start in range(0, len(order), self.batch_size):
@@ -462,6 +463,11 @@ class _CheckpointScorer:
             for index, out in zip(chunk, self._forward_chunk([sequences[i] for i in chunk])):
                 outputs[index] = out
         return outputs
+
+    def _scalar_scores(self, encoded: Sequence[tuple[Any, bool]]) -> list[Score]:
+        """One scalar reward per (model input, truncated) pair, run in batches."""
+        totals = self._run([row for row, _ in encoded])
+        return [Score(total=float(t), truncated=cut) for t, (_, cut) in zip(totals, encoded)]
 
     def _forward_chunk(self, rows: list[list[int]]) -> list[Any]:
         """One batch; halves it on CUDA out-of-memory until a single row does not fit."""
@@ -518,9 +524,7 @@ class OutcomeRewardScorer(_CheckpointScorer):
         if not solutions:
             return []
         base = self._check_prefix(problem)
-        encoded = [self._encode(problem, s.text, base) for s in solutions]
-        totals = self._run([ids for ids, _ in encoded])
-        return [Score(total=float(t), truncated=cut) for t, (_, cut) in zip(totals, encoded)]
+        return self._scalar_scores([self._encode(problem, s.text, base) for s in solutions])
 
     def _encode(self, problem: str, text: str, base: int) -> tuple[list[int], bool]:
         ids = self._render(problem, text)
@@ -625,9 +629,7 @@ class LikelihoodRewardScorer(_CheckpointScorer):
         if not solutions:
             return []
         prompt = self._prompt(problem)
-        encoded = [self.encode(problem, s.text, prompt) for s in solutions]
-        totals = self._run([row for row, _ in encoded])
-        return [Score(total=float(t), truncated=cut) for t, (_, cut) in zip(totals, encoded)]
+        return self._scalar_scores([self.encode(problem, s.text, prompt) for s in solutions])
 
     def _forward_rows(self, rows: list[_Row]) -> list[float]:
         ids, mask = self._pad([row.ids for row in rows])
