@@ -13,7 +13,7 @@
      `--trunk`, kept as it is, and whose head maps the mean and the lowest log-probability
      that LM gives the solution's tokens to the reward. The head is a logistic regression of
      right/wrong on those two features over the training problems' solutions (the rarer class
-     weighed up), fitted to convergence with L-BFGS. The trunk must not be the policy: a
+     weighed up, a small L2 penalty), fitted to convergence with L-BFGS. The trunk must not be the policy: a
      model's own slips are the ones it is sure of. A model trained by the same script from
      another seed knows the same arithmetic but slips elsewhere, so the policy's slips
      surprise it. (Fine-tuning that LM on the labels as well, tried at learning rates 1e-4 and
