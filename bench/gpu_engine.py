@@ -1,4 +1,4 @@
-"""GPU benchmark: the project's engine beside plain `model.generate`, in one process.
+"""GPU benchmark: the project's Solver over the local backend beside plain `model.generate`, in one process.
 
 Builds random-weight checkpoints with the exact Qwen2-Math-1.5B and 7B shapes (per-token cost
 is the same as with real weights), saves them, loads them back through the project's own
@@ -33,9 +33,10 @@ from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2ForCaus
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
 from model.config import SamplingParams  # noqa: E402
-from model.engine import Engine  # noqa: E402
+from model.backends.local import LocalBackend  # noqa: E402
 from model.loading import load_causal_lm  # noqa: E402
 from model.repetition import RepetitionGuard  # noqa: E402
+from model.solver import Solver  # noqa: E402
 from model.tiny import QWEN2_CHAT_TEMPLATE, tiny_qwen2_config  # noqa: E402
 from model.types import Delta, RunDone  # noqa: E402
 
@@ -130,7 +131,7 @@ def peak_gib(device: str) -> float:
     return torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else float("nan")
 
 
-def engine_run(engine: Engine, params: SamplingParams, device: str) -> dict:
+def engine_run(engine: Solver, params: SamplingParams, device: str) -> dict:
     reset_peak(device)
     sync(device)
     start = time.perf_counter()
@@ -184,7 +185,7 @@ def generate_run(model, tokenizer, params: SamplingParams, device: str) -> dict:
     }
 
 
-def checks(engine: Engine) -> list[str]:
+def checks(engine: Solver) -> list[str]:
     """Correctness on this device: seeded reproducibility and cancel within a step."""
     lines = []
     params = SamplingParams(n=8, max_new_tokens=16, seed=42, include_greedy=False)
@@ -208,7 +209,7 @@ def checks(engine: Engine) -> list[str]:
     stop_latency = time.perf_counter() - cancelled_at
     ok = result.cancelled and all(s.finish_reason == "cancelled" for s in result.solutions)
     lines.append(f"cancel: {'ok' if ok else 'FAILED'}, run ended {stop_latency * 1000:.0f} ms after cancel, "
-                 f"max {max(s.token_count for s in result.solutions)} tokens per row")
+                 f"max {max(s.tokens for s in result.solutions)} tokens per row")
     lines.append(f"total wall for checks {time.perf_counter() - start:.1f}s")
     return lines
 
@@ -222,8 +223,8 @@ def bench_one(path: Path, size: str, precision: str, device: str, tokens: int, r
     load_start = time.perf_counter()
     loaded = load_causal_lm(str(path), precision=precision, device=device, prompt_family="qwen2-math")
     load_s = time.perf_counter() - load_start
-    threaded = Engine(loaded, guard=NO_GUARD)
-    inline = Engine(loaded, guard=NO_GUARD, inline=True)
+    threaded = Solver(LocalBackend(loaded, guard=NO_GUARD))
+    inline = Solver(LocalBackend(loaded, guard=NO_GUARD, inline=True))
     greedy = SamplingParams(n=0, max_new_tokens=tokens, seed=0)
     sampled = SamplingParams(n=8, max_new_tokens=tokens, temperature=1.0, top_p=0.9, seed=0, include_greedy=False)
     # Warm every path at every batch shape it will meet (kernels load lazily on first use).

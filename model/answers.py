@@ -1097,7 +1097,8 @@ class Vote:
         return len(self.clusters) > 1 and self.clusters[1].count == self.count
 
 
-def _shown_answer(answers: Sequence[str | None], members: Sequence[int]) -> str:
+def shown_answer(answers: Sequence[str | None], members: Sequence[int]) -> str:
+    """The text shown for a cluster: its members' most frequent answer, the earliest on a tie."""
     texts = {i: answers[i] if isinstance(answers[i], str) else _as_text(answers[i]) for i in members}
     tally: dict[str, int] = {}
     for i in members:
@@ -1143,7 +1144,7 @@ def cluster_answers(answers: Sequence[str | None], *, timeout_s: float = VOTE_TI
     clusters = []
     for cluster_keys in built:
         members = tuple(sorted(i for k in cluster_keys for i in groups[k]))
-        shown = _shown_answer(answers, members)
+        shown = shown_answer(answers, members)
         clusters.append(Cluster(key=normalize_answer(shown), answer=shown, members=members))
     clusters.sort(key=lambda c: (-c.count, c.first))
     return clusters

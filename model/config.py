@@ -104,6 +104,12 @@ class AppConfig:
     port: int = 7860
     share: bool = False
     max_queue: int = 32
+    server_url: str | None = None
+    server_model: str | None = None
+    server_timeout: float = 60.0
+    tokenizer: str | None = None
+    # Read from MATHAPP_SERVER_API_KEY only (no flag: flags show in `ps`); never shown or logged.
+    server_api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.model or not self.model.strip():
@@ -134,11 +140,37 @@ class AppConfig:
         _check_int("max_queue", self.max_queue, 1, 10_000)
         if self.teacher_password is not None and len(self.teacher_password) < 8:
             raise ConfigError("The teacher password must have at least 8 characters.")
+        if self.server_url is not None:
+            check_server_url(self.server_url)
+        _check_float("server_timeout", self.server_timeout, 0.0, 3600.0, low_inclusive=False)
+        for name in ("server_model", "tokenizer"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{name} must not be empty when given.")
+
+    @property
+    def backend(self) -> str:
+        """`server` when generation goes to an OpenAI-compatible server, else `local`."""
+        return "server" if self.server_url else "local"
 
     @property
     def model_id(self) -> str:
         """The model to load: a Hub id, a local path, or `bundled`."""
         return BUNDLED_MODEL if self.offline else resolve_model_alias(self.model)
+
+
+def check_server_url(url: str) -> None:
+    """An http(s) URL without credentials (the API key goes in MATHAPP_SERVER_API_KEY)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        raise ConfigError(f"server_url {url!r} is not a URL.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"server_url must be an http:// or https:// URL such as http://127.0.0.1:8000/v1; got {url!r}.")
+    if parts.username or parts.password:
+        raise ConfigError("server_url must not carry a user name or password; put the API key in MATHAPP_SERVER_API_KEY.")
 
 
 def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
@@ -188,7 +220,13 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("port", "--port", int, "port to serve on"),
     ("share", "--share", bool, "also open a public gradio.live link"),
     ("max_queue", "--max-queue", int, "solves that may wait for the model (FIFO, one per browser session) before new ones are turned away"),
+    ("server_url", "--server-url", str, "an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, transformers serve) to generate with, e.g. http://127.0.0.1:8000/v1; API key from MATHAPP_SERVER_API_KEY"),
+    ("server_model", "--server-model", str, "the model name on that server (default: the one /v1/models lists)"),
+    ("server_timeout", "--server-timeout", float, "seconds to wait for the server to connect or send the next piece of a reply"),
+    ("tokenizer", "--tokenizer", str, "with --server-url: local directory or Hub id of the served model's tokenizer and chat template (default: the served model's name)"),
 )
+
+SERVER_API_KEY_ENV = ENV_PREFIX + "SERVER_API_KEY"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -244,6 +282,8 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         cli = getattr(args, name)
         if cli is not None:
             values[name] = cli
+    if environ.get(SERVER_API_KEY_ENV):
+        values["server_api_key"] = environ[SERVER_API_KEY_ENV]
     return AppConfig(**values)
 
 

@@ -14,7 +14,7 @@ names are matched case-insensitively (AIME sets write `Problem`/`Answer`):
 Blank lines are ignored; a line that is not UTF-8, not a JSON object, or has no problem text or
 no usable answer is skipped, counted and reported with its line number.
 
-Method: per problem ONE run of the app's engine decodes the greedy solution (row 0) and the
+Method: per problem ONE run of the app's Solver decodes the greedy solution (row 0) and the
 max N samples in one batch, with seed `--seed + i` for problem i (0-based, in file order), so a
 run is reproducible. The scorer (the same as the app's: a reward model, or the policy's own
 confidence when there is none) scores all N samples once. For each N in 1, 2, 4, ... and the
@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import math
 import sys
@@ -62,12 +63,13 @@ from model.config import (
     MAX_SAMPLES,
     PRECISIONS,
     PROMPT_FAMILIES,
+    SERVER_API_KEY_ENV,
     AppConfig,
     SamplingParams,
     default_sampling,
 )
 from model.errors import ConfigError, ModelError
-from model.reward import Score, rank_solutions
+from model.ranking import Score, rank_solutions
 from model.types import Solution
 
 log = logging.getLogger(__name__)
@@ -267,7 +269,7 @@ class AtN:
 
 
 def scores_of(samples: Sequence[Solution]) -> list[Score] | None:
-    """The scores the engine attached to the samples, or None when they were not scored."""
+    """The scores the Solver attached to the samples, or None when they were not scored."""
     if not samples or any(s.reward is None for s in samples):
         return None
     return [
@@ -384,29 +386,29 @@ def _row(solution: Solution, judge: Judge, save_text: bool) -> Row:
         answer=solution.answer,
         correct=judge(solution.answer),
         finish=solution.finish_reason,
-        tokens=solution.token_count,
+        tokens=solution.tokens,
         score=score,
         text=solution.text if save_text else None,
     )
 
 
 def run_problem(
-    engine: Any, problem: Problem, index: int, params: SamplingParams, sizes: Sequence[int], *, save_text: bool = False
+    solver: Any, problem: Problem, index: int, params: SamplingParams, sizes: Sequence[int], *, save_text: bool = False
 ) -> ProblemResult:
-    """Solve one problem with the engine (greedy + max N samples, one batch) and judge it.
+    """Solve one problem with the Solver (greedy + max N samples, one run) and judge it.
 
-    `engine` needs `solve(problem, params) -> RunResult` and `scorer` (or None), as `Engine`.
+    `solver` needs `solve(problem, params) -> RunResult` and `scorer` (or None), as `Solver`.
     """
     judge = Judge(problem.reference)
     started = time.perf_counter()
     try:
-        run = engine.solve(problem.text, params)
+        run = solver.solve(problem.text, params)
     except ModelError as exc:
         # Raised before decoding (prompt too long for the context, not text): wrong, and said so.
         blank = [AtN(n, NO_PICK, NO_PICK, NO_PICK, False) for n in sizes]
         seed = params.seed if params.seed is not None else 0
         return ProblemResult(index, problem, seed, None, [], blank, False, error=str(exc))
-    scorer = engine.scorer
+    scorer = solver.scorer
     scores = scores_of(run.samples) if scorer is not None else None
     greedy_answer = run.greedy.answer if run.greedy else None
     at_n = evaluate_prefixes(
@@ -726,7 +728,7 @@ def write_summary(out: Path, summary: Summary, info: RunInfo) -> str:
 
 
 def evaluate(
-    engine: Any,
+    solver: Any,
     problems: Sequence[Problem],
     params: SamplingParams,
     sizes: Sequence[int],
@@ -742,7 +744,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    label = engine.scorer.label if engine.scorer is not None else "reward"
+    label = solver.scorer.label if solver.scorer is not None else "reward"
     rm_name = method_names(label)[0].replace("@N", f"@{params.n}")
     results: list[ProblemResult] = []
     interrupted = False
@@ -751,7 +753,7 @@ def evaluate(
         for index, problem in enumerate(problems):
             try:
                 result = run_problem(
-                    engine, problem, index, replace(params, seed=base_seed + index), sizes, save_text=save_text
+                    solver, problem, index, replace(params, seed=base_seed + index), sizes, save_text=save_text
                 )
             except KeyboardInterrupt:
                 interrupted = True
@@ -782,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.evaluate",
         description="Greedy, Maj@N, RM@N, reward-weighted accuracy and pass@N for N = 1, 2, 4, ... "
-        "on problems with known answers, with the app's own engine, answer checking and ranking.",
+        "on problems with known answers, with the app's own Solver, answer checking and ranking.",
         epilog="Input lines need `problem` or `question`, and `answer` (a GSM8K `#### N` inside "
         "it is read as N) or a `solution` with `#### N` or \\boxed{}. Every N uses the first N of "
         "the same samples per problem. Writes results.jsonl, summary.md, summary.json and "
@@ -813,6 +815,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="base seed: problem i uses seed + i (default 0)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first K usable problems")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument(
+        "--server-url",
+        default=None,
+        help="generate with an OpenAI-compatible server (vLLM, SGLang, ...) at this URL instead of loading the model "
+        "here, e.g. http://127.0.0.1:8000/v1 (API key from MATHAPP_SERVER_API_KEY)",
+    )
+    parser.add_argument("--server-model", default=None, help="the model name on that server (default: the one it lists)")
+    parser.add_argument("--tokenizer", default=None, help="with --server-url: the served model's tokenizer (directory or Hub id)")
+    parser.add_argument("--server-timeout", type=float, default=600.0, help="seconds to wait for the server's next reply piece")
     parser.add_argument("--save-text", action="store_true", help="also keep every solution's text in results.jsonl")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
@@ -839,6 +850,11 @@ def _config(args: argparse.Namespace) -> AppConfig:
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
         max_problem_chars=MAX_PROBLEM_CHARS,
+        server_url=args.server_url,
+        server_model=args.server_model,
+        server_timeout=args.server_timeout,
+        tokenizer=args.tokenizer,
+        server_api_key=os.environ.get(SERVER_API_KEY_ENV) or None,
     )
 
 
@@ -862,23 +878,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"error: {args.data} holds no usable problem ({len(dataset.skipped)} lines skipped).")
         return 2
 
-    from model.engine import Engine
-    from model.loading import load_model
-    from model.reward import load_scorer
+    from model.solver import open_solver
 
     wall_started = time.perf_counter()
     try:
-        loaded = load_model(config)
-        model_info = loaded.info
-        reward_spec = config.reward_model
-        if reward_spec == "auto" and model_info.source == "bundled":
-            reward_spec = "bundled"  # as the app: the bundled policy comes with its bundled RM
-        scorer, scorer_note = load_scorer(
-            reward_spec, device=model_info.device.split(":")[0], precision=model_info.precision, policy_family=model_info.family
-        )
+        solver, scorer_note = open_solver(config, inline=True)
     except ModelError as exc:
         _say(f"error: {exc}")
         return 1
+    model_info = solver.info
+    scorer = solver.scorer
     _say(f"model: {model_info.describe()}")
     _say(f"ranking by: {scorer.name} ({scorer.label})" + (f" - {scorer_note}" if scorer_note else ""))
 
@@ -887,11 +896,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = nested_sizes(args.n)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    engine = Engine(loaded, scorer=scorer, max_problem_chars=MAX_PROBLEM_CHARS, inline=True)
     try:
         with (out / "results.jsonl").open("w", encoding="utf-8") as sink:
             results, interrupted = evaluate(
-                engine,
+                solver,
                 dataset.problems,
                 params,
                 sizes,
@@ -901,12 +909,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 save_text=args.save_text,
             )
     finally:
-        engine.close()
+        solver.close()
     if not results:
         _say("interrupted before the first problem finished; nothing to summarise.")
         return 130
     info = RunInfo(
-        model=model_info.name,
+        model=model_info.model,
         model_details=model_info.describe(),
         family=model_info.family,
         data=str(args.data),

@@ -6,7 +6,7 @@
 
 1. Sample: the bundled policy solves `--problems` fresh synthetic problems (a seed space of
    their own, never the held-out set) with the greedy row and `--samples` samples at
-   Qwen2-Math's sampling settings, through the app's own engine.
+   Qwen2-Math's sampling settings, through the app's own Solver.
 2. Label: a solution is right when its extracted answer is `equivalent` to the reference.
 3. Train, by `--kind`:
    - `likelihood` (the shipped one): a `Qwen2ForLikelihoodRewardModel` whose language model is
@@ -44,8 +44,8 @@ from pathlib import Path
 import torch
 
 from model.answers import equivalent
+from model.backends.local import LocalBackend
 from model.config import SamplingParams
-from model.engine import Engine
 from model.loading import BUNDLED_DIR, load_causal_lm
 from model.prompts import QWEN2_MATH
 from model.reward import (
@@ -58,6 +58,7 @@ from model.reward import (
     rm_messages,
     save_reward_model,
 )
+from model.solver import Solver
 from model.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
 
 
@@ -72,7 +73,7 @@ class Example:
 def sample_solutions(policy_dir: Path, count: int, samples: int, seed: int, max_new_tokens: int) -> list[tuple[str, str, bool]]:
     """(problem, solution, right) for every solution the policy writes, greedy row included."""
     loaded = load_causal_lm(str(policy_dir), precision="fp32", device="cpu", prompt_family="qwen2-math")
-    engine = Engine(loaded, inline=True)
+    solver = Solver(LocalBackend(loaded, inline=True))
     heldout = [p.problem for p in read_jsonl(DEFAULT_HELDOUT_PATH)] if DEFAULT_HELDOUT_PATH.exists() else []
     stream = stream_problems(f"reward-model-{seed}", exclude=heldout)
     rows: list[tuple[str, str, bool]] = []
@@ -80,7 +81,7 @@ def sample_solutions(policy_dir: Path, count: int, samples: int, seed: int, max_
     for i in range(count):
         problem = next(stream)
         params = SamplingParams(n=samples, temperature=1.0, top_p=0.9, max_new_tokens=max_new_tokens, seed=seed * 100_003 + i)
-        result = engine.solve(problem.problem, params)
+        result = solver.solve(problem.problem, params)
         for solution in result.solutions:
             right = solution.answer is not None and equivalent(solution.answer, problem.answer)
             rows.append((problem.problem, solution.text, right))

@@ -1,7 +1,9 @@
-"""Plain data that flows out of the model layer: solutions, stream events, run results.
+"""Plain data that flows out of the Solver: solutions, stream events, run results.
 
-Nothing here knows about torch, gradio or SQL; the UI renders these, the storage layer is fed
-from them by the UI, the tests assert on them.
+Nothing here knows about torch, gradio or SQL. A `Solution` is the one shape of a solution
+from the backend to the page to the log and back: the Solver fills it as the row streams and
+finishes, the UI renders it, the log stores the same fields (`storage.records.SampleRecord`
+mirrors them name for name) and a reopened attempt is a `Solution` again.
 
 Rows of a run: row 0 is the greedy solution (when asked for), rows 1..N are the N samples.
 """
@@ -11,30 +13,45 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Union
 
+from model.backend import FINISH_REASONS, GREEDY_ROW, FinishReason
+
 if TYPE_CHECKING:
     from model.answers import Vote
-    from model.reward import Ranking
+    from model.ranking import Ranking
 
-FinishReason = Literal["stop", "length", "repetition", "cancelled", "error"]
-FINISH_REASONS: tuple[str, ...] = ("stop", "length", "repetition", "cancelled", "error")
-
-GREEDY_ROW = 0
+SolutionKind = Literal["greedy", "sampled"]
 
 
 @dataclass
 class Solution:
-    """One finished solution: greedy (row 0) or sampled (rows 1..N)."""
+    """One solution: greedy (row 0) or sampled (rows 1..N).
+
+    While the row streams, `finish_reason` is None and `text` grows; when it finishes the
+    Solver sets the reason, the token count, the mean log-probability and the extracted
+    answer; after the vote `cluster` (position in `Vote.clusters`, None: no answer); after the
+    ranking `reward`, `step_rewards` (a process reward model's) and `weight` (the sample's
+    weight in the reward-weighted vote).
+    """
 
     index: int
-    kind: Literal["greedy", "sampled"]
-    text: str
-    token_count: int
-    finish_reason: FinishReason
+    kind: SolutionKind
+    text: str = ""
+    tokens: int = 0
+    finish_reason: FinishReason | None = None
     mean_logprob: float | None = None
     answer: str | None = None
     cluster: int | None = None
     reward: float | None = None
     step_rewards: list[float] | None = None
+    weight: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_reason is not None
+
+
+def kind_of_row(row: int) -> SolutionKind:
+    return "greedy" if row == GREEDY_ROW else "sampled"
 
 
 @dataclass(frozen=True)
@@ -52,10 +69,12 @@ class Timings:
 
 @dataclass
 class RunResult:
-    """Everything one solve produced."""
+    """Everything one solve produced. `max_new_tokens` is the budget the run used (clamped to
+    the context), `seed` the seed it used (drawn when none was given)."""
 
     problem: str
     seed: int
+    max_new_tokens: int
     greedy: Solution | None
     samples: list[Solution]
     timings: Timings
@@ -80,11 +99,12 @@ class Queued:
 
 @dataclass(frozen=True)
 class Started:
-    """Decoding began: the prompt's length and how many rows stream."""
+    """Decoding began: the prompt's length, the rows that stream, the seed and budget used."""
 
     prompt_tokens: int
     rows: tuple[int, ...]
     seed: int
+    max_new_tokens: int
 
 
 @dataclass(frozen=True)
@@ -97,7 +117,7 @@ class Delta:
 
 @dataclass(frozen=True)
 class RowDone:
-    """One row finished (stop token, length, repetition, cancel)."""
+    """One row finished (stop token, length, repetition, cancel, error), answer extracted."""
 
     solution: Solution
 
@@ -110,3 +130,20 @@ class RunDone:
 
 
 StreamEvent = Union[Queued, Started, Delta, RowDone, RunDone]
+
+__all__ = [
+    "FINISH_REASONS",
+    "FinishReason",
+    "GREEDY_ROW",
+    "Solution",
+    "SolutionKind",
+    "kind_of_row",
+    "Timings",
+    "RunResult",
+    "Queued",
+    "Started",
+    "Delta",
+    "RowDone",
+    "RunDone",
+    "StreamEvent",
+]

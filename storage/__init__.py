@@ -2,7 +2,8 @@
 
 Plain data in, plain data out; this package never imports torch, transformers, gradio or
 the `model` package. The UI builds the input records from the model's results and calls a
-`Store`:
+`Store`; a solution is a `SampleRecord` both ways, mirroring `model.types.Solution` name for
+name:
 
     store = Store.open(config.db_url, teacher_password=config.teacher_password)
     status = store.start_attempt(AttemptStart(session_id, problem, model_id, precision, device, params))
@@ -23,6 +24,7 @@ from storage.errors import (
 )
 from storage.records import (
     ATTEMPT_STATUSES,
+    BACKENDS,
     FEEDBACK_FILTERS,
     FEEDBACK_TARGETS,
     AttemptDetail,
@@ -36,12 +38,12 @@ from storage.records import (
     LogStatus,
     Page,
     SampleRecord,
-    SampleView,
 )
 from storage.store import Store, TeacherAccess, new_session_id, session_key
 
 __all__ = [
     "ATTEMPT_STATUSES",
+    "BACKENDS",
     "DB_URL_ENV",
     "DEFAULT_DB_URL",
     "FEEDBACK_FILTERS",
@@ -59,7 +61,6 @@ __all__ = [
     "LogStatus",
     "Page",
     "SampleRecord",
-    "SampleView",
     "StorageConfigError",
     "StorageError",
     "Store",

@@ -33,7 +33,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TextIO
 
-from storage.records import FEEDBACK_FILTERS, AttemptDetail, AttemptQuery, AttemptSummary, SampleView
+from storage.records import FEEDBACK_FILTERS, AttemptDetail, AttemptQuery, AttemptSummary, SampleRecord
 
 Writer = Callable[[Iterable[AttemptDetail], TextIO], int]
 
@@ -68,7 +68,7 @@ def _field_kinds(cls: type) -> list[tuple[str, str]]:
 
 
 ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [("feedback", "json")]
-SAMPLE_COLUMNS: list[tuple[str, str]] = [(f"sample_{name}", kind) for name, kind in _field_kinds(SampleView)]
+SAMPLE_COLUMNS: list[tuple[str, str]] = [(f"sample_{name}", kind) for name, kind in _field_kinds(SampleRecord)]
 CSV_HEADER: list[str] = [name for name, _ in ATTEMPT_COLUMNS + SAMPLE_COLUMNS]
 
 

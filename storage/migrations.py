@@ -164,10 +164,35 @@ def _m0002_attempt_owner(conn: Connection) -> None:
     Index("ix_attempts_status", attempts.c.status).create(conn)
 
 
+def _m0003_backend_and_ranking(conn: Connection) -> None:
+    """Record where the text was generated and what ranked the samples.
+
+    `attempts`: `backend` (`local` or `server`), `server_url` (an OpenAI-compatible server's
+    URL, never with credentials), `rm_index` (the `sample_index` of the RM@N pick, so that a
+    reopened attempt finds it by index rather than by matching a float) and `scorer` (the name
+    of what ranked the samples). `samples`: `weight` (its weight in the reward-weighted vote).
+    All nullable: rows from before stay as they were, with NULL in each new column. No CHECK
+    on `backend`: SQLite cannot relax one later without rebuilding the table, and the store
+    validates it anyway.
+    """
+    added = (
+        ("samples", "weight", Double()),
+        ("attempts", "backend", String(16)),
+        ("attempts", "server_url", Text()),
+        ("attempts", "rm_index", Integer()),
+        ("attempts", "scorer", Text()),
+    )
+    for table, column, column_type in added:
+        compiled = column_type.compile(dialect=conn.dialect)
+        # DDL takes no bound parameters; the names here are constants, never user text.
+        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {compiled}"))
+
+
 # Append only. The order is the order of application.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _m0001_initial),
     Migration("0002_attempt_owner", _m0002_attempt_owner),
+    Migration("0003_backend_and_ranking", _m0003_backend_and_ranking),
 )
 
 

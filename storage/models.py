@@ -105,6 +105,9 @@ class Attempt(Base):
     model_id: Mapped[str] = mapped_column(Text)
     precision: Mapped[str] = mapped_column(String(16))
     device: Mapped[str] = mapped_column(String(32))
+    # `local` or `server`; the server's URL (never with credentials). NULL before 0003.
+    backend: Mapped[str | None] = mapped_column(String(16))
+    server_url: Mapped[str | None] = mapped_column(Text)
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     n_samples: Mapped[int | None] = mapped_column(Integer)
     temperature: Mapped[float | None] = mapped_column(Double)
@@ -124,6 +127,9 @@ class Attempt(Base):
     rm_answer: Mapped[str | None] = mapped_column(Text)
     rm_score: Mapped[float | None] = mapped_column(Double)
     rm_label: Mapped[str | None] = mapped_column(String(16))
+    # The RM@N pick's `sample_index`, and the name of what ranked the samples.
+    rm_index: Mapped[int | None] = mapped_column(Integer)
+    scorer: Mapped[str | None] = mapped_column(Text)
     weighted_answer: Mapped[str | None] = mapped_column(Text)
     agreement: Mapped[str | None] = mapped_column(Text)
     all_agree: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
@@ -160,6 +166,8 @@ class Sample(Base):
     tokens: Mapped[int | None] = mapped_column(Integer)
     finish_reason: Mapped[str | None] = mapped_column(String(16))
     mean_logprob: Mapped[float | None] = mapped_column(Double)
+    # Its weight in the reward-weighted vote.
+    weight: Mapped[float | None] = mapped_column(Double)
 
     attempt: Mapped[Attempt] = relationship(back_populates="samples")
 

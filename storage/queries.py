@@ -24,7 +24,7 @@ from storage.records import (
     AttemptSummary,
     FeedbackView,
     Page,
-    SampleView,
+    SampleRecord,
 )
 
 MAX_PAGE_SIZE = 500
@@ -178,6 +178,8 @@ def summary_of(row: Attempt) -> AttemptSummary:
         model_id=row.model_id,
         precision=row.precision,
         device=row.device,
+        backend=row.backend,
+        server_url=row.server_url,
         params=dict(row.params or {}),
         n_samples=row.n_samples,
         temperature=row.temperature,
@@ -197,6 +199,8 @@ def summary_of(row: Attempt) -> AttemptSummary:
         rm_answer=row.rm_answer,
         rm_score=row.rm_score,
         rm_label=row.rm_label,
+        rm_index=row.rm_index,
+        scorer=row.scorer,
         weighted_answer=row.weighted_answer,
         agreement=row.agreement,
         all_agree=row.all_agree,
@@ -214,18 +218,19 @@ def detail_of(row: Attempt) -> AttemptDetail:
     )
 
 
-def _sample_of(row: Sample) -> SampleView:
-    return SampleView(
+def _sample_of(row: Sample) -> SampleRecord:
+    return SampleRecord(
         index=row.sample_index,
         kind=row.kind,
         text=row.text,
+        tokens=row.tokens,
+        finish_reason=row.finish_reason,
+        mean_logprob=row.mean_logprob,
         answer=row.answer,
         cluster=row.cluster,
         reward=row.reward,
         step_rewards=list(row.step_rewards) if row.step_rewards is not None else None,
-        tokens=row.tokens,
-        finish_reason=row.finish_reason,
-        mean_logprob=row.mean_logprob,
+        weight=row.weight,
     )
 
 

@@ -5,6 +5,11 @@ The UI converts the model layer's results into the input records here (`AttemptS
 (`AttemptSummary`, `AttemptDetail`, `Page`, `LogStatus`). Nothing here knows about SQL,
 torch or gradio, so every layer and every test can build and read them.
 
+`SampleRecord` is the one record of a stored solution, both ways: what the store is given
+(`add_samples`, `finish_attempt`) and what it hands back (`AttemptDetail.samples`). It mirrors
+`model.types.Solution` name for name and in the same order, so that the UI turns one into the
+other field by field (storage never imports `model`, so the two are kept in step by hand).
+
 Normalisation rules (applied when a record is written, so that what is read back and what
 is exported round-trips exactly):
 - an empty string in an optional text field (an answer, a comment) means "none" and is
@@ -32,6 +37,10 @@ SAMPLE_KINDS: tuple[str, ...] = ("greedy", "sampled")
 RankLabel = Literal["reward", "confidence"]
 RANK_LABELS: tuple[str, ...] = ("reward", "confidence")
 
+# Where the text was generated: in this process (`local`) or by an OpenAI-compatible server.
+Backend = Literal["local", "server"]
+BACKENDS: tuple[str, ...] = ("local", "server")
+
 Verdict = Literal["right", "wrong"]
 VERDICTS: tuple[str, ...] = ("right", "wrong")
 
@@ -52,6 +61,11 @@ class AttemptStart:
     `params` holds the sampling parameters as plain JSON values; the keys `n`, `temperature`,
     `top_p`, `max_new_tokens` and `seed` are also stored in their own columns (for filters),
     the whole mapping in a JSON column (so a new parameter needs no migration).
+
+    `backend` says where the text is generated: `local` (in this process) or `server` (an
+    OpenAI-compatible server at `server_url`). The URL is logged and exported, so it must not
+    hold credentials: one with user information (`user:password@host`, `token@host`) is
+    refused; give a server's key some other way.
     """
 
     session_id: str
@@ -60,27 +74,35 @@ class AttemptStart:
     precision: str
     device: str = ""
     params: Mapping[str, Any] = field(default_factory=dict)
+    backend: str = "local"
+    server_url: str | None = None
 
 
 @dataclass(frozen=True)
 class SampleRecord:
-    """One finished solution: the greedy one or one of the N samples.
+    """One solution of an attempt, stored or read back: the greedy one or one of the N samples.
 
-    `index` is the row of the run (0 = greedy when it was asked for, 1..N the samples);
-    `cluster` the answer cluster it voted for (None: no answer); `mean_logprob` the mean token
-    log-probability of the text under the policy model.
+    The fields are `model.types.Solution`'s, name for name and in its order. `index` is the
+    row of the run (0 = greedy when it was asked for, 1..N the samples); `kind` is `greedy` or
+    `sampled`; `tokens` how many tokens it generated; `finish_reason` why it stopped (`stop`,
+    `length`, `repetition`, `cancelled`, `error`); `mean_logprob` the mean token
+    log-probability of the text under the policy model; `answer` the extracted final answer;
+    `cluster` the answer cluster it voted for (None: no answer); `reward` its score from the
+    ranking, `step_rewards` a process reward model's per-step scores, and `weight` its weight
+    in the reward-weighted vote. Read back, `step_rewards` is a list.
     """
 
     index: int
     kind: str
-    text: str
+    text: str = ""
+    tokens: int | None = None
+    finish_reason: str | None = None
+    mean_logprob: float | None = None
     answer: str | None = None
     cluster: int | None = None
     reward: float | None = None
     step_rewards: Sequence[float] | None = None
-    tokens: int | None = None
-    finish_reason: str | None = None
-    mean_logprob: float | None = None
+    weight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,11 +121,14 @@ class AttemptTimings:
 class AttemptOutcome:
     """How a solve ended and what it concluded.
 
-    `maj_answer` won `maj_count` of the `n` sampled votes (Maj@N); `rm_answer` is the single
-    best-ranked sample (RM@N) with its `rm_score`, and `rm_label` says what ranked it:
-    `reward` (a reward model) or `confidence` (the policy's own log-probability, which is not
-    a reward). `agreement` is the text the UI shows ("all agree", "greedy differs", ...);
-    `all_agree` the yes/no behind it, used by the teacher view's filter.
+    `maj_answer` won `maj_count` of the `n` sampled votes (Maj@N); `rm_answer` is the answer
+    of the single best-ranked sample (RM@N), `rm_index` that sample's `index` (so a reopened
+    attempt finds the pick by index, not by matching a float) and `rm_score` its score;
+    `rm_label` says what kind of score it is: `reward` (a reward model) or `confidence` (the
+    policy's own log-probability, which is not a reward), and `scorer` names what ranked the
+    samples ("bundled reward model", "policy log-probability", ...). `agreement` is the text
+    the UI shows ("all agree", "greedy differs", ...); `all_agree` the yes/no behind it, used
+    by the teacher view's filter.
     """
 
     status: str
@@ -115,6 +140,8 @@ class AttemptOutcome:
     rm_answer: str | None = None
     rm_score: float | None = None
     rm_label: str | None = None
+    rm_index: int | None = None
+    scorer: str | None = None
     weighted_answer: str | None = None
     agreement: str | None = None
     all_agree: bool | None = None
@@ -176,22 +203,6 @@ class LogStatus:
 
 
 @dataclass(frozen=True)
-class SampleView:
-    """One stored solution of an attempt."""
-
-    index: int
-    kind: str
-    text: str
-    answer: str | None
-    cluster: int | None
-    reward: float | None
-    step_rewards: list[float] | None
-    tokens: int | None
-    finish_reason: str | None
-    mean_logprob: float | None
-
-
-@dataclass(frozen=True)
 class FeedbackView:
     """One stored piece of feedback; `author` is `student` (the session) or `teacher`."""
 
@@ -210,7 +221,9 @@ class AttemptSummary:
     """One attempt without its samples: a row of a history or teacher list.
 
     `session` is the opaque key of the browser session (a hash of its id, never the id
-    itself, so that a log or an export cannot be used to read someone's history).
+    itself, so that a log or an export cannot be used to read someone's history). `backend`,
+    `server_url`, `rm_index` and `scorer` are None for attempts logged before they were
+    recorded (migration 0003).
     """
 
     id: str
@@ -222,6 +235,8 @@ class AttemptSummary:
     model_id: str
     precision: str
     device: str
+    backend: str | None
+    server_url: str | None
     params: dict[str, Any]
     n_samples: int | None
     temperature: float | None
@@ -241,6 +256,8 @@ class AttemptSummary:
     rm_answer: str | None
     rm_score: float | None
     rm_label: str | None
+    rm_index: int | None
+    scorer: str | None
     weighted_answer: str | None
     agreement: str | None
     all_agree: bool | None
@@ -255,7 +272,7 @@ class AttemptSummary:
 class AttemptDetail(AttemptSummary):
     """One attempt with all its samples (by index) and its feedback (oldest first)."""
 
-    samples: tuple[SampleView, ...] = ()
+    samples: tuple[SampleRecord, ...] = ()
     feedback: tuple[FeedbackView, ...] = ()
 
     @property

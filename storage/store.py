@@ -29,6 +29,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -70,6 +71,7 @@ from storage.models import Attempt, BrowserSession, Feedback, Sample, utcnow
 from storage.owner import ProcessOwner, current_owner, owner_state
 from storage.queries import Scope
 from storage.records import (
+    BACKENDS,
     FEEDBACK_TARGETS,
     FINISHED_STATUSES,
     RANK_LABELS,
@@ -762,6 +764,8 @@ class Store:
             "model_id": _required_text("model_id", start.model_id),
             "precision": _required_text("precision", start.precision, 16),
             "device": _required_text("device", start.device or "", 32, allow_empty=True),
+            "backend": _choice("backend", start.backend, BACKENDS),
+            "server_url": _server_url(start.server_url),
             "params": params,
             "n_samples": clean_int(params.get("n")),
             "temperature": clean_float(params.get("temperature")),
@@ -859,6 +863,38 @@ def _choice(name: str, value: object, choices: Sequence[str], *, optional: bool 
     return str(value)
 
 
+def _optional_index(name: str, value: int | None) -> int | None:
+    index = clean_int(value)
+    if index is not None and index < 0:
+        raise InvalidInputError(f"{name} must be a whole number >= 0; got {value!r}")
+    return index
+
+
+# The scheme of a URL, when it has one ("http://", "https://", ...).
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _server_url(value: str | None) -> str | None:
+    """An OpenAI-compatible server's URL as logged: any text, but never with credentials.
+
+    The URL is stored and exported, so user information (`user:password@`, or a token as
+    `token@`) in its authority part is refused. The message does not repeat the URL: it
+    would put the secret in the log file instead.
+    """
+    url = clean_text(value)
+    if url is None:
+        return None
+    scheme = _URL_SCHEME.match(url)
+    rest = url[scheme.end():] if scheme else url.removeprefix("//")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if "@" in authority:
+        raise InvalidInputError(
+            "server_url holds credentials (user:password@host); log the server's URL without "
+            "them and give its key some other way"
+        )
+    return url
+
+
 def _outcome_values(outcome: AttemptOutcome) -> dict[str, Any]:
     if not isinstance(outcome, AttemptOutcome):
         raise InvalidInputError(f"expected an AttemptOutcome, got {type(outcome).__name__}")
@@ -881,6 +917,8 @@ def _outcome_values(outcome: AttemptOutcome) -> dict[str, Any]:
         "rm_answer": clean_text(outcome.rm_answer),
         "rm_score": clean_float(outcome.rm_score),
         "rm_label": _choice("rm_label", outcome.rm_label, RANK_LABELS, optional=True),
+        "rm_index": _optional_index("rm_index", outcome.rm_index),
+        "scorer": clean_text(outcome.scorer),
         "weighted_answer": clean_text(outcome.weighted_answer),
         "agreement": clean_text(outcome.agreement),
         "all_agree": outcome.all_agree,
@@ -914,6 +952,7 @@ def _sample_row(attempt_id: str, sample: SampleRecord) -> dict[str, Any]:
         "tokens": clean_int(sample.tokens),
         "finish_reason": finish_reason,
         "mean_logprob": clean_float(sample.mean_logprob),
+        "weight": clean_float(sample.weight),
     }
 
 

@@ -43,7 +43,7 @@ class RunningApp:
         return self.demo.services  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        self.services.engine.close()
+        self.services.solver.close()
         if self.services.store is not None:
             self.services.store.close()
         self.demo.close()  # type: ignore[attr-defined]

@@ -35,7 +35,8 @@ def make_start(session_id: str, problem: str = "What is 12 + 7?", **changes: Any
 
 
 def make_samples(count: int = 8, *, greedy: bool = True, tag: str = "") -> list[SampleRecord]:
-    """`count` solutions: row 0 greedy (if asked), the rest sampled, with rewards and steps."""
+    """`count` solutions: row 0 greedy (if asked), the rest sampled, with rewards, steps and
+    vote weights; the last row has the highest reward (what `make_outcome` calls the pick)."""
     samples = []
     for index in range(count):
         answer = "19" if index % 3 else "20"
@@ -44,13 +45,14 @@ def make_samples(count: int = 8, *, greedy: bool = True, tag: str = "") -> list[
                 index=index,
                 kind="greedy" if greedy and index == 0 else "sampled",
                 text=f"{tag}Step 1: 12 + 7 = 19.\n\nSo the answer is \\boxed{{{answer}}}. ({index})",
+                tokens=30 + index,
+                finish_reason="stop" if index % 4 else "length",
+                mean_logprob=-0.125 * (index + 1),
                 answer=answer,
                 cluster=0 if answer == "19" else 1,
                 reward=0.25 * index - 0.5,
                 step_rewards=[0.9, 0.5 + index / 100],
-                tokens=30 + index,
-                finish_reason="stop" if index % 4 else "length",
-                mean_logprob=-0.125 * (index + 1),
+                weight=(index + 1) / 64,
             )
         )
     return samples
@@ -70,6 +72,8 @@ def make_outcome(status: str = "done", **changes: Any) -> AttemptOutcome:
         "rm_answer": "19",
         "rm_score": 1.25,
         "rm_label": "reward",
+        "rm_index": 7,  # make_samples(8)'s best reward, 0.25 * 7 - 0.5
+        "scorer": "bundled reward model",
         "weighted_answer": "19",
         "agreement": "greedy differs",
         "all_agree": False,

@@ -172,36 +172,44 @@ def test_shipped_model_greedily_solves_an_easy_heldout_problem(shipped):
     assert extract_boxed_int(solution) == EASY_ANSWER, solution
 
 
-def test_bundled_model_solves_end_to_end_through_engine_answers_reward_and_log(tmp_path):
-    """As the app runs offline: the bundled policy and reward model, the engine, the vote, the log."""
+def test_bundled_model_solves_end_to_end_through_solver_answers_reward_and_log(tmp_path):
+    """As the app runs offline: the bundled policy and reward model, the Solver, the vote, the log."""
+    from model.backends.local import LocalBackend
     from model.config import SamplingParams
-    from model.engine import Engine
     from model.loading import load_causal_lm
     from model.reward import load_scorer
+    from model.solver import Solver
     from storage import Store
-    from ui.logbook import attempt_start, outcome_of, sample_records
+    from ui.logbook import attempt_start, outcome_of, run_view_from_detail, sample_records
 
     loaded = load_causal_lm("bundled", precision="auto", device="cpu")
     assert loaded.info.source == "bundled" and loaded.info.family == "qwen2-math"
     scorer, note = load_scorer("bundled", device="cpu", precision=loaded.info.precision, policy_family="qwen2-math")
     assert scorer is not None and scorer.label == "reward", note
-    engine = Engine(loaded, scorer=scorer, inline=True)
+    solver = Solver(LocalBackend(loaded, inline=True), scorer=scorer)
     params = SamplingParams(n=4, temperature=1.0, top_p=0.9, max_new_tokens=200, seed=3)
-    result = engine.solve(EASY_PROBLEM, params)
+    run = solver.prepare(EASY_PROBLEM, params)
+    result = solver.solve(run)
     assert result.greedy.finish_reason == "stop" and equivalent(result.greedy.answer, EASY_ANSWER)
     assert len(result.samples) == 4 and all(s.finish_reason == "stop" for s in result.samples)
     assert result.vote.total == 4 and result.vote.count >= 1
-    assert result.ranking.label == "reward" and result.ranking.rm_index in {s.index for s in result.samples}
+    assert result.ranking.label == "reward" and 0 <= result.ranking.rm_index < len(result.samples)
     assert all(s.reward is not None for s in result.samples)
 
     store = Store.open(f"sqlite:///{tmp_path / 'log.db'}")
-    status = store.start_attempt(attempt_start("browser-1", EASY_PROBLEM, loaded.info, params))
+    status = store.start_attempt(attempt_start("browser-1", run, solver.info))
     assert store.finish_attempt(status.attempt_id, outcome_of(result), sample_records(result.solutions)).ok
     detail = store.get_attempt(status.attempt_id, session_id="browser-1")
     assert detail.status == "done" and detail.model_id == loaded.info.name
     assert equivalent(detail.greedy_answer, EASY_ANSWER) and detail.maj_answer == result.vote.answer
     assert [s.index for s in detail.samples] == [0, 1, 2, 3, 4]
     assert detail.samples[0].text == result.greedy.text
+    # Reopened, the attempt is the same solutions with the same RM pick, found by index.
+    view = run_view_from_detail(detail)
+    assert [view.rows[i] for i in sorted(view.rows)] == result.solutions
+    rm_sample = result.samples[result.ranking.rm_index]
+    assert detail.rm_index == rm_sample.index and view.vote.rm_index == rm_sample.index
+    assert view.vote.labels == [c.answer for c in result.vote.clusters]
 
 
 def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, capsys):

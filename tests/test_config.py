@@ -117,7 +117,7 @@ def test_help_documents_every_option():
 
 def test_importing_model_does_not_import_gradio():
     code = (
-        "import sys, model, model.config, model.prompts, model.engine, model.loading, model.answers, model.reward;"
+        "import sys, model, model.config, model.prompts, model.solver, model.backends, model.backends.local, model.loading, model.answers, model.reward;"
         "assert 'gradio' not in sys.modules, 'gradio imported'"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -149,7 +149,7 @@ def samples_of(answers, rewards=None, logprobs=None):
             index=i + 1,
             kind="sampled",
             text=f"... \\boxed{{{a}}}" if a else "no idea",
-            token_count=10,
+            tokens=10,
             finish_reason="stop",
             mean_logprob=logprobs[i] if logprobs else -0.5,
             answer=a,
@@ -222,7 +222,7 @@ class Scorer:
     label = "reward"
 
 
-class FakeEngine:
+class FakeSolver:
     """Answers from a table: problem -> (greedy answer, [(sample answer, reward), ...])."""
 
     def __init__(self, table, *, interrupt_at=None):
@@ -242,6 +242,7 @@ class FakeEngine:
         return RunResult(
             problem=problem,
             seed=params.seed,
+            max_new_tokens=params.max_new_tokens,
             greedy=solution(0, greedy, None),
             samples=[solution(i + 1, a, r) for i, (a, r) in enumerate(rows[: params.n])],
             timings=Timings(0.0, 0.1, 0.5, 20, 7 * (params.n + 1), 14.0 * (params.n + 1), 14.0),
@@ -268,12 +269,12 @@ def run_info(**overrides):
 
 
 def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
-    engine = FakeEngine(TABLE)
+    solver = FakeSolver(TABLE)
     sink = io.StringIO()
-    results, interrupted = evaluate(engine, PROBLEMS, PARAMS, [1, 2, 4], base_seed=10, sink=sink, progress=False)
+    results, interrupted = evaluate(solver, PROBLEMS, PARAMS, [1, 2, 4], base_seed=10, sink=sink, progress=False)
     assert not interrupted and len(results) == 4
-    assert [params.seed for _, params in engine.calls] == [10, 11, 12, 13]
-    assert all(params.n == 4 and params.include_greedy for _, params in engine.calls)
+    assert [params.seed for _, params in solver.calls] == [10, 11, 12, 13]
+    assert all(params.n == 4 and params.include_greedy for _, params in solver.calls)
     lines = [json.loads(line) for line in sink.getvalue().splitlines()]
     assert [line["seed"] for line in lines] == [10, 11, 12, 13]
     first = lines[0]
@@ -313,7 +314,7 @@ def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
 
 def test_confidence_is_never_called_a_reward():
     assert method_names("confidence") == ("Conf@N", "confidence-weighted")
-    results, _ = evaluate(FakeEngine(TABLE), PROBLEMS[:1], PARAMS, [1, 4], base_seed=0, progress=False)
+    results, _ = evaluate(FakeSolver(TABLE), PROBLEMS[:1], PARAMS, [1, 4], base_seed=0, progress=False)
     markdown = format_markdown(summarize(results, [1, 4]), run_info(score_label="confidence", scorer_name="policy log-probability"))
     assert "Conf@N" in markdown and "confidence-weighted" in markdown
     assert "RM@N" not in markdown and "reward-weighted" not in markdown
@@ -321,15 +322,15 @@ def test_confidence_is_never_called_a_reward():
 
 
 def test_interrupt_keeps_the_finished_problems():
-    engine = FakeEngine(TABLE, interrupt_at=3)
-    results, interrupted = evaluate(engine, PROBLEMS, PARAMS, [1, 2, 4], base_seed=0, progress=False)
+    solver = FakeSolver(TABLE, interrupt_at=3)
+    results, interrupted = evaluate(solver, PROBLEMS, PARAMS, [1, 2, 4], base_seed=0, progress=False)
     assert interrupted and [r.problem.text for r in results] == ["p1", "p2"]
     markdown = format_markdown(summarize(results, [1, 2, 4]), run_info(interrupted=True))
     assert "**interrupted** after 2 of 4" in markdown
 
 
 def test_plot_has_every_method_and_greedy(tmp_path):
-    results, _ = evaluate(FakeEngine(TABLE), PROBLEMS, PARAMS, [1, 2, 4], base_seed=0, progress=False)
+    results, _ = evaluate(FakeSolver(TABLE), PROBLEMS, PARAMS, [1, 2, 4], base_seed=0, progress=False)
     figure = accuracy_figure(summarize(results, [1, 2, 4]), run_info())
     axes = figure.axes[0]
     labels = [line.get_label() for line in axes.get_lines()]

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from model.types import RunDone, RunResult, Solution, Timings
-from storage.records import AttemptDetail, FeedbackView, SampleView
+from storage.records import AttemptDetail, FeedbackView, SampleRecord
 from ui.plots import axis_label, step_heatmap, vote_chart
 from ui.render import (
     escape_text,
@@ -102,7 +102,7 @@ def test_live_run_cards_and_votes_from_a_result():
     ranking = rank_solutions(samples, vote, [Score(s.reward, tuple(s.step_rewards) if s.step_rewards else None) for s in samples],
                              scorer_name="tiny-rm", label="reward", greedy_answer="4")
     timings = Timings(0.0, 0.1, 1.0, 20, 30, 30.0, 10.0)
-    result = RunResult("p", 1, _solution(0, "4", None, kind="greedy"), samples, timings, vote=vote, ranking=ranking)
+    result = RunResult("p", 1, 64, _solution(0, "4", None, kind="greedy"), samples, timings, vote=vote, ranking=ranking)
     live = LiveRun([0, 1, 2, 3])
     live.apply(RunDone(result))
     view = live.snapshot()
@@ -125,7 +125,7 @@ def test_cards_call_the_confidence_pick_by_its_name():
                              label="confidence", greedy_answer="4")
     timings = Timings(0.0, 0.1, 1.0, 20, 30, 30.0, 10.0)
     live = LiveRun([0, 1, 2])
-    live.apply(RunDone(RunResult("p", 1, _solution(0, "4", None, kind="greedy"), samples, timings, vote=vote, ranking=ranking)))
+    live.apply(RunDone(RunResult("p", 1, 64, _solution(0, "4", None, kind="greedy"), samples, timings, vote=vote, ranking=ranking)))
     cards = cards_markdown(live.snapshot())
     assert "★ most confident" in cards.split("#2")[0] and "RM pick" not in cards
 
@@ -146,12 +146,12 @@ def test_transcript_is_self_contained_and_escaped():
     detail = AttemptDetail(
         id="abcdef1234567890", session="s", started_at=now, finished_at=now, status="done",
         problem="<img src=x onerror=alert(1)> Solve $x^2=4$", model_id="m", precision="fp32", device="cpu",
-        params={}, n_samples=1, temperature=1.0, top_p=0.9, max_new_tokens=64, seed=3, queued_s=0, ttft_s=0.1,
+        backend="local", server_url=None, params={}, n_samples=1, temperature=1.0, top_p=0.9, max_new_tokens=64, seed=3, queued_s=0, ttft_s=0.1,
         total_s=1, prompt_tokens=10, generated_tokens=20, tokens_per_s=20, greedy_answer="2", maj_answer="2",
-        maj_count=1, maj_n=1, rm_answer="2", rm_score=0.5, rm_label="reward", weighted_answer="2",
+        maj_count=1, maj_n=1, rm_answer="2", rm_score=0.5, rm_label="reward", rm_index=1, scorer="tiny-rm", weighted_answer="2",
         agreement="greedy, majority and reward pick agree", all_agree=True, error=None,
-        samples=(SampleView(0, "greedy", "So $x=2$. <script>alert(1)</script>", "2", None, None, None, 5, "stop", -0.1),
-                 SampleView(1, "sampled", "Thus \\boxed{2}", "2", 0, 0.5, [0.9], 4, "stop", -0.2)),
+        samples=(SampleRecord(0, "greedy", "So $x=2$. <script>alert(1)</script>", 5, "stop", -0.1, "2"),
+                 SampleRecord(1, "sampled", "Thus \\boxed{2}", 4, "stop", -0.2, "2", 0, 0.5, [0.9], 1.0)),
         feedback=(FeedbackView("f1", now, "student", "right", None, "<b>nice</b>", "attempt", None),),
     )
     html = transcript_html(detail)

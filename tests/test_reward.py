@@ -201,7 +201,7 @@ def prm_scorer(hand_prm) -> ProcessRewardScorer:
 
 def _solution(index: int, text: str = "", answer: str | None = None, logprob: float | None = -0.5) -> Solution:
     return Solution(
-        index=index, kind="sampled", text=text, token_count=len(text), finish_reason="stop",
+        index=index, kind="sampled", text=text, tokens=len(text), finish_reason="stop",
         mean_logprob=logprob, answer=answer,
     )
 

@@ -31,7 +31,8 @@ def _fill(store):
     sid = new_session_id()
     ids = []
     for number, problem in enumerate(["=1+1 (a formula?)", "Plain, with \"quotes\", commas\nand lines", "'quoted"]):
-        attempt_id = store.start_attempt(make_start(sid, problem)).attempt_id
+        backend = {"backend": "server", "server_url": "http://gpu-box:8000/v1"} if number == 1 else {}
+        attempt_id = store.start_attempt(make_start(sid, problem, **backend)).attempt_id
         if number < 2:
             store.finish_attempt(attempt_id, make_outcome(maj_answer="-3"), make_samples(3))
         ids.append(attempt_id)
@@ -49,7 +50,14 @@ def test_exports_round_trip(store, fmt, reader):
     _fill(store)
     access = store.teacher_login(PASSWORD)
     exported = store.teacher_export(access, fmt)
-    assert reader(exported) == _expected(store, access)
+    records = reader(exported)
+    assert records == _expected(store, access)
+    # the backend, the ranking and the vote weights are in the export, not only equal to None
+    server, local = records[1], records[2]  # newest first: the second and first attempts
+    assert (server["backend"], server["server_url"]) == ("server", "http://gpu-box:8000/v1")
+    assert (local["backend"], local["server_url"]) == ("local", None)
+    assert (local["rm_index"], local["scorer"]) == (7, "bundled reward model")
+    assert [s["weight"] for s in local["samples"]] == [1 / 64, 2 / 64, 3 / 64]
 
 
 def test_csv_is_one_row_per_solution_and_safe_in_a_spreadsheet(store):
@@ -57,6 +65,7 @@ def test_csv_is_one_row_per_solution_and_safe_in_a_spreadsheet(store):
     access = store.teacher_login(PASSWORD)
     rows = list(csv.DictReader(io.StringIO(store.teacher_export(access, "csv"))))
     assert list(rows[0]) == CSV_HEADER
+    assert {"backend", "server_url", "rm_index", "scorer", "sample_weight"} <= set(CSV_HEADER)
     assert len(rows) == 3 + 3 + 1  # the unfinished attempt has one row without a solution
     formula = [r for r in rows if r["id"] == ids[0]]
     assert formula[0]["problem"] == "'=1+1 (a formula?)" and formula[0]["maj_answer"] == "'-3"
@@ -114,6 +123,7 @@ def _attempts(draw):
             tokens=draw(st.one_of(st.none(), st.integers(0, 5000))),
             finish_reason=draw(st.sampled_from([None, "stop", "length"])),
             mean_logprob=draw(_floats),
+            weight=draw(_floats),
         )
         for i in range(draw(st.integers(0, 3)))
     ]
@@ -123,6 +133,8 @@ def _attempts(draw):
         maj_answer=draw(st.one_of(st.none(), _texts)),
         maj_count=draw(st.one_of(st.none(), st.integers(0, 64))),
         rm_score=draw(_floats),
+        rm_index=draw(st.one_of(st.none(), st.integers(0, 64))),
+        scorer=draw(st.one_of(st.none(), _texts)),
         agreement=draw(st.one_of(st.none(), _texts)),
         all_agree=draw(st.sampled_from([None, True, False])),
         error=draw(st.one_of(st.none(), _texts)),
@@ -130,7 +142,11 @@ def _attempts(draw):
     problem = draw(_texts.filter(lambda t: t.strip()))
     comment = draw(_texts.filter(lambda t: t.strip()))
     seed = draw(st.integers(0, 2**63 - 1))
-    return problem, seed, outcome, samples, comment
+    backend = {
+        "backend": draw(st.sampled_from(["local", "server"])),
+        "server_url": draw(st.one_of(st.none(), _texts.filter(lambda t: "@" not in t))),
+    }
+    return problem, seed, backend, outcome, samples, comment
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +160,10 @@ def shared_store(tmp_path_factory):
 @given(attempt=_attempts())
 def test_property_any_attempt_round_trips_through_both_formats(shared_store, attempt):
     store = shared_store
-    problem, seed, outcome, samples, comment = attempt
+    problem, seed, backend, outcome, samples, comment = attempt
     sid = new_session_id()
-    attempt_id = store.start_attempt(make_start(sid, problem, params={"n": len(samples), "seed": seed})).attempt_id
+    start = make_start(sid, problem, params={"n": len(samples), "seed": seed}, **backend)
+    attempt_id = store.start_attempt(start).attempt_id
     assert store.finish_attempt(attempt_id, outcome, samples).ok
     assert store.add_feedback(attempt_id, session_id=sid, feedback=FeedbackInput(comment=comment)).ok
     expected = [store.get_attempt(attempt_id, session_id=sid).to_dict()]

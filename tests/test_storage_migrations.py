@@ -1,4 +1,4 @@
-"""Schema migrations: from an empty database, from the previous version with data in it,
+"""Schema migrations: from an empty database, from each earlier version with data in it,
 twice in a row, from several processes at once, and against a newer database."""
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, inspect
 
 from storage import Store
 from storage.engine import build_engine, parse_db_url, write_engine
+from storage.export import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, Migration, applied_migrations, migrate
 from tests.storage_worker import make_outcome, make_samples, make_start
 
@@ -69,13 +71,88 @@ def _insert_version_1_data(path: Path) -> None:
     conn.close()
 
 
-def test_from_the_previous_version_with_data(tmp_db_url):
+def _insert_version_2_data(path: Path) -> None:
+    """Rows as the second release (migrations 0001 and 0002) wrote them: with owners."""
+    _insert_version_1_data(path)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("UPDATE attempts SET owner = 'elsewhere/1/-'")
+        conn.execute(
+            "INSERT INTO samples (attempt_id, sample_index, kind, text, answer, cluster, reward, tokens, "
+            "finish_reason, mean_logprob) VALUES (?, 1, 'sampled', 'more text', '4', 0, 1.5, 12, 'stop', -0.25)",
+            ("a" * 32,),
+        )
+    conn.close()
+
+
+# New columns by migration: what each upgrade must add, NULL in every row from before.
+ADDED_BY = {
+    "0002_attempt_owner": {"attempts": ["owner"]},
+    "0003_backend_and_ranking": {
+        "attempts": ["backend", "server_url", "rm_index", "scorer"],
+        "samples": ["weight"],
+    },
+}
+
+
+def _rows(path: Path) -> dict[str, list[dict]]:
+    """Every row of the log's tables, as plain dicts, in a stable order."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {
+            table: [dict(row) for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")]
+            for table in ("sessions", "attempts", "samples", "feedback")
+        }
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "version,insert", [(1, _insert_version_1_data), (2, _insert_version_2_data)], ids=["from-0001", "from-0002"]
+)
+def test_an_upgrade_keeps_every_old_value_and_adds_nulls(tmp_db_url, version, insert):
     path = _path(tmp_db_url)
-    previous = MIGRATIONS[:-1]
-    Store.open(tmp_db_url, migrations=previous, recover=False).close()
+    Store.open(tmp_db_url, migrations=MIGRATIONS[:version], recover=False).close()
+    insert(path)
+    before = _rows(path)
+    missing = [m.name for m in MIGRATIONS[version:]]
+    for name in missing:  # really the older schema
+        for table, columns in ADDED_BY[name].items():
+            assert not set(columns) & set(before[table][0]), (name, table)
+
+    # recover=False: nothing but the migrations may touch the rows here
+    with Store.open(tmp_db_url, recover=False) as store:
+        with store.engine.connect() as conn:
+            assert applied_migrations(conn) == [m.name for m in MIGRATIONS]
+    after = _rows(path)
+    added = {table: [c for name in missing for c in ADDED_BY[name].get(table, [])] for table in after}
+    for table, rows in before.items():
+        assert len(after[table]) == len(rows), table
+        for old, new in zip(rows, after[table]):
+            assert list(new) == list(old) + added[table], table  # new columns come last
+            assert {k: new[k] for k in old} == old, table  # every old value kept
+            assert all(new[column] is None for column in added[table]), table
+
+    # and the store reads the old rows with the new fields empty, and exports them
+    with Store.open(tmp_db_url, recover=False, teacher_password="pw") as store:
+        access = store.teacher_login("pw")
+        detail = store.teacher_get_attempt(access, "a" * 32)
+        assert (detail.status, detail.problem, detail.maj_answer, detail.all_agree) == ("done", "Old problem", "4", True)
+        assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (None, None, None, None)
+        assert [s.text for s in detail.samples][:1] == ["old text"]
+        assert all(s.weight is None for s in detail.samples)
+        expected = [store.teacher_get_attempt(access, a.id).to_dict() for a in store.teacher_search(access).items]
+        assert read_jsonl(store.teacher_export(access, "jsonl")) == expected
+        assert read_csv(store.teacher_export(access, "csv")) == expected
+
+
+def test_from_version_1_with_data_a_running_attempt_without_owner_is_interrupted(tmp_db_url):
+    path = _path(tmp_db_url)
+    Store.open(tmp_db_url, migrations=MIGRATIONS[:1], recover=False).close()
     with sqlite3.connect(path) as conn:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(attempts)")]
-    assert "owner" not in columns  # really the previous schema
+    assert "owner" not in columns  # really the first schema
     _insert_version_1_data(path)
 
     with Store.open(tmp_db_url) as store:
@@ -96,6 +173,27 @@ def test_from_the_previous_version_with_data(tmp_db_url):
         assert store.finish_attempt(status.attempt_id, make_outcome(), make_samples(3)).ok
 
 
+def test_from_version_2_with_data_the_new_fields_work_beside_the_old_rows(tmp_db_url):
+    path = _path(tmp_db_url)
+    Store.open(tmp_db_url, migrations=MIGRATIONS[:2], recover=False).close()
+    _insert_version_2_data(path)
+    sid = "session-after-upgrade-2"
+    with Store.open(tmp_db_url, recover=False) as store:
+        start = make_start(sid, backend="server", server_url="http://gpu-box:8000/v1")
+        attempt_id = store.start_attempt(start).attempt_id
+        assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
+        detail = store.get_attempt(attempt_id, session_id=sid)
+        assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (
+            "server", "http://gpu-box:8000/v1", 7, "bundled reward model"
+        )
+        assert [s.weight for s in detail.samples] == [(i + 1) / 64 for i in range(8)]
+    old = _rows(path)["attempts"]
+    assert [(r["id"], r["backend"], r["owner"]) for r in old if r["id"] in ("a" * 32, "b" * 32)] == [
+        ("a" * 32, None, "elsewhere/1/-"),
+        ("b" * 32, None, "elsewhere/1/-"),
+    ]
+
+
 def test_a_failing_migration_applies_nothing(tmp_db_url):
     def broken(conn):
         conn.exec_driver_sql("CREATE TABLE half_done (x INTEGER)")
@@ -109,7 +207,7 @@ def test_a_failing_migration_applies_nothing(tmp_db_url):
         store.close()
     engine = create_engine(tmp_db_url)
     with engine.connect() as conn:
-        assert applied_migrations(conn) == [MIGRATIONS[0].name]  # 0002 rolled back with 9999
+        assert applied_migrations(conn) == [MIGRATIONS[0].name]  # the later ones rolled back with 9999
         assert not engine.dialect.has_table(conn, "half_done")
     engine.dispose()
 

@@ -71,8 +71,20 @@ def test_upgrade_from_the_previous_version_on_postgres(pg_url):
     engine.dispose()
     with Store.open(pg_url) as store:
         with store.engine.connect() as conn:
-            assert conn.execute(text("SELECT status FROM attempts")).scalar() == "interrupted"
-        assert store.start_attempt(make_start(new_session_id())).ok
+            old = conn.execute(
+                text("SELECT status, problem, backend, server_url, rm_index, scorer FROM attempts")
+            ).one()
+        # the old row keeps its values (its run interrupted: no owner) and has NULL in 0003's columns
+        assert tuple(old) == ("interrupted", "old", None, None, None, None)
+        sid = new_session_id()
+        start = make_start(sid, backend="server", server_url="http://gpu-box:8000/v1")
+        attempt_id = store.start_attempt(start).attempt_id
+        assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
+        detail = store.get_attempt(attempt_id, session_id=sid)
+        assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (
+            "server", "http://gpu-box:8000/v1", 7, "bundled reward model"
+        )
+        assert [s.weight for s in detail.samples] == [(i + 1) / 64 for i in range(8)]
 
 
 def test_logging_queries_privacy_and_export_on_postgres(pg_url):

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import DEFAULT_DB_URL, StorageConfigError, Store, resolve_db_url
+from storage import DEFAULT_DB_URL, AttemptDetail, SampleRecord, StorageConfigError, Store, resolve_db_url
 from storage.migrations import MIGRATIONS
 from storage.models import Base
 from tests.storage_worker import make_start
@@ -26,10 +27,11 @@ PINNED_COLUMNS = {
         "seed", "queued_s", "ttft_s", "total_s", "prompt_tokens", "generated_tokens",
         "tokens_per_s", "greedy_answer", "maj_answer", "maj_count", "maj_n", "rm_answer",
         "rm_score", "rm_label", "weighted_answer", "agreement", "all_agree", "error", "owner",
+        "backend", "server_url", "rm_index", "scorer",
     ],
     "samples": [
         "id", "attempt_id", "sample_index", "kind", "text", "answer", "cluster", "reward",
-        "step_rewards", "tokens", "finish_reason", "mean_logprob",
+        "step_rewards", "tokens", "finish_reason", "mean_logprob", "weight",
     ],
     "feedback": [
         "id", "attempt_id", "session_key", "created_at", "author", "verdict", "correct_answer",
@@ -120,6 +122,14 @@ def test_the_constraints_hold_in_the_database(store):
                     "VALUES ('a', 'k', '2024-01-01', 'thinking', 'p', 'm', 'bf16', 'cpu', '{}')"
                 )
             )
+
+
+def test_a_stored_solution_has_the_model_layers_shape():
+    """`SampleRecord` mirrors `model.types.Solution` name for name, in order (one shape)."""
+    from model.types import Solution
+
+    assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)]
+    assert [f.name for f in fields(AttemptDetail)][-2:] == ["samples", "feedback"]
 
 
 def test_storage_imports_no_model_or_ui_library():

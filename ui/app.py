@@ -1,15 +1,17 @@
-"""The Gradio app: Solve, History and (with a password) Teacher tabs, wired to the engine and log.
+"""The Gradio app: Solve, History and (with a password) Teacher tabs, wired to the Solver and log.
 
-`build_app(config)` loads the model (or the bundled one, saying why), the reward scorer, the
-engine and the session log, and returns the `gr.Blocks`; `launch(demo, config)` serves it.
+`build_app(config)` opens the Solver (its backend: the model in this process, or the bundled
+one, saying why, or an OpenAI-compatible server) with its reward scorer, and the session log,
+and returns the `gr.Blocks`; `launch(demo, config)` serves it.
 
 Decisions worth knowing:
-- Queueing: one run decodes on the model at a time; other solves wait in the engine's FIFO
-  queue (up to `--max-queue`), and the page says how many are ahead. Each browser session has
-  at most one solve in flight (the Solve event ignores clicks while its own run is pending),
-  so one heavy user cannot starve the others.
-- Stop sets the run's cancel event: the engine ends the batch within one decoding step, the
-  partial solutions stay on the page and the attempt is logged as `cancelled`.
+- Queueing: the backend queues runs (the local one decodes one run at a time, a server its
+  own way), up to `--max-queue`, and the page says how many are ahead. Each browser session
+  has at most one solve in flight (the Solve event ignores clicks while its own run is
+  pending), so one heavy user cannot starve the others.
+- Stop sets the run's cancel event: the backend ends the run within one decoding step (a
+  server's streams are closed), the partial solutions stay on the page and the attempt is
+  logged as `cancelled`.
 - Page updates are coalesced to a few per second (`ui.views.LiveRun`).
 - Sessions: a random id kept in the browser's local storage (`gr.BrowserState`) ties a
   person's history together across reloads; API clients without one are keyed by their
@@ -34,10 +36,10 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from model.backend import BackendUnavailable
 from model.config import MAX_SAMPLES, AppConfig, SamplingParams, default_sampling
-from model.engine import Engine
 from model.errors import ConfigError, ModelError
-from model.loading import LoadedModel, load_model
+from model.solver import Solver, open_solver
 from model.types import RunDone
 from storage.errors import StorageError, TeacherAccessError
 from storage.records import AttemptQuery, FeedbackInput
@@ -70,11 +72,10 @@ SESSION_STORAGE_KEY = "qwen2_math_studio_session"
 
 @dataclass
 class Services:
-    """What the handlers share: the model, its engine, the log, the defaults."""
+    """What the handlers share: the Solver, the log, the defaults, the runs in flight."""
 
     config: AppConfig
-    loaded: LoadedModel
-    engine: Engine
+    solver: Solver
     store: Store | None
     defaults: SamplingParams
     scorer_note: str | None = None
@@ -85,8 +86,11 @@ class Services:
 
     @property
     def model_line(self) -> str:
-        info = self.loaded.info
-        return f"**{escape_text(info.name)}** · {info.describe().split(' · ', 1)[1]}"
+        info = self.solver.info
+        line = f"**{escape_text(info.model)}** · {escape_text(info.describe().split(' · ', 1)[1])}"
+        if info.kind == "server":
+            line += f" · {escape_text(server_capabilities(info))}"
+        return line
 
 
 def zero_gpu() -> bool:
@@ -94,21 +98,17 @@ def zero_gpu() -> bool:
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
 
 
-def start_services(config: AppConfig) -> Services:
-    """Load the model and the reward scorer, start the engine, open the log."""
-    from model.reward import load_scorer
+def server_capabilities(info: Any) -> str:
+    """What a server honours, in words: seeds, log-probabilities."""
+    seeds = "seeds reproduce samples" if info.seeds else "seeds not guaranteed to reproduce samples"
+    logprobs = "log-probabilities" if info.logprobs else "no log-probabilities (no confidence ranking)"
+    return f"{seeds}; {logprobs}"
 
-    loaded = load_model(config)
-    info = loaded.info
-    reward_spec = config.reward_model
-    if reward_spec == "auto" and info.source == "bundled":
-        reward_spec = "bundled"
-    scorer, scorer_note = load_scorer(
-        reward_spec, device=info.device.split(":")[0], precision=info.precision, policy_family=info.family
-    )
-    engine = Engine(
-        loaded, scorer=scorer, max_problem_chars=config.max_problem_chars, max_queue=config.max_queue, inline=zero_gpu()
-    )
+
+def start_services(config: AppConfig) -> Services:
+    """Open the Solver (backend and reward scorer) and the log."""
+    solver, scorer_note = open_solver(config, inline=zero_gpu())
+    info = solver.info
     store: Store | None
     store_note = None
     try:
@@ -119,8 +119,8 @@ def start_services(config: AppConfig) -> Services:
     except StorageError as exc:
         log.error("session log unavailable: %s", exc)
         store, store_note = None, f"The session log is off: {exc}"
-    defaults = default_sampling(config, info.family, on_gpu=info.device.startswith("cuda"))
-    return Services(config, loaded, engine, store, defaults, scorer_note, store_note)
+    defaults = default_sampling(config, info.family, on_gpu=info.kind == "server" or info.device.startswith("cuda"))
+    return Services(config, solver, store, defaults, scorer_note, store_note)
 
 
 def load_examples() -> list[str]:
@@ -246,7 +246,7 @@ def parse_day(text: str | None, name: str) -> date | None:
 def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
     """The whole page. `services` may be given (tests); otherwise they are started here."""
     services = services or start_services(config)
-    info = services.loaded.info
+    info = services.solver.info
     defaults = services.defaults
     examples = load_examples()
     gpu = _gpu_decorator()
@@ -265,6 +265,7 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
         if services.store_note:
             banners.append(f"<b>Session log.</b> {escape_text(services.store_note)}")
         gr.Markdown("\n\n".join(f"<div class='banner'>{b}</div>" for b in banners), visible=bool(banners), elem_id="banners")
+        backend_banner = gr.Markdown(visible=False, elem_id="backend-health")
 
         with gr.Tabs():
             with gr.Tab("Solve", id="solve"):
@@ -307,7 +308,7 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                 yield from run_solve(services, problem_text, n, temperature, top_p, max_new_tokens, seed, browser, request)
 
             solve_inputs = [problem, n_in, temp_in, top_p_in, max_in, seed_in, browser_id]
-            # Handlers start at once and wait in the engine's FIFO (which reports the queue); the
+            # Handlers start at once and wait in the backend's queue (which reports it); the
             # Gradio limit only bounds how many wait there.
             solve_limits = dict(trigger_mode="once", concurrency_limit=services.config.max_queue + 1,
                                 concurrency_id="solve", show_progress="minimal")
@@ -380,7 +381,12 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                 build_teacher_tab(services)
 
         demo.load(new_browser_id, [browser_id], [browser_id], api_name=False, queue=False)
-    demo.services = services  # type: ignore[attr-defined]  # tests and launch() reach the engine through it
+
+        def check_backend():
+            return backend_health_update(services)
+
+        demo.load(check_backend, None, [backend_banner], api_name="backend_health", queue=False)
+    demo.services = services  # type: ignore[attr-defined]  # tests and launch() reach the Solver through it
     return demo
 
 
@@ -470,12 +476,15 @@ def _row_id(table: Any, evt: gr.SelectData) -> Any:
 
 def run_solve(services: Services, problem_text: Any, n: Any, temperature: Any, top_p: Any, max_new_tokens: Any,
               seed: Any, browser: Any, request: gr.Request | None) -> Iterator[list[Any]]:
-    """The Solve handler: validate, log the start, stream coalesced updates, log the end."""
+    """The Solve handler: prepare (the Solver validates), log the start, stream coalesced
+    updates, log the end."""
     session_id = session_of(browser, request)
     try:
         params = sampling_from_inputs(n, temperature, top_p, max_new_tokens, seed)
-        text = problem_text if isinstance(problem_text, str) else None
-        problem, _prompt, _max_new = services.engine.prepare(text, params)  # type: ignore[arg-type]
+        run = services.solver.prepare(problem_text, params)
+    except BackendUnavailable as exc:
+        log_unreachable(services, session_id, problem_text, params, str(exc))
+        raise gr.Error(str(exc), print_exception=False) from None
     except ModelError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
     cancel = threading.Event()
@@ -489,27 +498,20 @@ def run_solve(services: Services, problem_text: Any, n: Any, temperature: Any, t
     attempt_id = None
     if services.store is not None:
         services.store.ensure_session(session_id)
-        started = services.store.start_attempt(logbook.attempt_start(session_id, problem, services.loaded.info, params))
+        started = services.store.start_attempt(logbook.attempt_start(session_id, run, services.solver.info))
         attempt_id = started.attempt_id
         if not started.ok:
             log_messages.append(started.message)
-    rows = ([0] if params.include_greedy else []) + list(range(1, params.n + 1))
-    live = LiveRun(rows)
+    live = LiveRun(run.request.rows)
     finished = False
     try:
         yield render_outputs(services, live.snapshot(), live, plots=True)
-        try:
-            for event in services.engine.stream(problem, params, cancel=cancel):
-                live.apply(event)
-                if isinstance(event, RunDone):
-                    break
-                if live.due():
-                    yield render_outputs(services, live.snapshot(), live, log_message=" ".join(log_messages), plots=False)
-        except ModelError as exc:  # the queue is full, or the engine is shutting down
-            if services.store is not None and attempt_id is not None:
-                services.store.finish_attempt(attempt_id, logbook.cancelled_outcome(error=str(exc)), [])
-            finished = True
-            raise gr.Error(str(exc), print_exception=False) from None
+        for event in services.solver.stream(run, cancel=cancel):
+            live.apply(event)
+            if isinstance(event, RunDone):
+                break
+            if live.due():
+                yield render_outputs(services, live.snapshot(), live, log_message=" ".join(log_messages), plots=False)
         result = live.result
         if result is not None and services.store is not None and attempt_id is not None:
             done = services.store.finish_attempt(attempt_id, logbook.outcome_of(result), logbook.sample_records(result.solutions))
@@ -526,6 +528,25 @@ def run_solve(services: Services, problem_text: Any, n: Any, temperature: Any, t
             # The page went away (or Stop cancelled the event) before the result: keep what streamed.
             services.store.finish_attempt(attempt_id, logbook.cancelled_outcome(),
                                           logbook.sample_records(live.partial_solutions()))
+
+
+def log_unreachable(services: Services, session_id: str, problem_text: Any, params: SamplingParams, reason: str) -> None:
+    """A valid problem the model could not be reached for: logged as an `error` attempt."""
+    if services.store is None or not isinstance(problem_text, str) or not problem_text.strip():
+        return
+    services.store.ensure_session(session_id)
+    start = logbook.unreachable_start(session_id, problem_text.strip(), params, services.solver.info)
+    started = services.store.start_attempt(start)
+    if started.attempt_id is not None:
+        services.store.finish_attempt(started.attempt_id, logbook.cancelled_outcome(error=reason), [])
+
+
+def backend_health_update(services: Services) -> Any:
+    """The banner that says when the model server is not answering (checked on page load)."""
+    problem = services.solver.backend.health()
+    if problem is None:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"<div class='banner'><b>Model server.</b> {escape_text(problem)}</div>", visible=True)
 
 
 def stop_session(services: Services, session_id: str) -> bool:

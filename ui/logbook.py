@@ -1,57 +1,78 @@
-"""The bridge between the model's results and the session log's records, both ways.
+"""The bridge between the Solver's results and the session log's records, both ways.
 
-`storage/` knows nothing of the model layer and the model layer nothing of SQL; the UI turns a
-`RunResult` into `AttemptOutcome` + `SampleRecord`s when a solve ends, and a stored
-`AttemptDetail` back into a `RunView` when a person reopens it.
+`storage/` knows nothing of the model layer and the model layer nothing of SQL. A solution is a
+`model.types.Solution` on the page and a `storage.records.SampleRecord` in the log, with the
+same fields under the same names, so each way is a plain copy. A reopened attempt becomes the
+same `RunView` the Solve tab showed, its RM pick, clusters and weights restored by index.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import asdict, fields
 from typing import Sequence
 
+from model.answers import shown_answer
+from model.backend import BackendInfo
 from model.config import SamplingParams
-from model.loading import ModelInfo
+from model.solver import PreparedRun
 from model.types import RunResult, Solution
 from storage.records import AttemptDetail, AttemptOutcome, AttemptStart, AttemptTimings, SampleRecord
-from ui.views import RowView, RunView, VoteView
+from ui.views import RunView, VoteView
+
+SOLUTION_FIELDS = tuple(f.name for f in fields(Solution))
 
 
-def attempt_start(session_id: str, problem: str, info: ModelInfo, params: SamplingParams) -> AttemptStart:
+def attempt_start(session_id: str, run: PreparedRun, info: BackendInfo) -> AttemptStart:
+    """The log's record of a solve as it starts: the budget and the seed it really uses."""
+    params = run.params
+    values = {
+        "n": params.n,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_new_tokens": run.max_new_tokens,
+        "seed": run.seed,
+        "include_greedy": params.include_greedy,
+        "prompt_family": info.family,
+    }
+    if run.max_new_tokens != params.max_new_tokens:
+        values["max_new_tokens_requested"] = params.max_new_tokens
+    return AttemptStart(
+        session_id=session_id,
+        problem=run.problem,
+        model_id=info.model,
+        precision=info.precision,
+        device=info.device[:32],
+        params=values,
+        backend=info.kind,
+        server_url=info.server,
+    )
+
+
+def unreachable_start(session_id: str, problem: str, params: SamplingParams, info: BackendInfo) -> AttemptStart:
+    """The start of a solve whose model could not be reached: the settings as asked."""
     return AttemptStart(
         session_id=session_id,
         problem=problem,
-        model_id=info.name,
+        model_id=info.model,
         precision=info.precision,
-        device=info.device,
-        params={
-            "n": params.n,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_new_tokens": params.max_new_tokens,
-            "seed": params.seed,
-            "include_greedy": params.include_greedy,
-            "prompt_family": info.family,
-        },
+        device=info.device[:32],
+        params={"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
+                "max_new_tokens": params.max_new_tokens, "seed": params.seed,
+                "include_greedy": params.include_greedy, "prompt_family": info.family},
+        backend=info.kind,
+        server_url=info.server,
     )
 
 
 def sample_records(solutions: Sequence[Solution]) -> list[SampleRecord]:
-    return [
-        SampleRecord(
-            index=s.index,
-            kind=s.kind,
-            text=s.text,
-            answer=s.answer,
-            cluster=s.cluster,
-            reward=s.reward,
-            step_rewards=s.step_rewards,
-            tokens=s.token_count,
-            finish_reason=s.finish_reason,
-            mean_logprob=s.mean_logprob,
-        )
-        for s in solutions
-    ]
+    return [SampleRecord(**asdict(s)) for s in solutions]
+
+
+def solution_of(record: SampleRecord) -> Solution:
+    values = {name: getattr(record, name) for name in SOLUTION_FIELDS}
+    values["tokens"] = values["tokens"] or 0
+    values["step_rewards"] = list(values["step_rewards"]) if values["step_rewards"] else None
+    return Solution(**values)
 
 
 def outcome_of(result: RunResult) -> AttemptOutcome:
@@ -59,6 +80,9 @@ def outcome_of(result: RunResult) -> AttemptOutcome:
     status = "error" if result.error else ("cancelled" if result.cancelled else "done")
     t = result.timings
     vote, ranking = result.vote, result.ranking
+    rm_index = None
+    if ranking is not None and ranking.rm_index is not None:
+        rm_index = result.samples[ranking.rm_index].index
     return AttemptOutcome(
         status=status,
         timings=AttemptTimings(
@@ -76,6 +100,8 @@ def outcome_of(result: RunResult) -> AttemptOutcome:
         rm_answer=ranking.rm_answer if ranking else None,
         rm_score=ranking.rm_score if ranking else None,
         rm_label=ranking.label if ranking else None,
+        rm_index=rm_index,
+        scorer=ranking.scorer_name if ranking else None,
         weighted_answer=ranking.weighted_answer if ranking else None,
         agreement=ranking.agreement.summary if ranking else None,
         all_agree=ranking.agreement.all_agree if ranking else None,
@@ -84,72 +110,47 @@ def outcome_of(result: RunResult) -> AttemptOutcome:
 
 
 def cancelled_outcome(error: str | None = None) -> AttemptOutcome:
-    """For a solve whose page went away before the engine's result arrived."""
+    """For a solve whose page went away (or whose model could not be reached) before a result."""
     return AttemptOutcome(status="error" if error else "cancelled", error=error)
 
 
 def run_view_from_detail(detail: AttemptDetail) -> RunView:
-    """A stored attempt as the Solve tab would have shown it when it finished."""
-    rows = {
-        s.index: RowView(
-            index=s.index,
-            kind=s.kind,
-            text=s.text,
-            finished=True,
-            answer=s.answer,
-            cluster=s.cluster,
-            reward=s.reward,
-            finish_reason=s.finish_reason,
-            tokens=s.tokens or 0,
-            step_rewards=list(s.step_rewards) if s.step_rewards else None,
-            mean_logprob=s.mean_logprob,
-        )
-        for s in detail.samples
-    }
+    """A stored attempt as the Solve tab showed it when it finished."""
+    rows = {s.index: solution_of(s) for s in detail.samples}
     view = RunView(rows=rows, finished=True, cancelled=detail.status == "cancelled", error=detail.error)
-    samples = view.samples
-    if samples:
-        view.vote = _stored_vote(detail, samples)
+    if view.samples:
+        view.vote = stored_vote(detail, view.samples)
     return view
 
 
-def _stored_vote(detail: AttemptDetail, samples: list[RowView]) -> VoteView:
-    clusters = sorted({r.cluster for r in samples if r.cluster is not None})
-    labels = [next(r.answer or "" for r in samples if r.cluster == c) for c in clusters]
-    counts = [sum(1 for r in samples if r.cluster == c) for c in clusters]
-    rm_row = None
-    if detail.rm_label and detail.rm_score is not None:
-        rm_row = next((r for r in samples if r.reward is not None and math.isclose(r.reward, detail.rm_score, rel_tol=1e-9, abs_tol=1e-12)), None)
-    shares = _weighted_shares(samples, clusters, detail.rm_label)
+def stored_vote(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
+    """The vote panel of a stored attempt: clusters, the RM pick and weights by sample index."""
+    clusters = sorted({s.cluster for s in samples if s.cluster is not None})
+    answers = [s.answer for s in samples]
+    members = {c: [i for i, s in enumerate(samples) if s.cluster == c] for c in clusters}
+    rm_sample = next((s for s in samples if s.index == detail.rm_index), None) if detail.rm_index is not None else None
+    weights = [s.weight for s in samples]
+    shares = None
+    if clusters and all(w is not None for w in weights):
+        sums = [sum(weights[i] for i in members[c]) for c in clusters]  # type: ignore[misc]
+        total = sum(sums)
+        shares = [x / total for x in sums] if total > 0 else None
     return VoteView(
         n=detail.maj_n or len(samples),
-        labels=labels,
-        counts=counts,
-        no_answer=sum(1 for r in samples if r.cluster is None),
+        labels=[shown_answer(answers, members[c]) for c in clusters],
+        counts=[len(members[c]) for c in clusters],
+        no_answer=sum(1 for s in samples if s.cluster is None),
         maj_answer=detail.maj_answer,
         maj_count=detail.maj_count or 0,
         greedy_answer=detail.greedy_answer,
         rm_answer=detail.rm_answer,
         rm_score=detail.rm_score,
         rm_label=detail.rm_label,
-        rm_index=rm_row.index if rm_row else None,
-        rm_cluster=clusters.index(rm_row.cluster) if rm_row is not None and rm_row.cluster in clusters else None,
-        scorer_name=None,
+        rm_index=rm_sample.index if rm_sample is not None else None,
+        rm_cluster=clusters.index(rm_sample.cluster) if rm_sample is not None and rm_sample.cluster in clusters else None,
+        scorer_name=detail.scorer,
         weighted_answer=detail.weighted_answer,
         weighted_shares=shares,
         agreement=detail.agreement,
         all_agree=detail.all_agree,
     )
-
-
-def _weighted_shares(samples: list[RowView], clusters: list[int], label: str | None) -> list[float] | None:
-    """Per-cluster share of the weight, recomputed from the stored rewards as the ranking did."""
-    if label is None or not clusters or any(r.reward is None for r in samples):
-        return None
-    from model.reward import WEIGHTINGS, Score, infer_weighting
-
-    scores = [Score(total=float(r.reward)) for r in samples]  # type: ignore[arg-type]
-    weights = WEIGHTINGS[infer_weighting(label, scores)]([s.total for s in scores])
-    sums = [sum(w for w, r in zip(weights, samples) if r.cluster == c) for c in clusters]
-    total = sum(sums)
-    return [s / total for s in sums] if total > 0 else None

@@ -1,9 +1,10 @@
 """What the Solve and History tabs show, built from plain view data.
 
-A live run (engine events as they arrive) and a stored attempt (from the session log) are both
-turned into the same `RunView`, so streaming, the finished page and a reopened attempt render
-with the same code: the main solution, the sample cards, the Maj@N / RM@N panel, the status
-line and the charts. Every piece of untrusted text passes through `ui.render`.
+A live run (the Solver's events as they arrive) and a stored attempt (from the session log) are
+both turned into the same `RunView` of `model.types.Solution`s, so streaming, the finished page
+and a reopened attempt render with the same code: the main solution, the sample cards, the
+Maj@N / RM@N panel, the status line and the charts. Every piece of untrusted text passes
+through `ui.render`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent
+from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent, kind_of_row
 from ui.render import (
     boxed_answer_markdown,
     cluster_colour,
@@ -23,23 +24,6 @@ from ui.render import (
 )
 
 CARD_TAIL_CHARS = 480
-
-
-@dataclass
-class RowView:
-    """One solution as shown: greedy (index 0) or sample (1..N)."""
-
-    index: int
-    kind: str
-    text: str
-    finished: bool = False
-    answer: str | None = None
-    cluster: int | None = None
-    reward: float | None = None
-    finish_reason: str | None = None
-    tokens: int = 0
-    step_rewards: list[float] | None = None
-    mean_logprob: float | None = None
 
 
 @dataclass
@@ -69,7 +53,7 @@ class VoteView:
 class RunView:
     """Everything a solve shows, live or replayed."""
 
-    rows: dict[int, RowView] = field(default_factory=dict)
+    rows: dict[int, Solution] = field(default_factory=dict)
     vote: VoteView | None = None
     status: str = ""
     finished: bool = False
@@ -78,24 +62,24 @@ class RunView:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def greedy(self) -> RowView | None:
+    def greedy(self) -> Solution | None:
         row = self.rows.get(0)
         return row if row is not None and row.kind == "greedy" else None
 
     @property
-    def samples(self) -> list[RowView]:
+    def samples(self) -> list[Solution]:
         return [self.rows[i] for i in sorted(self.rows) if self.rows[i].kind == "sampled"]
 
 
 class LiveRun:
-    """Accumulates engine events for one solve and says when the page should update.
+    """Accumulates the Solver's events for one solve and says when the page should update.
 
     Updates are coalesced: `due()` is true at most `rate` times a second (and whenever a row
     finishes), so 64 streaming samples cost a few page updates a second, not one per token.
     """
 
     def __init__(self, rows: Sequence[int], *, rate: float = 4.0) -> None:
-        self.view = RunView(rows={r: RowView(r, "greedy" if r == 0 else "sampled", "") for r in rows})
+        self.view = RunView(rows={r: Solution(r, kind_of_row(r)) for r in rows})
         self._parts: dict[int, list[str]] = {r: [] for r in rows}
         self.started_at = time.perf_counter()
         self.first_token_at: float | None = None
@@ -119,7 +103,7 @@ class LiveRun:
         elif isinstance(event, Started):
             self.queued_ahead = None
             for row in event.rows:
-                self.view.rows.setdefault(row, RowView(row, "greedy" if row == 0 else "sampled", ""))
+                self.view.rows.setdefault(row, Solution(row, kind_of_row(row)))
                 self._parts.setdefault(row, [])
         elif isinstance(event, RunDone):
             self.result = event.result
@@ -132,7 +116,7 @@ class LiveRun:
             self.view.notes = list(event.result.notes)
 
     def _finish_row(self, solution: Solution) -> None:
-        self.view.rows[solution.index] = row_from_solution(solution)
+        self.view.rows[solution.index] = solution
         self._parts[solution.index] = [solution.text]
         self._row_finished = True
 
@@ -158,39 +142,15 @@ class LiveRun:
         return False
 
     def partial_solutions(self) -> list[Solution]:
-        """What streamed so far, as solutions marked cancelled (for logging a stopped run)."""
+        """What streamed so far, unfinished rows marked cancelled (for logging a stopped run)."""
         out = []
         for index in sorted(self.view.rows):
             row = self.view.rows[index]
             if row.finished:
-                out.append(_solution_from_row(row))
+                out.append(row)
             else:
-                out.append(Solution(index, row.kind, self.text(index), 0, "cancelled"))  # type: ignore[arg-type]
+                out.append(Solution(index, row.kind, self.text(index), finish_reason="cancelled"))
         return out
-
-
-def row_from_solution(solution: Solution) -> RowView:
-    return RowView(
-        index=solution.index,
-        kind=solution.kind,
-        text=solution.text,
-        finished=True,
-        answer=solution.answer,
-        cluster=solution.cluster,
-        reward=solution.reward,
-        finish_reason=solution.finish_reason,
-        tokens=solution.token_count,
-        step_rewards=solution.step_rewards,
-        mean_logprob=solution.mean_logprob,
-    )
-
-
-def _solution_from_row(row: RowView) -> Solution:
-    return Solution(
-        index=row.index, kind=row.kind, text=row.text, token_count=row.tokens,  # type: ignore[arg-type]
-        finish_reason=row.finish_reason or "cancelled", mean_logprob=row.mean_logprob,  # type: ignore[arg-type]
-        answer=row.answer, cluster=row.cluster, reward=row.reward, step_rewards=row.step_rewards,
-    )
 
 
 def vote_view_from_result(result: RunResult) -> VoteView | None:
@@ -317,7 +277,7 @@ def vote_markdown(view: RunView) -> str:
         rm_title = f"Reward-model pick (RM@{n})"
         rm_detail = f"sample #{vote.rm_index}, reward {vote.rm_score:.3g} ({escape_text(vote.scorer_name or '')})" if vote.rm_index else "no sample could be scored"
     elif vote.rm_label == "confidence":
-        rm_title = f"Most confident sample (no reward model)"
+        rm_title = "Most confident sample (no reward model)"
         rm_detail = (
             f"sample #{vote.rm_index}, mean token probability {math.exp(vote.rm_score):.2f}: confidence, not a reward"
             if vote.rm_index and vote.rm_score is not None else "no sample could be ranked"
@@ -413,6 +373,6 @@ def heatmap_rows(view: RunView) -> list[tuple[str, list[float]]]:
 
 
 __all__ = [
-    "LiveRun", "RunView", "RowView", "VoteView", "cards_markdown", "vote_markdown", "main_solution_markdown",
+    "LiveRun", "RunView", "VoteView", "cards_markdown", "vote_markdown", "main_solution_markdown",
     "final_answer_markdown", "status_markdown", "chart_data", "heatmap_rows", "cluster_colour",
 ]

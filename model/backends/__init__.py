@@ -1,0 +1,47 @@
+"""The backends that generate text for the Solver, chosen by the configuration.
+
+- `local`: the model loaded in this process through transformers (`model.backends.local`);
+- `server`: any OpenAI-compatible server, vLLM, SGLang, TGI, llama.cpp or `transformers serve`
+  (`model.backends.server`), chosen by `--server-url`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from model.backend import Backend
+from model.config import AppConfig
+
+
+def _local(config: AppConfig, inline: bool) -> Backend:
+    from model.backends.local import LocalBackend
+    from model.loading import load_model
+
+    return LocalBackend(load_model(config), max_queue=config.max_queue, inline=inline)
+
+
+def _server(config: AppConfig, inline: bool) -> Backend:
+    from model.backends.server import ServerBackend
+
+    return ServerBackend(
+        config.server_url or "",
+        model=config.server_model,
+        api_key=config.server_api_key,
+        timeout_s=config.server_timeout,
+        tokenizer=config.tokenizer,
+        context_length=config.context_length,
+        prompt_family=config.prompt_family,
+        max_queue=config.max_queue,
+    )
+
+
+BACKENDS: Mapping[str, Callable[[AppConfig, bool], Backend]] = {"local": _local, "server": _server}
+
+
+def open_backend(config: AppConfig, *, inline: bool = False) -> Backend:
+    """The backend the configuration names (`config.backend`). `inline` decodes a local run in
+    the caller's thread (ZeroGPU Spaces)."""
+    return BACKENDS[config.backend](config, inline)
+
+
+__all__ = ["BACKENDS", "open_backend"]

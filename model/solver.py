@@ -1,0 +1,346 @@
+"""The Solver: one solve from problem text to ranked answers, over any backend.
+
+It validates the problem once, builds the prompt once with the model's chat template, clamps
+the token budget to the context once and draws the seed when none is given (`prepare`); then
+it drives a backend (`model.backend`), turns the backend's rows into `Solution`s, extracts each
+row's answer the moment the row finishes, votes over the samples (Maj@N) and ranks them with
+the reward scorer (RM@N, the weighted vote) on an executor of its own, never on a decode
+thread. It yields the events that the UI renders, the evaluation command counts and the
+session log stores (`model.types`), ending every run with one `RunDone`.
+
+Phases: `prepare` -> backend `stream` (rows) -> `finish_row` x rows -> `vote` -> `rank`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from model.answers import extract_answer, majority_vote
+from model.backend import (
+    Backend,
+    BackendError,
+    BackendInfo,
+    BackendUnavailable,
+    Decoding,
+    GenerationRequest,
+    RowFinished,
+    TextDelta,
+    Waiting,
+)
+from model.config import SamplingParams
+from model.errors import GenerationError, InvalidProblemError, PromptTooLongError
+from model.prompts import build_prompt, render_prompt
+from model.ranking import RewardScorer, rank_solutions
+from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent, Timings, kind_of_row
+
+log = logging.getLogger(__name__)
+
+# A solution needs at least this many tokens of room in the context to be worth starting.
+MIN_ANSWER_TOKENS = 32
+# Finish reasons after which a row's text is a whole solution whose answer counts. A stopped
+# or failed row is unfinished thought: its "last number" is no answer.
+ANSWERED_REASONS = ("stop", "length", "repetition")
+
+
+def validate_problem(text: object, max_chars: int) -> str:
+    """The problem as the model will see it, or `InvalidProblemError` saying what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidProblemError("The problem must be text.")
+    cleaned = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not cleaned:
+        raise InvalidProblemError("Type a math problem first: the problem box is empty.")
+    if len(cleaned) > max_chars:
+        raise InvalidProblemError(
+            f"The problem is {len(cleaned):,} characters long; the limit is {max_chars:,}. Shorten it."
+        )
+    controls = sum(1 for ch in cleaned if (ord(ch) < 32 and ch not in "\n\t") or ch == "\ufffd")
+    if "\x00" in cleaned or controls > max(3, len(cleaned) // 100):
+        raise InvalidProblemError(
+            "The problem contains binary data or control characters, not text. Paste the problem as plain text."
+        )
+    return cleaned
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated solve, ready for a backend: the cleaned problem, the settings as asked, and
+    the request the backend gets (prompt, budget clamped to the context, the seed used)."""
+
+    problem: str
+    params: SamplingParams
+    request: GenerationRequest
+
+    @property
+    def seed(self) -> int:
+        return self.request.seed
+
+    @property
+    def max_new_tokens(self) -> int:
+        return self.request.max_new_tokens
+
+
+class Solver:
+    """Streams, votes and ranks solves of one model through one backend.
+
+    `scorer` (a `model.ranking.RewardScorer`) ranks the samples when a run finishes; without
+    one, the result has a vote but no ranking.
+    """
+
+    def __init__(self, backend: Backend, *, scorer: RewardScorer | None = None, max_problem_chars: int = 4000) -> None:
+        self.backend = backend
+        self.scorer = scorer
+        self.max_problem_chars = max_problem_chars
+        # One thread: a reward model is one more model on the device, scored one run at a time.
+        self._ranker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="solver-rank")
+
+    @property
+    def info(self) -> BackendInfo:
+        return self.backend.info
+
+    @property
+    def queue_length(self) -> int:
+        return self.backend.queue_length
+
+    def close(self) -> None:
+        self.backend.close()
+        self._ranker.shutdown(wait=False, cancel_futures=True)
+
+    # ----------------------------------------------------------------- phases
+
+    def prepare(self, problem: object, params: SamplingParams) -> PreparedRun:
+        """Validate, build the prompt and clamp the budget; raise before any model work.
+
+        Raises `InvalidProblemError`, `PromptTooLongError`, or `BackendUnavailable` when the
+        backend cannot be reached to learn the model's tokenizer.
+        """
+        cleaned = validate_problem(problem, self.max_problem_chars)
+        self.backend.ready()
+        tokenizer = self.backend.tokenizer
+        family = self.info.family
+        prompt_ids = build_prompt(tokenizer, cleaned, family)
+        context = self.info.context_length
+        room = context - len(prompt_ids)
+        if room < MIN_ANSWER_TOKENS:
+            raise PromptTooLongError(
+                f"The problem takes {len(prompt_ids):,} tokens with the prompt, leaving {max(room, 0)} of the "
+                f"model's {context:,}-token context for the solution (at least {MIN_ANSWER_TOKENS} needed). "
+                "Shorten the problem."
+            )
+        request = GenerationRequest(
+            prompt_text=render_prompt(tokenizer, cleaned, family),
+            prompt_ids=tuple(prompt_ids),
+            greedy=params.include_greedy,
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_new_tokens=min(params.max_new_tokens, room),
+            seed=params.seed if params.seed is not None else secrets.randbelow(2**31),
+        )
+        return PreparedRun(cleaned, params, request)
+
+    def stream(
+        self, run: PreparedRun | str, params: SamplingParams | None = None, *, cancel: threading.Event | None = None
+    ) -> Iterator[StreamEvent]:
+        """Yield `Queued`, `Started`, `Delta`s and `RowDone`s as the backend produces them, and
+        always end with one `RunDone` (cancelled and failed runs included).
+
+        `run` is a `PreparedRun`, or a problem to prepare with `params` (then validation errors
+        are raised before anything is yielded). Closing the iterator cancels the run.
+        """
+        if not isinstance(run, PreparedRun):
+            if params is None:
+                raise TypeError("stream(problem, params): the sampling settings are missing")
+            run = self.prepare(run, params)
+        return self._stream(run, cancel or threading.Event())
+
+    def solve(self, run: PreparedRun | str, params: SamplingParams | None = None, **kwargs: Any) -> RunResult:
+        """Run to completion and return the result (no streaming)."""
+        for event in self.stream(run, params, **kwargs):
+            if isinstance(event, RunDone):
+                return event.result
+        raise GenerationError("The run ended without a result.")  # pragma: no cover - every run ends with RunDone
+
+    # ----------------------------------------------------------------- one run
+
+    def _stream(self, run: PreparedRun, cancel: threading.Event) -> Iterator[StreamEvent]:
+        request = run.request
+        submitted = time.perf_counter()
+        solutions = {row: Solution(row, kind_of_row(row)) for row in request.rows}
+        parts: dict[int, list[str]] = {row: [] for row in request.rows}
+        clock = _Clock(submitted)
+        error: str | None = None
+        events = self.backend.stream(request, cancel)
+        try:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    clock.token()
+                    parts[event.row].append(event.text)
+                    yield Delta(event.row, event.text)
+                elif isinstance(event, RowFinished):
+                    solution = finish_row(solutions[event.row], "".join(parts[event.row]), event)
+                    clock.row_done(event.row)
+                    if event.reason == "error" and error is None:
+                        error = event.detail or "Generation failed."
+                    yield RowDone(solution)
+                elif isinstance(event, Decoding):
+                    clock.start()
+                    yield Started(len(request.prompt_ids), request.rows, request.seed, request.max_new_tokens)
+                elif isinstance(event, Waiting):
+                    yield Queued(event.ahead)
+        except BackendUnavailable as exc:
+            error = str(exc)
+        except BackendError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - any failure still ends the run with a result
+            log.exception("the backend failed")
+            error = f"Generation failed: {type(exc).__name__}: {exc}"
+        finally:
+            # Also reached when the consumer closes this iterator (Stop, page gone): cancel the run.
+            if not all(s.finished for s in solutions.values()):
+                cancel.set()
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+        for row, solution in solutions.items():
+            if not solution.finished:
+                reason = "error" if error else "cancelled"
+                finish_row(solution, "".join(parts[row]), RowFinished(row, reason, 0))  # type: ignore[arg-type]
+                yield RowDone(solution)
+        yield RunDone(self._result(run, solutions, clock, error))
+
+    def _result(self, run: PreparedRun, solutions: dict[int, Solution], clock: "_Clock", error: str | None) -> RunResult:
+        ordered = [solutions[row] for row in run.request.rows]
+        greedy = next((s for s in ordered if s.kind == "greedy"), None)
+        samples = [s for s in ordered if s.kind == "sampled"]
+        result = RunResult(
+            problem=run.problem,
+            seed=run.seed,
+            max_new_tokens=run.max_new_tokens,
+            greedy=greedy,
+            samples=samples,
+            timings=clock.timings(len(run.request.prompt_ids), ordered),
+            cancelled=any(s.finish_reason == "cancelled" for s in ordered),
+            error=error,
+        )
+        if samples:
+            result.vote = vote(samples)
+            if not result.cancelled and error is None and self.scorer is not None:
+                # Scoring runs a reward model: on the ranking thread, never on a decode thread.
+                self._ranker.submit(rank, result, self.scorer).result()
+        return result
+
+
+def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | None]:
+    """The Solver a configuration describes: its backend (`model.backends`) and the reward
+    scorer, with the reason when ranking fell back to confidence (else None).
+
+    The reward model always runs in this process: with a server backend it goes on this
+    machine's own device. `auto` with the bundled policy means the bundled reward model.
+    """
+    from model.backends import open_backend
+    from model.reward import load_scorer
+
+    backend = open_backend(config, inline=inline)
+    info = backend.info
+    spec = "bundled" if config.reward_model == "auto" and info.source == "bundled" else config.reward_model
+    local = info.kind == "local"
+    try:
+        scorer, note = load_scorer(
+            spec,
+            device=info.device.split(":")[0] if local else config.device,
+            precision=info.precision if local else "auto",
+            policy_family=info.family,
+        )
+    except BaseException:
+        backend.close()
+        raise
+    return Solver(backend, scorer=scorer, max_problem_chars=config.max_problem_chars), note
+
+
+def finish_row(solution: Solution, text: str, event: RowFinished) -> Solution:
+    """Fill a finished row: its text, reason, tokens, log-probability and extracted answer."""
+    solution.text = text
+    solution.finish_reason = event.reason
+    solution.tokens = event.tokens
+    solution.mean_logprob = event.mean_logprob
+    solution.answer = extract_answer(text) if event.reason in ANSWERED_REASONS and text else None
+    return solution
+
+
+def vote(samples: list[Solution]) -> Any:
+    """Maj@N over the samples' answers; each sample learns its cluster."""
+    result = majority_vote([s.answer for s in samples])
+    for sample, cluster in zip(samples, result.assignments):
+        sample.cluster = cluster
+    return result
+
+
+def rank(result: RunResult, scorer: RewardScorer) -> None:
+    """Score the samples and rank them; a failing scorer leaves a note, not an error."""
+    try:
+        scores = scorer.score(result.problem, result.samples)
+    except Exception as exc:  # noqa: BLE001 - a reward model failure must not lose the answer
+        log.exception("reward scoring failed")
+        result.notes.append(f"Reward scoring failed ({type(exc).__name__}: {exc}); no RM@N for this run.")
+        return
+    result.ranking = rank_solutions(
+        result.samples,
+        result.vote,
+        scores,
+        scorer_name=scorer.name,
+        label=scorer.label,
+        greedy_answer=result.greedy.answer if result.greedy else None,
+    )
+    for sample, score, weight in zip(result.samples, scores, result.ranking.weights):
+        sample.reward = score.total
+        sample.step_rewards = list(score.steps) if score.steps is not None else None
+        sample.weight = weight
+
+
+class _Clock:
+    """When the run was submitted, started, wrote its first token, and each row finished."""
+
+    def __init__(self, submitted: float) -> None:
+        self.submitted = submitted
+        self.started: float | None = None
+        self.first_token: float | None = None
+        self.row_ends: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def token(self) -> None:
+        if self.first_token is None:
+            self.first_token = time.perf_counter()
+
+    def row_done(self, row: int) -> None:
+        self.row_ends[row] = time.perf_counter()
+
+    def timings(self, prompt_tokens: int, solutions: list[Solution]) -> Timings:
+        ended = time.perf_counter()
+        started = self.started if self.started is not None else ended
+        generated = sum(s.tokens for s in solutions)
+        total = max(ended - started, 1e-9)
+        per_stream = [
+            s.tokens / max(self.row_ends[s.index] - started, 1e-9)
+            for s in solutions
+            if s.tokens and s.index in self.row_ends
+        ]
+        return Timings(
+            queued_s=started - self.submitted,
+            time_to_first_token_s=self.first_token - started if self.first_token is not None else None,
+            total_s=total if self.started is not None else 0.0,
+            prompt_tokens=prompt_tokens,
+            generated_tokens=generated,
+            tokens_per_s=generated / total if self.started is not None else 0.0,
+            tokens_per_s_per_stream=sum(per_stream) / len(per_stream) if per_stream else 0.0,
+        )
+
+
+__all__ = ["MIN_ANSWER_TOKENS", "PreparedRun", "Solver", "finish_row", "open_solver", "rank", "validate_problem", "vote"]
