@@ -104,6 +104,8 @@ class AppConfig:
     port: int = 7860
     share: bool = False
     max_queue: int = 32
+    max_batch_rows: int | None = None
+    cuda_graphs: bool = True
     server_url: str | None = None
     server_model: str | None = None
     server_timeout: float = 60.0
@@ -138,6 +140,8 @@ class AppConfig:
             raise ConfigError("db_url must be a SQLAlchemy URL such as sqlite:///data/mathapp.sqlite3.")
         _check_int("port", self.port, 1, 65535)
         _check_int("max_queue", self.max_queue, 1, 10_000)
+        if self.max_batch_rows is not None:
+            _check_int("max_batch_rows", self.max_batch_rows, 1, 4096)
         if self.teacher_password is not None and len(self.teacher_password) < 8:
             raise ConfigError("The teacher password must have at least 8 characters.")
         if self.server_url is not None:
@@ -219,7 +223,9 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("host", "--host", str, "address to serve on"),
     ("port", "--port", int, "port to serve on"),
     ("share", "--share", bool, "also open a public gradio.live link"),
-    ("max_queue", "--max-queue", int, "solves that may wait for the model (FIFO, one per browser session) before new ones are turned away"),
+    ("max_queue", "--max-queue", int, "solves that may wait for room in the batch (FIFO, one per browser session) before new ones are turned away"),
+    ("max_batch_rows", "--max-batch-rows", int, "rows (solutions) decoded at once in the shared batch, all users together (default: what the free memory holds at full context, at most 130)"),
+    ("cuda_graphs", "--cuda-graphs", bool, "on CUDA, capture the decode step as CUDA graphs at start-up (default on)"),
     ("server_url", "--server-url", str, "an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, transformers serve) to generate with, e.g. http://127.0.0.1:8000/v1; API key from MATHAPP_SERVER_API_KEY"),
     ("server_model", "--server-model", str, "the model name on that server (default: the one /v1/models lists)"),
     ("server_timeout", "--server-timeout", float, "seconds to wait for the server to connect or send the next piece of a reply"),

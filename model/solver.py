@@ -175,8 +175,9 @@ class Solver:
         parts: dict[int, list[str]] = {row: [] for row in request.rows}
         clock = _Clock(submitted)
         error: str | None = None
-        events = self.backend.stream(request, cancel)
+        events: Iterator[Any] | None = None
         try:
+            events = self.backend.stream(request, cancel)
             for event in events:
                 if isinstance(event, TextDelta):
                     clock.token()

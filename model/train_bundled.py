@@ -227,7 +227,12 @@ def train(
     else:
         step = recipe.steps
     model.eval()
-    model.generation_config = GenerationConfig(eos_token_id=stop_ids, pad_token_id=stop_ids[1])
+    # Sampling defaults as Qwen's Instruct checkpoints ship them (do_sample on), so that servers that
+    # read them (`transformers serve` samples only when do_sample is true) sample like the app: top-p
+    # alone, top-k off. The app's own decode loop passes its settings explicitly.
+    model.generation_config = GenerationConfig(
+        eos_token_id=stop_ids, pad_token_id=stop_ids[1], do_sample=True, temperature=1.0, top_p=0.9, top_k=0
+    )
     save(model.cpu(), tokenizer, out, recipe.save_dtype)
     print(f"saved to {out} after {step} steps in {(time.monotonic() - started) / 60:.1f} minutes", flush=True)
     return model, tokenizer

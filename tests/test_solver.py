@@ -225,21 +225,27 @@ def test_concurrent_requests_do_not_mix(random_solver):
         assert [streamed[problem].get(i, "") for i in range(3)] == alone[problem]
 
 
-def test_queue_reports_position_and_refuses_when_full(looping_dir):
-    solver = local_solver(load_causal_lm(str(looping_dir)), guard=NO_LOOP_GUARD, max_queue=1)
+def test_runs_beyond_the_row_cap_wait_in_line_and_the_line_has_a_limit(looping_dir):
+    solver = local_solver(load_causal_lm(str(looping_dir)), guard=NO_LOOP_GUARD, max_queue=2, max_batch_rows=2)
     cancel_first = threading.Event()
     try:
-        first = solver.stream("One", SamplingParams(n=0, max_new_tokens=3000), cancel=cancel_first)
-        assert isinstance(next(first), Started)
-        second = solver.stream("Two", SamplingParams(n=0, max_new_tokens=5))
-        assert next(second) == Queued(ahead=1)  # behind the running one
-        _, done, refused, _ = collect(solver.stream("Three", SamplingParams(n=0, max_new_tokens=5)))
+        first = solver.stream("One", SamplingParams(n=1, max_new_tokens=3000, seed=1), cancel=cancel_first)
+        assert isinstance(next(first), Started)  # two rows: the batch is full
+        second = solver.stream("Two", SamplingParams(n=1, max_new_tokens=5, seed=2))
+        assert next(second) == Queued(ahead=1)
+        third = solver.stream("Three", SamplingParams(n=1, max_new_tokens=5, seed=3))
+        assert next(third) == Queued(ahead=2)
+        _, done, refused, _ = collect(solver.stream("Four", SamplingParams(n=0, max_new_tokens=5)))
         assert "busy" in refused.error and done[0].finish_reason == "error"
         cancel_first.set()
         _, _, result_one, _ = collect(first)
-        _, _, result_two, _ = collect(second)
+        rest_two, rest_three = list(second), list(third)
         assert result_one.cancelled
-        assert result_two.greedy.tokens == 5
+        # The line moves up: the third run hears it is next, then runs when the second is done.
+        assert rest_three[0] == Queued(ahead=1)
+        assert rest_two[-1].result.greedy.tokens == 5 and rest_three[-1].result.greedy.tokens == 5
+        too_big = solver.solve("Five", SamplingParams(n=2, max_new_tokens=5))
+        assert "needs 3 rows" in too_big.error
     finally:
         solver.close()
 

@@ -17,7 +17,13 @@ def _local(config: AppConfig, inline: bool) -> Backend:
     from model.backends.local import LocalBackend
     from model.loading import load_model
 
-    return LocalBackend(load_model(config), max_queue=config.max_queue, inline=inline)
+    return LocalBackend(
+        load_model(config),
+        max_queue=config.max_queue,
+        max_batch_rows=config.max_batch_rows,
+        graphs=config.cuda_graphs,
+        inline=inline,
+    )
 
 
 def _server(config: AppConfig, inline: bool) -> Backend:
@@ -31,7 +37,6 @@ def _server(config: AppConfig, inline: bool) -> Backend:
         tokenizer=config.tokenizer,
         context_length=config.context_length,
         prompt_family=config.prompt_family,
-        max_queue=config.max_queue,
     )
 
 

@@ -1,14 +1,20 @@
-"""The `local` backend: in-process transformers decoding of one loaded model.
+"""The `local` backend: the model loaded in this process, one batch shared by every user.
 
-A run decodes the greedy row (0) and the N sampled rows (1..N) in ONE batch: the prompt is
-prefilled once, its KV cache repeated for every row, and each step feeds one token per
-unfinished row. Each row has its own incremental decoder, so every row streams its own text;
-finished rows leave the batch, so the remaining ones run faster.
+One scheduler thread owns the model. A run (a greedy row and N samples) that arrives while
+others decode joins the batch at the next step: its prompt is prefilled once and copied to its
+rows, and its rows decode beside everyone else's (`model.backends.slots`) until each finishes;
+the run's slots free up when all its rows are done. Each run keeps its own cancel event, token
+budget, repetition guard and seed (per-row randomness, `model.backends.sampling`). The rows in
+flight are capped (`max_batch_rows`, by default from the memory free at start-up); runs beyond
+the cap wait in a FIFO line and hear their place in it.
 
-Runs are served one at a time from a FIFO queue by a single worker thread, so concurrent users
-never mix outputs. Each run has a cancel event that the decode loop checks before every step.
+The scheduler only chooses tokens. Turning them into text (the incremental detokeniser) and
+the repetition guard run in the consumer's own thread, off the decode path: a row the guard
+stops is cut exactly at the check that fired, as if it had been checked on the decode thread,
+so its text does not depend on timing.
+
 With `inline=True` (ZeroGPU Spaces, where the GPU exists only inside the request's own call)
-a run decodes in the caller's thread instead, behind a lock.
+the caller's thread drives the same scheduler for its run alone, behind a lock.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from model.backend import (
-    BackendError,
     BackendEvent,
     BackendInfo,
     BackendUnavailable,
@@ -31,61 +36,86 @@ from model.backend import (
     TextDelta,
     Waiting,
 )
-from model.errors import OutOfMemoryError
+from model.backends.slots import SlotModel, row_settings
+from model.config import MAX_SAMPLES
 from model.loading import LoadedModel
 from model.repetition import RepetitionGuard
 from model.streaming import IncrementalDecoder
 
 log = logging.getLogger(__name__)
 
-# The worker hands events to the consumer once per decoding step at most, and holds plain text
-# deltas up to this long: fewer cross-thread wake-ups, less GIL contention with the decoder.
+# The scheduler hands a run's tokens to its consumer at most this often (and whenever a row
+# ends): fewer cross-thread wake-ups, less contention for the interpreter with the decode loop.
 FLUSH_INTERVAL_S = 0.02
-# Marks the end of one decoding step inside the backend (never reaches a consumer).
-_STEP_END = object()
+# Share of the memory free at start-up that the KV slots may take by default.
+KV_MEMORY_SHARE = 0.6
+# Default cap on rows in flight: two full runs of the largest N.
+DEFAULT_MAX_ROWS = 2 * (MAX_SAMPLES + 1)
 
 
 @dataclass
-class _Row:
-    """Decoding state of one row."""
+class _Run:
+    """One run inside the backend: its request, its slots and what its rows have done."""
 
-    index: int
-    greedy: bool
-    decoder: IncrementalDecoder
-    logprob_sum: float = 0.0
-    tokens: int = 0
-    finish: str | None = None
-
-    def finished(self, detail: str | None = None) -> RowFinished:
-        mean = self.logprob_sum / self.tokens if self.tokens else None
-        return RowFinished(self.index, self.finish or "error", self.tokens, mean, detail)  # type: ignore[arg-type]
-
-
-@dataclass
-class _Job:
     request: GenerationRequest
     cancel: threading.Event
-    events: "queue.Queue[list[Any] | None]" = field(default_factory=queue.Queue)
-    done: bool = False
+    stop_ids: frozenset[int]
+    events: "queue.Queue[list[tuple] | None]" = field(default_factory=queue.Queue)
+    start: int = -1  # first slot, once admitted
+    length: int = 0  # positions filled in each of its slots
+    live: list[bool] = field(default_factory=list)
+    greedy: list[bool] = field(default_factory=list)  # rows that take the argmax
+    counts: list[int] = field(default_factory=list)
+    killed: set[int] = field(default_factory=set)  # rows the consumer's guard stopped
+    pending: list[tuple] = field(default_factory=list)
+    flushed_at: float = 0.0
+    urgent: bool = False
+    reported_ahead: int | None = None
+    ended: bool = False
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        return self.request.rows
+
+    def send(self, item: tuple, *, urgent: bool = False) -> None:
+        self.pending.append(item)
+        self.urgent = self.urgent or urgent
+
+    def flush(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if self.pending and (force or self.urgent or now - self.flushed_at >= FLUSH_INTERVAL_S):
+            self.events.put(self.pending)
+            self.pending, self.flushed_at, self.urgent = [], now, False
+
+    def end(self) -> None:
+        self.flush(force=True)
+        self.ended = True
+        self.events.put(None)
 
 
 class LocalBackend:
-    """Streams the rows of a run from one model loaded in this process."""
+    """Streams the rows of many runs from one model loaded in this process, in one batch."""
 
     def __init__(
         self,
         loaded: LoadedModel,
         *,
         max_queue: int = 32,
+        max_batch_rows: int | None = None,
         inline: bool = False,
+        graphs: bool = True,
         guard: RepetitionGuard | None = None,
     ) -> None:
         self.loaded = loaded
-        self.model = loaded.model
         self.max_queue = max_queue
         self.inline = inline
         self.guard = guard or RepetitionGuard()
         info = loaded.info
+        self._stop_ids = frozenset(loaded.stop_ids)
+        self.max_rows = max_batch_rows or default_max_rows(loaded)
+        self.slots = SlotModel(loaded.model, slots=self.max_rows, max_len=info.context_length, graphs=graphs and not inline)
+        self.slots.capture(progress=_log_capture)
+        notes = (self.slots.graph_note,) if self.slots.graph_note else ()
         self._info = BackendInfo(
             kind="local",
             model=info.name,
@@ -99,15 +129,13 @@ class LocalBackend:
             memory_bytes=info.memory_bytes,
             source=info.source,
             fallback_reason=info.fallback_reason,
+            notes=notes,
         )
-        self._stop_ids = frozenset(loaded.stop_ids)
-        self._cache_kwarg = cache_argument_name(self.model)
-        self._jobs: "queue.Queue[_Job | None]" = queue.Queue()
-        self._waiting = 0  # runs in the queue, not yet started
-        self._running = False
-        self._waiting_lock = threading.Lock()
-        self._inline_lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._waiting: list[_Run] = []
+        self._active: list[_Run] = []
         self._closed = False
+        self._inline_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         if not inline:
             self._worker = threading.Thread(target=self._work, name="local-backend", daemon=True)
@@ -124,8 +152,8 @@ class LocalBackend:
         return self.loaded.tokenizer
 
     @property
-    def device(self) -> Any:
-        return next(self.model.parameters()).device
+    def model(self) -> Any:
+        return self.loaded.model
 
     def ready(self) -> None:
         if self._closed:
@@ -136,241 +164,330 @@ class LocalBackend:
 
     @property
     def queue_length(self) -> int:
-        return self._waiting + (1 if self._running else 0)
+        with self._lock:
+            return len(self._waiting) + len(self._active)
+
+    @property
+    def rows_in_flight(self) -> int:
+        with self._lock:
+            return sum(len(r.rows) for r in self._active)
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[BackendEvent]:
-        job = _Job(request, cancel)
+        if len(request.rows) > self.max_rows:
+            raise BackendUnavailable(
+                f"This run needs {len(request.rows)} rows but the batch holds {self.max_rows} "
+                "(--max-batch-rows). Ask for fewer samples."
+            )
+        run = _Run(request, cancel, self._stop_ids)
         if self.inline:
-            return self._stream_inline(job)
-        return self._stream_queued(job)
+            return self._consume(run, self._drive_inline(run))
+        self._submit(run)
+        return self._consume(run, _drain(run.events))
 
     def close(self) -> None:
-        """Stop the worker after the queued runs."""
-        if not self._closed:
+        """Stop the scheduler; runs still in flight end `cancelled`."""
+        with self._lock:
             self._closed = True
-            self._jobs.put(None)
+            self._lock.notify_all()
 
-    # ----------------------------------------------------------------- threading
+    # ----------------------------------------------------------------- consumer side
 
-    def _stream_queued(self, job: _Job) -> Iterator[BackendEvent]:
-        with self._waiting_lock:
+    def _consume(self, run: _Run, batches: Iterator[list[tuple]]) -> Iterator[BackendEvent]:
+        """Turn a run's tokens into text deltas and row ends (in the consumer's thread)."""
+        tokenizer = self.loaded.tokenizer
+        budget = run.request.max_new_tokens
+        decoders = {row: IncrementalDecoder(tokenizer) for row in run.rows}
+        sums = {row: 0.0 for row in run.rows}
+        counts = {row: 0 for row in run.rows}
+        done: set[int] = set()
+
+        def finished(row: int, reason: str, detail: str | None = None) -> Iterator[BackendEvent]:
+            tail = decoders[row].flush()
+            if tail:
+                yield TextDelta(row, tail)
+            done.add(row)
+            mean = sums[row] / counts[row] if counts[row] else None
+            yield RowFinished(row, reason, counts[row], mean, detail)  # type: ignore[arg-type]
+
+        try:
+            for batch in batches:
+                for item in batch:
+                    kind = item[0]
+                    if kind == "token":
+                        _, row, token, logprob = item
+                        if row in done:
+                            continue  # cut by the guard; the scheduler had not heard yet
+                        counts[row] += 1
+                        sums[row] += logprob
+                        delta = decoders[row].push(token)
+                        if delta:
+                            yield TextDelta(row, delta)
+                        if counts[row] < budget and counts[row] % self.guard.check_every == 0 and self.guard.looping(
+                            decoders[row].ids, decoders[row].text
+                        ):
+                            self._kill(run, row)
+                            yield from finished(row, "repetition")
+                    elif kind == "end":
+                        _, row, reason, detail = item
+                        if row not in done:
+                            yield from finished(row, reason, detail)
+                    elif kind == "waiting":
+                        yield Waiting(item[1])
+                    elif kind == "started":
+                        yield Decoding()
+        finally:
+            if len(done) < len(run.rows):
+                run.cancel.set()  # the consumer went away (Stop, page closed): free the rows
+
+    def _kill(self, run: _Run, row: int) -> None:
+        with self._lock:
+            run.killed.add(row)
+
+    # ----------------------------------------------------------------- scheduler side
+
+    def _submit(self, run: _Run) -> None:
+        with self._lock:
             if self._closed:
                 raise BackendUnavailable("The model is shut down.")
-            if self._waiting >= self.max_queue:
+            if len(self._waiting) >= self.max_queue:
                 raise BackendUnavailable(
-                    f"The server is busy: {self._waiting} problems are already waiting. Try again in a minute."
+                    f"The server is busy: {len(self._waiting)} problems are already waiting. Try again in a minute."
                 )
-            ahead = self._waiting + (1 if self._running else 0)
-            self._waiting += 1
-        self._jobs.put(job)
-        try:
-            if ahead:
-                yield Waiting(ahead=ahead)
-            while True:
-                batch = job.events.get()
-                if batch is None:
-                    return
-                yield from batch
-        finally:
-            # The consumer stopped reading (Stop pressed, page closed, iterator dropped).
-            if not job.done:
-                job.cancel.set()
+            self._waiting.append(run)
+            self._lock.notify_all()
 
-    def _stream_inline(self, job: _Job) -> Iterator[BackendEvent]:
+    def _drive_inline(self, run: _Run) -> Iterator[list[tuple]]:
+        """ZeroGPU: the caller's thread runs the scheduler for its own run."""
         with self._inline_lock:
-            try:
-                for event in self._run(job):
-                    if event is not _STEP_END:
-                        yield event
-            finally:
-                if not job.done:
-                    job.cancel.set()
+            with self._lock:
+                self._waiting.append(run)
+            while not run.ended:
+                self._cycle()
+                yield from _take(run.events)
+            yield from _take(run.events)
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            with self._waiting_lock:
-                self._waiting -= 1
-                self._running = True
-            try:
-                self._pump(job)
-            finally:
-                with self._waiting_lock:
-                    self._running = False
-                job.done = True
-                job.events.put(None)
+            with self._lock:
+                while not self._closed and not self._waiting and not self._active:
+                    self._lock.wait()
+                if self._closed:
+                    break
+            self._cycle()
+        for run in self._waiting + self._active:
+            self._end_all(run, "cancelled")
 
-    def _pump(self, job: _Job) -> None:
-        """Move a run's events to its consumer in batches (see FLUSH_INTERVAL_S)."""
-        batch: list[Any] = []
-        last_flush = 0.0
-        sent_text = False
-        urgent = False
-        for event in self._run(job):
-            if event is _STEP_END:
-                now = time.perf_counter()
-                if batch and (urgent or not sent_text or now - last_flush >= FLUSH_INTERVAL_S):
-                    sent_text = sent_text or any(isinstance(e, TextDelta) for e in batch)
-                    job.events.put(batch)
-                    batch, last_flush, urgent = [], now, False
-                continue
-            batch.append(event)
-            urgent = urgent or not isinstance(event, TextDelta)
-        if batch:
-            job.events.put(batch)
+    def _cycle(self) -> None:
+        """Admit the runs that fit, then decode one step for every row in flight."""
+        with self._lock:
+            admitted = self._admit_fitting()
+            waiting = list(self._waiting)
+        for run in admitted:
+            self._prefill(run)
+        for position, run in enumerate(waiting, 1):
+            if run.reported_ahead != position:
+                run.reported_ahead = position
+                run.send(("waiting", position), urgent=True)
+                run.flush()
+        if self._active:
+            self._step()
 
-    # ----------------------------------------------------------------- one run
+    def _admit_fitting(self) -> list[_Run]:
+        """FIFO: take waiting runs while their rows fit (called with the lock held)."""
+        for run in [r for r in self._waiting if r.cancel.is_set()]:
+            self._waiting.remove(run)
+            self._end_all(run, "cancelled")
+        admitted = []
+        while self._waiting:
+            run = self._waiting[0]
+            start = self._find_slots(len(run.rows))
+            if start is None:
+                break
+            self._waiting.pop(0)
+            run.start = start
+            self._active.append(run)
+            self._active.sort(key=lambda r: r.start)
+            admitted.append(run)
+        return admitted
 
-    def _run(self, job: _Job) -> Iterator[Any]:
-        """Decode one job and yield its events; a failure ends the unfinished rows `error`."""
-        request = job.request
-        tokenizer = self.loaded.tokenizer
-        rows = [_Row(i, i == 0 and request.greedy, IncrementalDecoder(tokenizer)) for i in request.rows]
-        if job.cancel.is_set():
-            for row in rows:
-                row.finish = "cancelled"
-                yield row.finished()
-            job.done = True
+    def _find_slots(self, count: int) -> int | None:
+        """First free range of `count` slots, compacting the runs when only holes are left."""
+        free_total = self.slots.slots - sum(len(r.rows) for r in self._active)
+        if count > free_total or sum(len(r.rows) for r in self._active) + count > self.max_rows:
+            return None
+        start = _first_fit(self._active, count, self.slots.slots)
+        if start is None:
+            self._compact()
+            start = _first_fit(self._active, count, self.slots.slots)
+        return start
+
+    def _compact(self) -> None:
+        """Move the runs down so the used slots are 0..k-1 (fewer rows per step, no holes)."""
+        cursor = 0
+        for run in sorted(self._active, key=lambda r: r.start):
+            if run.start != cursor:
+                self.slots.move(run.start, cursor, len(run.rows), run.length)
+                run.start = cursor
+            cursor += len(run.rows)
+
+    def _prefill(self, run: _Run) -> None:
+        request = run.request
+        settings = row_settings(run.rows, request.seed, request.temperature, request.top_p)
+        run.send(("started",), urgent=True)
+        try:
+            tokens, logprobs = self.slots.prefill(request.prompt_ids, run.start, settings)
+        except Exception as exc:  # noqa: BLE001 - the run ends `error`, the others go on
+            log.exception("prefill failed")
+            with self._lock:
+                self._active.remove(run)
+            self._end_all(run, "error", _failure(exc, len(run.rows), request.max_new_tokens))
             return
-        yield Decoding()
-        error: BackendError | None = None
+        run.length = len(request.prompt_ids)
+        run.greedy = [s.greedy for s in settings]
+        run.live = [True] * len(run.rows)
+        run.counts = [0] * len(run.rows)
+        self._take_tokens(run, tokens, logprobs)
+        run.flush()
+
+    def _step(self) -> None:
+        with self._lock:
+            runs = list(self._active)
+            for run in runs:
+                for position, row in enumerate(run.rows):
+                    if run.live[position] and (row in run.killed):
+                        run.live[position] = False
+        for run in runs:
+            if run.cancel.is_set():
+                self._finish_rows(run, "cancelled")
+        self._release_finished()
+        with self._lock:
+            runs = list(self._active)
+        if not runs:
+            return
+        groups = [(r.start, len(r.rows), r.length + 1) for r in runs]
+        sampling = any(live and not greedy for r in runs for live, greedy in zip(r.live, r.greedy))
+        rows = self.slots.batch_rows(max(r.start + len(r.rows) for r in runs), sampling)
         try:
-            yield from self._decode(job, rows)
-        except OutOfMemoryError as exc:
-            error = BackendError(str(exc))
-        except Exception as exc:  # noqa: BLE001 - any failure must still end every row
-            log.exception("generation failed")
-            error = BackendError(f"Generation failed: {type(exc).__name__}: {exc}")
-        if error is not None:
-            for row in rows:
-                if row.finish is None:
-                    row.finish = "error"
-                    yield row.finished(str(error))
-        job.done = True
+            tokens, logprobs = self.slots.step(rows, groups, sampling)
+        except Exception as exc:  # noqa: BLE001 - every run in the batch ends `error`
+            log.exception("decode step failed")
+            detail = _failure(exc, sum(len(r.rows) for r in runs), max(r.request.max_new_tokens for r in runs))
+            for run in runs:
+                self._finish_rows(run, "error", detail)
+            self.slots.reset()
+            self._release_finished()
+            return
+        for run in runs:
+            run.length += 1
+            self._take_tokens(run, tokens[run.start : run.start + len(run.rows)], logprobs[run.start : run.start + len(run.rows)])
+            run.flush()
+        self._release_finished()
 
-    def _decode(self, job: _Job, rows: list[_Row]) -> Iterator[Any]:
-        import torch
+    def _take_tokens(self, run: _Run, tokens: list[int], logprobs: list[float]) -> None:
+        """Hand a step's tokens to the run; end rows on a stop token or at the budget."""
+        budget = run.request.max_new_tokens
+        for position, row in enumerate(run.rows):
+            if not run.live[position]:
+                continue
+            token = tokens[position]
+            if token in run.stop_ids:
+                run.live[position] = False
+                run.send(("end", row, "stop", None), urgent=True)
+                continue
+            run.counts[position] += 1
+            run.send(("token", row, token, logprobs[position]))
+            if run.counts[position] >= budget:
+                run.live[position] = False
+                run.send(("end", row, "length", None), urgent=True)
 
-        request = job.request
-        device = self.device
-        generator = torch.Generator(device=device)
-        generator.manual_seed(request.seed)
-        greedy_mask = torch.tensor([r.greedy for r in rows], device=device)
-        try:
-            cache, logits = self._prefill(list(request.prompt_ids), len(rows))
-            active = list(range(len(rows)))  # batch position -> index into rows
-            while active:
-                if job.cancel.is_set():
-                    for pos in active:
-                        rows[pos].finish = "cancelled"
-                        yield rows[pos].finished()
-                    return
-                all_greedy = all(rows[pos].greedy for pos in active)
-                tokens, logprobs = choose_tokens(logits, greedy_mask, all_greedy, request, generator)
-                token_list = tokens.tolist()
-                logprob_list = logprobs.tolist()
-                keep: list[int] = []
-                for batch_pos, pos in enumerate(active):
-                    row = rows[pos]
-                    token = token_list[batch_pos]
-                    if token in self._stop_ids:
-                        row.finish = "stop"
-                    else:
-                        row.tokens += 1
-                        row.logprob_sum += logprob_list[batch_pos]
-                        delta = row.decoder.push(token)
-                        if delta:
-                            yield TextDelta(row.index, delta)
-                        if row.tokens >= request.max_new_tokens:
-                            row.finish = "length"
-                        elif row.tokens % self.guard.check_every == 0 and self.guard.looping(row.decoder.ids, row.decoder.text):
-                            row.finish = "repetition"
-                    if row.finish is None:
-                        keep.append(batch_pos)
-                    else:
-                        tail = row.decoder.flush()
-                        if tail:
-                            yield TextDelta(row.index, tail)
-                        yield row.finished()
-                yield _STEP_END
-                if not keep:
-                    return
-                if len(keep) < len(active):
-                    index = torch.tensor(keep, device=device)
-                    cache.batch_select_indices(index)
-                    tokens = tokens[index]
-                    greedy_mask = greedy_mask[index]
-                    active = [active[i] for i in keep]
-                logits = self._decode_step(cache, tokens)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            raise OutOfMemoryError(
-                f"The GPU ran out of memory with {len(rows)} solutions of up to {request.max_new_tokens} tokens. "
-                "Ask for fewer samples or fewer tokens."
-            ) from None
+    def _finish_rows(self, run: _Run, reason: str, detail: str | None = None) -> None:
+        for position, row in enumerate(run.rows):
+            if run.live[position]:
+                run.live[position] = False
+                run.send(("end", row, reason, detail), urgent=True)
+        run.flush()
 
-    def _prefill(self, prompt_ids: list[int], rows: int) -> tuple[Any, Any]:
-        """Run the prompt once and repeat its KV cache for every row. Logits: [rows, vocab] fp32."""
-        import torch
-        from transformers import DynamicCache
+    def _release_finished(self) -> None:
+        with self._lock:
+            for run in [r for r in self._active if not any(r.live)]:
+                self._active.remove(run)
+                run.end()
 
-        with torch.inference_mode():
-            input_ids = torch.tensor([prompt_ids], device=self.device)
-            cache = DynamicCache()
-            out = self.model(input_ids=input_ids, use_cache=True, logits_to_keep=1, **{self._cache_kwarg: cache})
-            logits = out.logits[:, -1, :].float()
-            if rows > 1:
-                cache.batch_repeat_interleave(rows)
-                logits = logits.expand(rows, -1)
-        return cache, logits
-
-    def _decode_step(self, cache: Any, tokens: Any) -> Any:
-        """Feed one token per active row; return next-token logits [rows, vocab] fp32."""
-        import torch
-
-        with torch.inference_mode():
-            out = self.model(input_ids=tokens[:, None], use_cache=True, **{self._cache_kwarg: cache})
-            return out.logits[:, -1, :].float()
+    def _end_all(self, run: _Run, reason: str, detail: str | None = None) -> None:
+        for row in run.rows:
+            run.send(("end", row, reason, detail), urgent=True)
+        run.end()
 
 
-def choose_tokens(
-    logits: Any, greedy_mask: Any, all_greedy: bool, request: GenerationRequest, generator: Any
-) -> tuple[Any, Any]:
-    """Next token per row (argmax for greedy rows, temperature/top-p sampling otherwise) and its
-    log-probability under the model's own distribution (temperature 1).
-
-    `all_greedy` comes from the host so that no decision here waits on the GPU: the only
-    device-to-host copy of a step is the caller's read of the chosen tokens.
-    """
+def default_max_rows(loaded: LoadedModel) -> int:
+    """Rows in flight by default: what the free memory holds at full context, at most
+    DEFAULT_MAX_ROWS, at least one run of the largest N (fewer only if memory says so)."""
     import torch
 
-    with torch.inference_mode():
-        greedy = logits.argmax(dim=-1)
-        if request.temperature == 0 or all_greedy:
-            tokens = greedy
-        else:
-            probs = torch.softmax(logits / request.temperature, dim=-1)
-            if request.top_p < 1.0:
-                sorted_probs, order = probs.sort(dim=-1, descending=True)
-                # Drop a token when the tokens before it already cover top_p; the first is always kept.
-                drop = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= request.top_p
-                sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-                picked = torch.multinomial(sorted_probs, 1, generator=generator).squeeze(-1)
-                sampled = order.gather(-1, picked[:, None]).squeeze(-1)
-            else:
-                sampled = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-            tokens = torch.where(greedy_mask, greedy, sampled)
-        logprobs = logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    return tokens, logprobs
+    model = loaded.model
+    config = model.config
+    dtype_bytes = torch.finfo(model.model.embed_tokens.weight.dtype).bits // 8
+    per_row = SlotModel.bytes_per_row(config, loaded.info.context_length, dtype_bytes)
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+    else:
+        free = _available_ram()
+    rows = int(free * KV_MEMORY_SHARE // per_row)
+    return max(1, min(DEFAULT_MAX_ROWS, rows))
 
 
-def cache_argument_name(model: Any) -> str:
-    """`cache` in recent transformers, `past_key_values` before (renamed in 5.2x)."""
-    import inspect
+def _available_ram() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 1024**3
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+def _first_fit(runs: list[_Run], count: int, capacity: int) -> int | None:
+    cursor = 0
+    for run in sorted(runs, key=lambda r: r.start):
+        if run.start - cursor >= count:
+            return cursor
+        cursor = max(cursor, run.start + len(run.rows))
+    return cursor if capacity - cursor >= count else None
 
 
-__all__ = ["LocalBackend", "cache_argument_name", "choose_tokens"]
+def _failure(exc: Exception, rows: int, budget: int) -> str:
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        torch.cuda.empty_cache()
+        return (f"The GPU ran out of memory with {rows} solutions of up to {budget} tokens. "
+                "Ask for fewer samples or fewer tokens.")
+    return f"Generation failed: {type(exc).__name__}: {exc}"
+
+
+def _drain(events: "queue.Queue[list[tuple] | None]") -> Iterator[list[tuple]]:
+    while True:
+        batch = events.get()
+        if batch is None:
+            return
+        yield batch
+
+
+def _take(events: "queue.Queue[list[tuple] | None]") -> Iterator[list[tuple]]:
+    while True:
+        try:
+            batch = events.get_nowait()
+        except queue.Empty:
+            return
+        if batch is not None:
+            yield batch
+
+
+def _log_capture(done: int, total: int) -> None:
+    if done == total or done % 8 == 0:
+        log.info("CUDA graphs: captured %d of %d decode steps", done, total)
+
+
+__all__ = ["LocalBackend", "default_max_rows", "FLUSH_INTERVAL_S"]

@@ -1,0 +1,413 @@
+"""The decode step of the shared batch: a Qwen2 forward over the loaded model's own modules,
+with the KV cache in fixed slots, sampling on the device, and CUDA graphs.
+
+The transformers model is loaded as usual (bf16, NF4 or fp32, our own loader); this module only
+calls its modules (embeddings, norms, projections, MLPs, rotary embedding, LM head) in its own
+order, so that the KV cache can live in preallocated slots: one slot per row of the batch, each
+row at its own position. A run takes a contiguous range of slots (its greedy row and N
+samples), its prompt is prefilled once into the first slot and copied to the others, and its
+rows then advance together, one token per step. A row that finishes stays in its range (its
+output is ignored) until the whole run leaves; ranges are compacted when runs leave holes.
+
+Attention, two ways:
+- `padded` (CUDA): one attention call over the first B slots and the first L positions, with a
+  mask of each row's own length. B and L are bucketed (powers of two), and each (B, L) step
+  (forward, sampling, and the advance of tokens, positions and steps, all on the device) is
+  captured once as a CUDA graph at start-up and replayed: one host copy per step, the new
+  tokens out.
+- `grouped` (CPU): one attention call per run over exactly its own positions, and, while any
+  row samples, the batch padded to a power of two of at least 8 rows, so that a row's numbers
+  do not depend on which other runs share the batch or where its rows sit: a seeded run gives
+  the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from model.backends.sampling import choose_tokens, row_key
+
+log = logging.getLogger(__name__)
+
+# Smallest CPU batch while rows sample: below 8 rows the CPU matrix kernels change their
+# summation order with the row count, at 8, 16, ... 128 rows a row's result is the same
+# whatever its place and the row count (measured on the bundled model's shapes), so a row's
+# numbers do not depend on how many other rows are in the batch.
+MIN_CPU_ROWS = 8
+MIN_GRAPH_LENGTH = 256
+
+
+def bucket(count: int, smallest: int = 1) -> int:
+    """The power of two at least `count` (and at least `smallest`)."""
+    size = smallest
+    while size < count:
+        size *= 2
+    return size
+
+
+@dataclass
+class RowSettings:
+    """How one row chooses tokens."""
+
+    greedy: bool
+    temperature: float
+    top_p: float
+    key: int
+
+
+def row_settings(rows: Sequence[int], seed: int, temperature: float, top_p: float) -> list[RowSettings]:
+    """Row 0 is greedy; rows 1..N sample (greedy too at temperature 0), each with its own key."""
+    return [
+        RowSettings(
+            greedy=row == 0 or temperature == 0,
+            temperature=temperature if temperature > 0 else 1.0,
+            top_p=top_p if top_p < 1.0 else 2.0,  # 2.0: keep the whole distribution, whatever the rounding
+            key=row_key(seed, row),
+        )
+        for row in rows
+    ]
+
+
+def rms_norm(x: Any, weight: Any, eps: float) -> Any:
+    """Qwen2's RMSNorm, in the same operations as transformers' (fp32 inside)."""
+    import torch
+
+    hidden = x.float()
+    hidden = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * hidden.to(x.dtype)
+
+
+def _fuse(modules: Sequence[Any]) -> tuple[Any, Any] | None:
+    """One weight (and bias) for several plain Linear layers that read the same input, the
+    layers' own parameters re-pointed into it (no extra memory); None for quantized layers."""
+    import torch
+    from torch import nn
+
+    if not all(type(m) is nn.Linear for m in modules):
+        return None
+    weight = torch.cat([m.weight.detach() for m in modules])
+    has_bias = all(m.bias is not None for m in modules)
+    bias = torch.cat([m.bias.detach() for m in modules]) if has_bias else None
+    offset = 0
+    for m in modules:
+        rows = m.weight.shape[0]
+        m.weight = nn.Parameter(weight[offset : offset + rows], requires_grad=False)
+        if has_bias:
+            m.bias = nn.Parameter(bias[offset : offset + rows], requires_grad=False)
+        offset += rows
+    return weight, bias
+
+
+class _Layer:
+    """One decoder layer as the step calls it: q/k/v and gate/up as one matrix product each
+    where the layers are plain (unquantized), the modules themselves otherwise."""
+
+    def __init__(self, layer: Any) -> None:
+        attn, mlp = layer.self_attn, layer.mlp
+        self.norm1 = (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
+        self.norm2 = (layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon)
+        self.qkv_modules = (attn.q_proj, attn.k_proj, attn.v_proj)
+        self.qkv = _fuse(self.qkv_modules)
+        self.o_proj = attn.o_proj
+        self.gate_up_modules = (mlp.gate_proj, mlp.up_proj)
+        self.gate_up = _fuse(self.gate_up_modules)
+        self.down_proj = mlp.down_proj
+        self.act = mlp.act_fn
+
+    def project_qkv(self, x: Any) -> Any:
+        import torch
+
+        if self.qkv is not None:
+            return torch.nn.functional.linear(x, *self.qkv)
+        return torch.cat([m(x) for m in self.qkv_modules], dim=-1)
+
+    def mlp(self, x: Any) -> Any:
+        import torch
+
+        if self.gate_up is not None:
+            gate, up = torch.nn.functional.linear(x, *self.gate_up).chunk(2, dim=-1)
+        else:
+            gate, up = (m(x) for m in self.gate_up_modules)
+        return self.down_proj(self.act(gate) * up)
+
+
+class SlotModel:
+    """A loaded Qwen2 causal LM, driven step by step over `slots` rows of up to `max_len` tokens."""
+
+    def __init__(self, model: Any, *, slots: int, max_len: int, graphs: bool = True) -> None:
+        import torch
+
+        self.model = model
+        config = model.config
+        inner = model.model
+        self.layers = [_Layer(layer) for layer in inner.layers[: config.num_hidden_layers]]
+        self.embed, self.lm_head = inner.embed_tokens, model.lm_head
+        self.norm = (inner.norm.weight, inner.norm.variance_epsilon)
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.device = self.embed.weight.device
+        self.dtype = self.embed.weight.dtype
+        self.cuda = self.device.type == "cuda"
+        self.attention = "padded" if self.cuda else "grouped"
+        self.min_rows = 1 if self.cuda else MIN_CPU_ROWS
+        self.slots = max(slots, self.min_rows)
+        self.max_len = max_len
+        shape = (self.slots, self.kv_heads, max_len, self.head_dim)
+        options = dict(dtype=self.dtype, device=self.device)
+        # CUDA: zeros, since the padded step reads (masked) positions nobody wrote, and 0 x NaN
+        # would poison a row. CPU: grouped attention reads only what prefill and steps wrote, and
+        # empty memory is not touched (not resident) until a row uses it.
+        make = torch.zeros if self.cuda else torch.empty
+        self.k = [make(shape, **options) for _ in self.layers]
+        self.v = [make(shape, **options) for _ in self.layers]
+        long = dict(dtype=torch.long, device=self.device)
+        self.tokens = torch.zeros(self.slots, **long)
+        self.positions = torch.zeros(self.slots, **long)
+        self.steps = torch.zeros(self.slots, **long)
+        self.keys = torch.zeros(self.slots, **long)
+        self.greedy = torch.ones(self.slots, dtype=torch.bool, device=self.device)
+        self.temperature = torch.ones(self.slots, dtype=torch.float32, device=self.device)
+        self.top_p = torch.full((self.slots,), 2.0, dtype=torch.float32, device=self.device)
+        self.out_tokens = torch.zeros(self.slots, **long)
+        self.out_logprobs = torch.zeros(self.slots, dtype=torch.float32, device=self.device)
+        self.vocab = torch.arange(self.lm_head.weight.shape[0], **long)
+        self.slot_index = torch.arange(self.slots, **long)
+        self.length_index = torch.arange(max_len, **long)
+        # Rotary cos/sin of every position, computed once by the model's own rotary module.
+        with torch.inference_mode():
+            probe = torch.zeros(1, 1, self.head_dim, dtype=self.dtype, device=self.device)
+            cos, sin = inner.rotary_emb(probe, self.length_index[None, :])
+        self.cos, self.sin = cos[0], sin[0]  # [max_len, head_dim]
+        self._graphs: dict[tuple[int, int], Any] = {}
+        self.graphs_enabled = graphs and self.cuda
+        self.graph_note: str | None = None
+
+    # ----------------------------------------------------------------- sizes
+
+    @staticmethod
+    def bytes_per_row(config: Any, max_len: int, dtype_bytes: int) -> int:
+        """KV-cache bytes of one row at full length."""
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return 2 * config.num_hidden_layers * config.num_key_value_heads * max_len * head_dim * dtype_bytes
+
+    def batch_rows(self, used: int, sampling: bool = True) -> int:
+        """Rows one step computes when slots 0..used-1 are in use (see the module notes)."""
+        return min(self.slots, bucket(used, self.min_rows if sampling else 1))
+
+    def graph_length(self, longest: int) -> int:
+        return min(self.max_len, bucket(longest, MIN_GRAPH_LENGTH))
+
+    # ----------------------------------------------------------------- one run in
+
+    def prefill(self, prompt: Sequence[int], start: int, settings: list[RowSettings]) -> tuple[list[int], list[float]]:
+        """Read a run's prompt into slot `start`, copy it to the run's other rows, set their
+        sampling settings and choose every row's first token. Returns (tokens, log-probs)."""
+        import torch
+
+        rows = len(settings)
+        end = start + rows
+        length = len(prompt)
+        with torch.inference_mode():
+            ids = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
+            h = self.embed(ids)
+            cos, sin = self.cos[None, :length], self.sin[None, :length]
+            for index, layer in enumerate(self.layers):
+                q, k, v = self._qkv(layer, h, cos, sin)
+                self.k[index][start, :, :length] = k[0]
+                self.v[index][start, :, :length] = v[0]
+                out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+                h = self._finish_layer(layer, h, out)
+            logits = self.lm_head(rms_norm(h[:, -1:, :], *self.norm))[:, -1, :]
+            for index in range(len(self.layers)):
+                self.k[index][start + 1 : end, :, :length] = self.k[index][start, :, :length]
+                self.v[index][start + 1 : end, :, :length] = self.v[index][start, :, :length]
+            self.positions[start:end] = length
+            self.steps[start:end] = 0
+            self.keys[start:end] = torch.tensor([s.key for s in settings], dtype=torch.long)
+            self.greedy[start:end] = torch.tensor([s.greedy for s in settings])
+            self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
+            self.top_p[start:end] = torch.tensor([s.top_p for s in settings])
+            tokens, logprobs = choose_tokens(
+                logits.expand(rows, -1), self.greedy[start:end], self.temperature[start:end], self.top_p[start:end],
+                self.keys[start:end], self.steps[start:end], self.vocab, sampling=not all(s.greedy for s in settings),
+            )
+            self.tokens[start:end] = tokens
+            self.steps[start:end] = 1
+            return tokens.tolist(), logprobs.tolist()
+
+    def move(self, source: int, target: int, rows: int, length: int) -> None:
+        """Move a run's rows (KV up to `length` and their state) from `source` to `target`."""
+        import torch
+
+        with torch.inference_mode():
+            for cache in (*self.k, *self.v):
+                cache[target : target + rows, :, :length] = cache[source : source + rows, :, :length].clone()
+            for state in (self.tokens, self.positions, self.steps, self.keys, self.greedy, self.temperature, self.top_p):
+                state[target : target + rows] = state[source : source + rows].clone()
+
+    # ----------------------------------------------------------------- one step
+
+    def step(self, rows: int, groups: Sequence[tuple[int, int, int]], sampling: bool = True) -> tuple[list[int], list[float]]:
+        """One token for each of the first `rows` slots. `groups` are the runs as (first slot,
+        rows, positions after this step); `sampling` False when every live row is greedy (the
+        argmax alone then). Returns (tokens, log-probs) per slot."""
+        import torch
+
+        if self.attention == "padded":
+            length = self.graph_length(max(end for _, _, end in groups))
+            graph = self._graphs.get((rows, length, sampling))
+            if graph is not None:
+                graph.replay()
+            else:
+                with torch.inference_mode():
+                    self._step_padded(rows, length, sampling)
+        else:
+            with torch.inference_mode():
+                self._step_grouped(rows, groups, sampling)
+        pair = torch.stack([self.out_tokens[:rows].to(torch.float64), self.out_logprobs[:rows].to(torch.float64)]).tolist()
+        return [int(t) for t in pair[0]], pair[1]
+
+    def _embed_step(self, rows: int) -> tuple[Any, Any, Any, Any]:
+        positions = self.positions[:rows].clamp_max(self.max_len - 1)
+        h = self.embed(self.tokens[:rows, None])
+        return h, positions, self.cos[positions][:, None, :], self.sin[positions][:, None, :]
+
+    def _step_padded(self, rows: int, length: int, sampling: bool = True) -> None:
+        import torch
+
+        h, positions, cos, sin = self._embed_step(rows)
+        slot = self.slot_index[:rows]
+        mask = (self.length_index[None, :length] <= positions[:, None])[:, None, None, :]
+        for index, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, h, cos, sin)
+            self.k[index][slot, :, positions] = k[:, :, 0]
+            self.v[index][slot, :, positions] = v[:, :, 0]
+            out = torch.nn.functional.scaled_dot_product_attention(
+                q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], attn_mask=mask, enable_gqa=True
+            )
+            h = self._finish_layer(layer, h, out)
+        self._sample(h, rows, sampling)
+
+    def _step_grouped(self, rows: int, groups: Sequence[tuple[int, int, int]], sampling: bool = True) -> None:
+        import torch
+
+        h, positions, cos, sin = self._embed_step(rows)
+        slot = self.slot_index[:rows]
+        whole = len(groups) == 1 and groups[0][:2] == (0, rows)
+        for index, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, h, cos, sin)
+            self.k[index][slot, :, positions] = k[:, :, 0]
+            self.v[index][slot, :, positions] = v[:, :, 0]
+            out = None if whole else torch.zeros_like(q)
+            for first, count, end in groups:
+                part = torch.nn.functional.scaled_dot_product_attention(
+                    q[first : first + count],
+                    self.k[index][first : first + count, :, :end],
+                    self.v[index][first : first + count, :, :end],
+                    enable_gqa=True,
+                )
+                if out is None:
+                    out = part
+                else:
+                    out[first : first + count] = part
+            h = self._finish_layer(layer, h, out)
+        self._sample(h, rows, sampling)
+
+    def _qkv(self, layer: _Layer, h: Any, cos: Any, sin: Any) -> tuple[Any, Any, Any]:
+        batch, length, _ = h.shape
+        heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
+        qkv = layer.project_qkv(rms_norm(h, *layer.norm1)).view(batch, length, heads + 2 * kv_heads, d).transpose(1, 2)
+        qk = qkv[:, : heads + kv_heads]
+        # Rotary on q and k at once: x * cos + rotate_half(x) * sin, as transformers does it.
+        half = d // 2
+        rotated = qk * cos[:, None] + _rotate_half(qk, half) * sin[:, None]
+        return rotated[:, :heads], rotated[:, heads:], qkv[:, heads + kv_heads :]
+
+    def _finish_layer(self, layer: _Layer, h: Any, attention: Any) -> Any:
+        batch, length, _ = h.shape
+        h = h + layer.o_proj(attention.transpose(1, 2).reshape(batch, length, self.heads * self.head_dim))
+        return h + layer.mlp(rms_norm(h, *layer.norm2))
+
+    def _sample(self, h: Any, rows: int, sampling: bool) -> None:
+        logits = self.lm_head(rms_norm(h, *self.norm))[:, -1, :]
+        tokens, logprobs = choose_tokens(
+            logits, self.greedy[:rows], self.temperature[:rows], self.top_p[:rows], self.keys[:rows], self.steps[:rows],
+            self.vocab, sampling=sampling,
+        )
+        self.out_tokens[:rows] = tokens
+        self.out_logprobs[:rows] = logprobs
+        self.tokens[:rows] = tokens
+        self.positions[:rows] += 1
+        self.steps[:rows] += 1
+
+    # ----------------------------------------------------------------- CUDA graphs
+
+    def capture(self, progress: Any = None) -> None:
+        """Capture the padded step for every (rows, length) bucket; at start-up, never on a request.
+        On failure (some quantized layers cannot be captured) the steps run eagerly instead."""
+        import torch
+
+        if not self.graphs_enabled:
+            return
+        row_buckets = []
+        size = 1
+        while size < self.slots:
+            row_buckets.append(size)
+            size *= 2
+        row_buckets.append(self.slots)
+        length_buckets = []
+        size = MIN_GRAPH_LENGTH
+        while size < self.max_len:
+            length_buckets.append(size)
+            size *= 2
+        length_buckets.append(self.max_len)
+        shapes = [(r, length, sampling) for r in row_buckets for length in length_buckets for sampling in (True, False)]
+        pool = torch.cuda.graph_pool_handle()
+        started = time.perf_counter()
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.inference_mode():
+                for rows, length, sampling in shapes:  # warm every shape once (kernels load lazily)
+                    self._step_padded(rows, length, sampling)
+            torch.cuda.current_stream().wait_stream(stream)
+            for done, (rows, length, sampling) in enumerate(shapes, 1):
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, pool=pool), torch.inference_mode():
+                    self._step_padded(rows, length, sampling)
+                self._graphs[(rows, length, sampling)] = graph
+                if progress is not None:
+                    progress(done, len(shapes))
+        except Exception as exc:  # noqa: BLE001 - a layer that cannot be captured: run eagerly
+            self._graphs.clear()
+            self.graphs_enabled = False
+            self.graph_note = f"CUDA graphs off ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); decoding eagerly"
+            log.warning("%s", self.graph_note)
+            torch.cuda.synchronize()
+        else:
+            log.info("captured %d CUDA graphs in %.1f s", len(shapes), time.perf_counter() - started)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every row (after capture, or after a failed step)."""
+        self.positions.zero_()
+        self.steps.zero_()
+        self.tokens.zero_()
+
+    @property
+    def graph_count(self) -> int:
+        return len(self._graphs)
+
+
+def _rotate_half(x: Any, half: int) -> Any:
+    import torch
+
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+__all__ = ["SlotModel", "RowSettings", "row_settings", "bucket"]

@@ -1,0 +1,168 @@
+"""The local backend's shared batch: runs join one batch at the next step and leave it as they
+finish, each keeping its own seed, budget, cancel and repetition guard; on the CPU, with the
+bundled model and tiny random models."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from model.backends.local import LocalBackend
+from model.config import SamplingParams
+from model.loading import load_causal_lm
+from model.prompts import build_prompt
+from model.repetition import RepetitionGuard
+from model.solver import Solver
+from model.types import Delta, RunDone, Started
+from tests.crafted import build_scripted_model
+
+REPO = Path(__file__).resolve().parents[1]
+NO_LOOP_GUARD = RepetitionGuard(min_span=10**9, same_boxed=10**9)
+
+
+def heldout(count: int) -> list[str]:
+    lines = (REPO / "assets" / "heldout.jsonl").read_text(encoding="utf-8").splitlines()[:count]
+    return [json.loads(line)["problem"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return load_causal_lm("bundled", precision="auto", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def random_model(tiny_model_dir):
+    return load_causal_lm(str(tiny_model_dir))
+
+
+class Background:
+    """Runs solves in threads; `started` is set once every one of them has begun decoding."""
+
+    def __init__(self, solver: Solver, jobs: list[tuple[str, SamplingParams]]) -> None:
+        self.results: dict[int, object] = {}
+        self.started = threading.Barrier(len(jobs) + 1)
+        self.threads = [threading.Thread(target=self._run, args=(i, solver, *job)) for i, job in enumerate(jobs)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, i: int, solver: Solver, problem: str, params: SamplingParams) -> None:
+        told = False
+        for event in solver.stream(problem, params):
+            if isinstance(event, Delta) and not told:
+                told = True
+                self.started.wait(60)
+            if isinstance(event, RunDone):
+                self.results[i] = event.result
+        if not told:
+            self.started.wait(60)
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(120)
+
+
+def generate_greedy(loaded, problem: str, max_new_tokens: int) -> str:
+    import torch
+
+    ids = build_prompt(loaded.tokenizer, problem, loaded.info.family)
+    with torch.inference_mode():
+        out = loaded.model.generate(
+            torch.tensor([ids]), do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=loaded.stop_ids,
+            pad_token_id=loaded.stop_ids[0],
+        )
+    return loaded.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+
+
+def test_greedy_text_equals_generate_alone_and_while_others_share_the_batch(bundled):
+    solver = Solver(LocalBackend(bundled))
+    problems = heldout(4)
+    try:
+        expected = {p: generate_greedy(bundled, p, 160) for p in problems[:2]}
+        for problem, text in expected.items():
+            assert solver.solve(problem, SamplingParams(n=0, max_new_tokens=160)).greedy.text == text
+        busy = Background(solver, [(p, SamplingParams(n=8, max_new_tokens=400, seed=i)) for i, p in enumerate(problems[2:])])
+        busy.started.wait(60)
+        for problem, text in expected.items():
+            # The greedy row decodes beside its own samples and two other runs' 16 rows.
+            result = solver.solve(problem, SamplingParams(n=4, max_new_tokens=160, seed=9))
+            assert result.greedy.text == text
+        busy.join()
+    finally:
+        solver.close()
+
+
+def test_a_seeded_run_draws_the_same_samples_alone_and_in_a_busy_batch(random_model):
+    solver = Solver(LocalBackend(random_model, guard=NO_LOOP_GUARD))
+    params = SamplingParams(n=6, max_new_tokens=40, seed=1234)
+    try:
+        alone = solver.solve("Compute 17 * 3.", params)
+        busy = Background(solver, [(f"What is {a} + {a}?", SamplingParams(n=5, max_new_tokens=200, seed=a)) for a in range(3)])
+        busy.started.wait(60)
+        crowded = solver.solve("Compute 17 * 3.", params)
+        busy.join()
+        again = solver.solve("Compute 17 * 3.", params)
+    finally:
+        solver.close()
+    texts = [s.text for s in alone.solutions]
+    assert len(set(texts[1:])) > 1  # real samples, not copies of one another
+    assert [s.text for s in crowded.solutions] == texts
+    assert [s.text for s in again.solutions] == texts
+    assert [s.mean_logprob for s in crowded.solutions] == [s.mean_logprob for s in alone.solutions]
+
+
+def test_cancelling_one_run_leaves_the_others_untouched(random_model):
+    solver = Solver(LocalBackend(random_model, guard=NO_LOOP_GUARD))
+    keep = SamplingParams(n=3, max_new_tokens=60, seed=7)
+    try:
+        reference = solver.solve("Keep me going.", keep)
+        cancel = threading.Event()
+        doomed = solver.stream("Stop me.", SamplingParams(n=3, max_new_tokens=3000, seed=8), cancel=cancel)
+        assert isinstance(next(doomed), Started)
+        other = Background(solver, [("Keep me going.", keep)])
+        other.started.wait(60)
+        cancel.set()
+        cancelled = [e for e in doomed if isinstance(e, RunDone)][0].result
+        other.join()
+    finally:
+        solver.close()
+    assert cancelled.cancelled and all(s.finish_reason == "cancelled" for s in cancelled.solutions)
+    assert [s.text for s in other.results[0].solutions] == [s.text for s in reference.solutions]
+
+
+def test_a_run_joins_at_the_next_step_and_keeps_its_own_budget(tmp_path, tiny_tokenizer):
+    looping = load_causal_lm(str(build_scripted_model(tiny_tokenizer, "The answer is \\boxed{5}.", tmp_path, loop=True)))
+    solver = Solver(LocalBackend(looping, guard=NO_LOOP_GUARD))
+    cancel = threading.Event()
+    try:
+        long_run = solver.stream("Long one.", SamplingParams(n=2, max_new_tokens=3000, seed=1), cancel=cancel)
+        for event in long_run:
+            if isinstance(event, Delta):
+                break
+        started = time.perf_counter()
+        short = solver.solve("Short one.", SamplingParams(n=2, max_new_tokens=12, seed=2))
+        waited = time.perf_counter() - started
+        assert solver.backend.rows_in_flight == 3  # the long run is still decoding
+        cancel.set()
+        long_result = [e for e in long_run if isinstance(e, RunDone)][0].result
+    finally:
+        solver.close()
+    assert short.timings.queued_s < waited  # it did not wait for the long run to end
+    assert all(s.finish_reason == "length" and s.tokens == 12 for s in short.solutions)
+    assert long_result.cancelled and all(s.tokens > 12 for s in long_result.solutions)
+
+
+def test_the_repetition_guard_cuts_a_row_exactly_where_it_fires(tmp_path, tiny_tokenizer):
+    """The guard runs in the consumer's thread, yet the cut does not depend on timing."""
+    looping = load_causal_lm(str(build_scripted_model(tiny_tokenizer, "The answer is \\boxed{5}.", tmp_path, loop=True)))
+    solver = Solver(LocalBackend(looping))
+    try:
+        results = [solver.solve("Anything?", SamplingParams(n=3, max_new_tokens=1000, seed=s)) for s in range(3)]
+    finally:
+        solver.close()
+    counts = {s.tokens for r in results for s in r.solutions}
+    assert all(s.finish_reason == "repetition" for r in results for s in r.solutions)
+    assert len(counts) == 1 and counts.pop() % RepetitionGuard().check_every == 0
