@@ -1,26 +1,32 @@
-"""GPU benchmark: the project's Solver over the local backend beside plain `model.generate`, in one process.
+"""GPU benchmark: the local backend's shared batch beside the other ways to decode, in one process.
 
-Builds random-weight checkpoints with the exact Qwen2-Math-1.5B and 7B shapes (per-token cost
-is the same as with real weights), saves them, loads them back through the project's own
-loader in bf16 and NF4, and for each prints:
-- greedy: time to first token and tokens/s, engine vs `generate` (greedy, same budget);
-- N=8 samples in one batch: tokens/s per stream and in total, engine vs `generate`
-  (num_return_sequences=8, same temperature/top-p);
-- peak GPU memory of each phase;
-plus correctness checks on the GPU (seeded samples reproduce, cancel stops the run).
-Each variant (the engine with its worker thread, the engine decoding inline in the caller's
-thread, and `generate`) is warmed at every batch shape, then timed `--repeats` times,
-interleaved; medians are reported with the spread (max-min over median) of the repeats. The
-ratio column is engine / generate, measured in the same process on the same card.
+Builds random-weight checkpoints in the exact Qwen2-Math-1.5B and 7B shapes (per-token cost is
+the same as with real weights), loads them through the project's own loader, and measures, each
+in the same process on the same card:
 
-    python bench/gpu_engine.py --tokenizer DIR_WITH_QWEN_TOKENIZER_JSON [--sizes 1.5b,7b] [--tokens 128]
+- ours: the Solver over the local backend (slot KV cache, CUDA graphs captured at start-up,
+  sampling on the device), streamed as the app streams it:
+  greedy tok/s; N=8 total tok/s; time to first token for a 256-token prompt; the first
+  request after start-up against steady state; graph captures and eager steps over 20
+  different problems (no capture may happen on a request); 8 concurrent sessions of N=8
+  against one session alone; seeded runs reproduce (alone, and alone vs in a busy batch);
+- `generate`: plain transformers generate (eager, dynamic cache), greedy and N=8;
+- `generate` with a static cache and torch.compile (compiles on its first call: timed apart);
+- transformers' continuous batching (`generate_batch`: paged attention, its own CUDA graphs).
+
+    python bench/gpu_engine.py --tokenizer DIR_WITH_QWEN_TOKENIZER_JSON [--configs 1.5b:bf16,7b:nf4]
     python bench/gpu_engine.py --tiny        # a CPU dry run of the whole script with tiny shapes
+
+Everything is printed as it is measured (a killed run keeps its lines), then as one table.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
+import shutil
+import statistics
 import sys
 import threading
 import time
@@ -30,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2ForCausalLM  # noqa: E402
-from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
-from model.config import SamplingParams  # noqa: E402
 from model.backends.local import LocalBackend  # noqa: E402
+from model.config import SamplingParams  # noqa: E402
 from model.loading import load_causal_lm  # noqa: E402
+from model.prompts import build_prompt  # noqa: E402
 from model.repetition import RepetitionGuard  # noqa: E402
 from model.solver import Solver  # noqa: E402
 from model.tiny import QWEN2_CHAT_TEMPLATE, tiny_qwen2_config  # noqa: E402
@@ -51,16 +57,24 @@ PROBLEM = (
 )
 # Random weights loop at once; the benchmark wants every row to run its full budget.
 NO_GUARD = RepetitionGuard(min_span=10**9, same_boxed=10**9)
+LINES: list[str] = []
+
+
+def say(line: str) -> None:
+    LINES.append(line)
+    print(line, flush=True)
 
 
 def qwen_tokenizer(directory: str) -> PreTrainedTokenizerFast:
-    """Qwen2's BPE (tokenizer.json) with Qwen2-Instruct's chat template and stop tokens."""
+    """Qwen2's BPE (tokenizer.json, or tokenizer.json.gz) with Qwen2-Instruct's chat template."""
+    path = Path(directory) / "tokenizer.json"
+    if not path.exists() and path.with_suffix(".json.gz").exists():
+        with gzip.open(path.with_suffix(".json.gz"), "rb") as src, open("/tmp/qwen-tokenizer.json", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        path = Path("/tmp/qwen-tokenizer.json")
     return PreTrainedTokenizerFast(
-        tokenizer_file=str(Path(directory) / "tokenizer.json"),
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        chat_template=QWEN2_CHAT_TEMPLATE,
-        clean_up_tokenization_spaces=False,
+        tokenizer_file=str(path), eos_token="<|im_end|>", pad_token="<|endoftext|>",
+        chat_template=QWEN2_CHAT_TEMPLATE, clean_up_tokenization_spaces=False,
     )
 
 
@@ -76,7 +90,7 @@ def build_checkpoint(size: str, tokenizer, root: Path, device: str) -> Path:
     config.architectures = ["Qwen2ForCausalLM"]
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # build in bf16 directly: half the memory and time of fp32
+    torch.set_default_dtype(dtype)
     try:
         with torch.device(device):
             model = Qwen2ForCausalLM(config)
@@ -101,237 +115,246 @@ def build_checkpoint(size: str, tokenizer, root: Path, device: str) -> Path:
     return path
 
 
-class FirstTokenClock(BaseStreamer):
-    """Records when `generate` emits its first new token (the first put() is the prompt)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.first: float | None = None
-
-    def put(self, value) -> None:
-        self.calls += 1
-        if self.calls == 2 and self.first is None:
-            self.first = time.perf_counter()
-
-    def end(self) -> None:
-        pass
-
-
 def sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
 
 
-def reset_peak(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-
-
-def peak_gib(device: str) -> float:
-    return torch.cuda.max_memory_allocated() / 1024**3 if device == "cuda" else float("nan")
-
-
-def engine_run(engine: Solver, params: SamplingParams, device: str) -> dict:
-    reset_peak(device)
-    sync(device)
+def timed_solve(solver: Solver, problem: str, params: SamplingParams) -> dict:
+    """One solve as a client sees it: wall time, time to the first streamed text, tokens."""
     start = time.perf_counter()
     first = None
     result = None
-    for event in engine.stream(PROBLEM, params):
+    for event in solver.stream(problem, params):
         if isinstance(event, Delta) and first is None:
             first = time.perf_counter()
         elif isinstance(event, RunDone):
             result = event.result
-    sync(device)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
     tokens = result.timings.generated_tokens
-    rows = len(result.solutions)
-    return {
-        "ttft_s": (first - start) if first else float("nan"),
-        "tok_s": tokens / elapsed,
-        "tok_s_stream": tokens / elapsed / rows,
-        "tokens": tokens,
-        "peak_gib": peak_gib(device),
-    }
+    return {"wall": wall, "ttft": (first - start) if first else float("nan"), "tokens": tokens, "tok_s": tokens / wall,
+            "result": result}
 
 
-def generate_run(model, tokenizer, params: SamplingParams, device: str) -> dict:
-    from model.prompts import build_prompt
-
-    ids = torch.tensor([build_prompt(tokenizer, PROBLEM, "qwen2-math")], device=device)
-    rows = max(params.n, 1)
-    sampling = params.n > 0
-    kwargs = dict(
-        max_new_tokens=params.max_new_tokens, min_new_tokens=params.max_new_tokens,
-        do_sample=sampling, num_return_sequences=rows, pad_token_id=151643,
-    )
-    if sampling:
-        kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
-    clock = FirstTokenClock()
-    reset_peak(device)
-    sync(device)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(ids, streamer=clock if rows == 1 else None, **kwargs)
-    sync(device)
-    elapsed = time.perf_counter() - start
-    tokens = (out.shape[1] - ids.shape[1]) * rows
-    return {
-        "ttft_s": (clock.first - start) if clock.first else float("nan"),
-        "tok_s": tokens / elapsed,
-        "tok_s_stream": tokens / elapsed / rows,
-        "tokens": tokens,
-        "peak_gib": peak_gib(device),
-    }
+def long_problem(tokenizer, target: int) -> str:
+    """A problem whose prompt (with the chat template) is about `target` tokens long."""
+    words = ["The", "farmer", "counts", "apples", "and", "pears", "in", "each", "basket", "again."]
+    text = PROBLEM
+    while len(build_prompt(tokenizer, text, "qwen2-math")) < target:
+        text += " " + " ".join(words)
+    return text
 
 
-def checks(engine: Solver) -> list[str]:
-    """Correctness on this device: seeded reproducibility and cancel within a step."""
-    lines = []
-    params = SamplingParams(n=8, max_new_tokens=16, seed=42, include_greedy=False)
-    a = engine.solve(PROBLEM, params)
-    b = engine.solve(PROBLEM, params)
-    same = [x.text for x in a.samples] == [y.text for y in b.samples]
-    lines.append(f"seeded N=8 reproduces: {'yes' if same else 'NO'}")
-    cancel = threading.Event()
-    start = time.perf_counter()
-    deltas = 0
-    result = None
-    cancelled_at = time.perf_counter()
-    for event in engine.stream(PROBLEM, SamplingParams(n=8, max_new_tokens=2048, seed=1), cancel=cancel):
-        if isinstance(event, Delta):
-            deltas += 1
-            if deltas == 40:
-                cancel.set()
-                cancelled_at = time.perf_counter()
-        elif isinstance(event, RunDone):
-            result = event.result
-    stop_latency = time.perf_counter() - cancelled_at
-    ok = result.cancelled and all(s.finish_reason == "cancelled" for s in result.solutions)
-    lines.append(f"cancel: {'ok' if ok else 'FAILED'}, run ended {stop_latency * 1000:.0f} ms after cancel, "
-                 f"max {max(s.tokens for s in result.solutions)} tokens per row")
-    lines.append(f"total wall for checks {time.perf_counter() - start:.1f}s")
-    return lines
+def problems(count: int) -> list[str]:
+    return [f"Problem {i}: a shop sells {3 + i} pens at {7 * i + 2} cents each and {i + 1} books. {PROBLEM}"
+            for i in range(count)]
 
 
 def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
+    return statistics.median(values)
 
 
-def bench_one(path: Path, size: str, precision: str, device: str, tokens: int, repeats: int) -> tuple[list[dict], list[str]]:
-    load_start = time.perf_counter()
-    loaded = load_causal_lm(str(path), precision=precision, device=device, prompt_family="qwen2-math")
-    load_s = time.perf_counter() - load_start
-    threaded = Solver(LocalBackend(loaded, guard=NO_GUARD))
-    inline = Solver(LocalBackend(loaded, guard=NO_GUARD, inline=True))
+def bench_ours(loaded, device: str, tokens: int, rows: dict, label: str, *, full: bool) -> None:
+    start = time.perf_counter()
+    backend = LocalBackend(loaded, guard=NO_GUARD, max_queue=64)
+    startup = time.perf_counter() - start
+    solver = Solver(backend)
+    slots = backend.slots
+    say(f"{label} ours: start-up {startup:.1f}s, {slots.graph_count} CUDA graphs captured, "
+        f"max rows {backend.max_rows}, {slots.graph_note or 'graphs on' if device == 'cuda' else 'CPU (no graphs)'}")
     greedy = SamplingParams(n=0, max_new_tokens=tokens, seed=0)
     sampled = SamplingParams(n=8, max_new_tokens=tokens, temperature=1.0, top_p=0.9, seed=0, include_greedy=False)
-    # Warm every path at every batch shape it will meet (kernels load lazily on first use).
-    for params in (greedy, sampled):
-        short = SamplingParams(n=params.n, max_new_tokens=4, seed=0, include_greedy=params.include_greedy)
-        threaded.solve(PROBLEM, short)
-        inline.solve(PROBLEM, short)
-        generate_run(loaded.model, loaded.tokenizer, short, device)
-    runners = {
-        "engine": lambda p: engine_run(threaded, p, device),
-        "inline": lambda p: engine_run(inline, p, device),
-        "generate": lambda p: generate_run(loaded.model, loaded.tokenizer, p, device),
-    }
-    rows = []
-    for label, params in (("greedy", greedy), ("N=8 sampled", sampled)):
-        samples: dict[str, list[dict]] = {name: [] for name in runners}
-        for _ in range(repeats):  # interleaved, so drift (clocks, allocator) hits every variant alike
-            for name, run in runners.items():
-                samples[name].append(run(params))
-        summary = {
-            name: {key: median([r[key] for r in runs]) for key in runs[0]} | {"spread": _spread(runs)}
-            for name, runs in samples.items()
-        }
-        rows.append({"size": size, "precision": precision, "run": label, **summary})
-    notes = [f"{size} {precision}: loaded in {load_s:.1f}s: {loaded.info.describe()}"]
-    notes += [f"{size} {precision}: {line}" for line in checks(threaded)]
-    threaded.close()
-    del threaded, inline, loaded
+    first = timed_solve(solver, PROBLEM, greedy)  # the first request after start-up
+    steady = [timed_solve(solver, PROBLEM, greedy) for _ in range(3)]
+    rows[(label, "greedy tok/s")] = median([r["tok_s"] for r in steady])
+    rows[(label, "first request ÷ steady (time)")] = first["wall"] / median([r["wall"] for r in steady])
+    say(f"{label} ours greedy: {rows[(label, 'greedy tok/s')]:.1f} tok/s (first request {first['tok_s']:.1f} tok/s)")
+    n8 = [timed_solve(solver, PROBLEM, sampled) for _ in range(3)]
+    rows[(label, "N=8 total tok/s")] = median([r["tok_s"] for r in n8])
+    say(f"{label} ours N=8: {rows[(label, 'N=8 total tok/s')]:.1f} tok/s total")
     if device == "cuda":
-        torch.cuda.empty_cache()
-    return rows, notes
+        say(f"{label} ours peak GPU memory {torch.cuda.max_memory_allocated() / 1024**3:.2f} GiB")
+    if not full:
+        solver.close()
+        return
+    prompt = long_problem(loaded.tokenizer, 256)
+    prompt_tokens = len(build_prompt(loaded.tokenizer, prompt, "qwen2-math"))
+    ttfts = [timed_solve(solver, prompt, SamplingParams(n=0, max_new_tokens=4, seed=0))["ttft"] for _ in range(5)]
+    rows[(label, "TTFT ms, 256-token prompt")] = 1000 * median(ttfts)
+    say(f"{label} ours TTFT for a {prompt_tokens}-token prompt: {1000 * median(ttfts):.1f} ms")
+    captures, eager = slots.graph_count, slots.eager_steps
+    for text in problems(20):
+        timed_solve(solver, text, SamplingParams(n=2, max_new_tokens=32, seed=1))
+    rows[(label, "captures / eager steps over 20 problems")] = f"{slots.graph_count - captures} / {slots.eager_steps - eager}"
+    say(f"{label} ours over 20 problems: {slots.graph_count - captures} new captures, {slots.eager_steps - eager} eager steps")
+    one = median([timed_solve(solver, p, sampled)["wall"] for p in problems(3)])
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def session(text: str) -> None:
+        took = timed_solve(solver, text, sampled)["wall"]
+        with lock:
+            latencies.append(took)
+
+    threads = [threading.Thread(target=session, args=(p,)) for p in problems(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows[(label, "8 sessions N=8: median ÷ one")] = median(latencies) / one
+    say(f"{label} ours 8 sessions x N=8: median {median(latencies):.2f}s, max {max(latencies):.2f}s, one alone "
+        f"{one:.2f}s: {median(latencies) / one:.2f}x")
+    seeded = SamplingParams(n=8, max_new_tokens=32, seed=42, include_greedy=False)
+    a = [s.text for s in solver.solve(PROBLEM, seeded).samples]
+    b = [s.text for s in solver.solve(PROBLEM, seeded).samples]
+    busy = [threading.Thread(target=solver.solve, args=(p, SamplingParams(n=8, max_new_tokens=64, seed=i))) for i, p in enumerate(problems(4))]
+    for t in busy:
+        t.start()
+    time.sleep(0.05)
+    c = [s.text for s in solver.solve(PROBLEM, seeded).samples]
+    for t in busy:
+        t.join()
+    same_busy = sum(x == y for x, y in zip(a, c))
+    rows[(label, "seeded N=8 reproduces (alone / busy)")] = f"{'yes' if a == b else 'NO'} / {same_busy} of 8"
+    say(f"{label} ours seeded N=8 reproduces alone: {'yes' if a == b else 'NO'}; in a busy batch {same_busy} of 8 samples identical")
+    solver.close()
 
 
-def _spread(runs: list[dict]) -> float:
-    """(max - min) / median of total tokens/s over the repeats: the noise to beat."""
-    values = [r["tok_s"] for r in runs]
-    return (max(values) - min(values)) / max(median(values), 1e-9)
+def bench_generate(model, tokenizer, device: str, tokens: int, rows: dict, label: str, *, sampled: bool) -> None:
+    """Plain `generate` (eager, dynamic cache): greedy, and N=8 when `sampled`."""
+    ids = torch.tensor([build_prompt(tokenizer, PROBLEM, "qwen2-math")], device=device)
+    sample = dict(do_sample=True, temperature=1.0, top_p=0.9, top_k=0, num_return_sequences=8)
+    run(model, ids, device, 16, do_sample=False)  # warm-up: kernels load on first use
+    rows[(label, "greedy tok/s", "generate")] = run(model, ids, device, tokens, do_sample=False)
+    line = f"{label} generate: greedy {rows[(label, 'greedy tok/s', 'generate')]:.1f} tok/s"
+    if sampled:
+        run(model, ids, device, 16, **sample)
+        rows[(label, "N=8 total tok/s", "generate")] = run(model, ids, device, tokens, **sample)
+        line += f", N=8 {rows[(label, 'N=8 total tok/s', 'generate')]:.1f} tok/s"
+    say(line)
 
 
-def table(rows: list[dict]) -> str:
-    out = [
-        "| model | precision | run | TTFT s engine / inline / generate | tok/s per stream engine / inline / generate | "
-        "tok/s total engine / inline / generate | engine ÷ generate | spread (engine, generate) | peak GiB engine / generate |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        e, i, g = r["engine"], r["inline"], r["generate"]
-        out.append(
-            f"| {r['size']} | {r['precision']} | {r['run']} | {e['ttft_s']:.3f} / {i['ttft_s']:.3f} / {g['ttft_s']:.3f} | "
-            f"{e['tok_s_stream']:.1f} / {i['tok_s_stream']:.1f} / {g['tok_s_stream']:.1f} | "
-            f"{e['tok_s']:.1f} / {i['tok_s']:.1f} / {g['tok_s']:.1f} | {e['tok_s'] / g['tok_s']:.2f}x | "
-            f"{e['spread']:.0%}, {g['spread']:.0%} | {e['peak_gib']:.2f} / {g['peak_gib']:.2f} |"
-        )
+def run(model, ids, device: str, tokens: int, **kwargs) -> float:
+    """Tokens per second of one `generate` call that writes exactly `tokens` per row."""
+    sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, max_new_tokens=tokens, min_new_tokens=tokens, pad_token_id=151643, **kwargs)
+    sync(device)
+    return (out.shape[1] - ids.shape[1]) * out.shape[0] / (time.perf_counter() - start)
+
+
+def bench_candidates(model, tokenizer, device: str, tokens: int, rows: dict, label: str, *, compiled: bool) -> None:
+    """The other fast paths: transformers' continuous batching, generate with static cache + compile."""
+    ids = torch.tensor([build_prompt(tokenizer, PROBLEM, "qwen2-math")], device=device)
+    try:
+        prompt = ids[0].tolist()
+        for what, config in (("greedy tok/s", GenerationConfig(max_new_tokens=tokens, do_sample=False)),
+                             ("N=8 total tok/s", GenerationConfig(max_new_tokens=tokens, do_sample=True, temperature=1.0,
+                                                                  top_p=0.9, top_k=0, num_return_sequences=8))):
+            config.eos_token_id = -1  # run the whole budget, as the others do
+            config.pad_token_id = 151643
+            start = time.perf_counter()
+            model.generate_batch(inputs=[prompt], generation_config=config)  # warm-up (captures its graphs)
+            warm = time.perf_counter() - start
+            sync(device)
+            start = time.perf_counter()
+            outputs = model.generate_batch(inputs=[prompt], generation_config=config)
+            sync(device)
+            made = sum(len(o.generated_tokens) for o in outputs.values())
+            rows[(label, what, "continuous batching")] = made / (time.perf_counter() - start)
+            say(f"{label} transformers continuous batching {what}: {rows[(label, what, 'continuous batching')]:.1f} "
+                f"({made} tokens; first call {warm:.1f}s)")
+    except Exception as exc:  # noqa: BLE001 - a candidate that fails is reported, not fatal
+        say(f"{label} transformers continuous batching FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+    if not compiled:
+        return
+    try:
+        start = time.perf_counter()
+        run(model, ids, device, tokens, do_sample=False, cache_implementation="static")
+        say(f"{label} generate static+compile: first call (compiling) {time.perf_counter() - start:.1f}s")
+        rows[(label, "greedy tok/s", "static+compile")] = run(model, ids, device, tokens, do_sample=False,
+                                                               cache_implementation="static")
+        say(f"{label} generate static+compile greedy: {rows[(label, 'greedy tok/s', 'static+compile')]:.1f} tok/s")
+    except Exception as exc:  # noqa: BLE001
+        say(f"{label} generate static+compile FAILED: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def table(rows: dict) -> str:
+    metrics = sorted({(k[0], k[1]) for k in rows}, key=lambda k: list(rows).index(next(x for x in rows if x[:2] == k)))
+    out = ["| model | metric | ours | generate | generate static+compile | transformers continuous batching |",
+           "|---|---|---|---|---|---|"]
+    for label, metric in metrics:
+        cells = []
+        for who in (None, "generate", "static+compile", "continuous batching"):
+            value = rows.get((label, metric) if who is None else (label, metric, who))
+            cells.append("-" if value is None else (f"{value:.2f}" if isinstance(value, float) else str(value)))
+        out.append(f"| {label} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tokenizer", help="directory with Qwen2's tokenizer.json")
-    parser.add_argument("--sizes", default="1.5b,7b")
-    parser.add_argument("--precisions", default="bf16,nf4")
-    parser.add_argument("--tokens", type=int, default=64, help="new tokens per row")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant (median reported)")
+    parser.add_argument("--tokenizer", help="directory with Qwen2's tokenizer.json (or tokenizer.json.gz)")
+    parser.add_argument("--configs", default="1.5b:bf16,7b:nf4", help="size:precision pairs, comma separated")
+    parser.add_argument("--tokens", type=int, default=256, help="new tokens per row")
     parser.add_argument("--workdir", default="/tmp/mathapp-bench")
-    parser.add_argument("--out", help="also write the table and notes to this file")
+    parser.add_argument("--out", help="also write the lines and the table to this file (and the rows as .json)")
     parser.add_argument("--tiny", action="store_true", help="CPU dry run with tiny shapes")
+    parser.add_argument("--no-compile", action="store_true", help="skip generate with a static cache and compile")
     args = parser.parse_args()
 
     device = "cpu" if args.tiny else "cuda"
-    sizes = ["tiny"] if args.tiny else args.sizes.split(",")
-    precisions = ["fp32"] if args.tiny else args.precisions.split(",")
+    configs = [("tiny", "fp32")] if args.tiny else [tuple(c.split(":")) for c in args.configs.split(",")]
     if args.tokenizer:
         tokenizer = qwen_tokenizer(args.tokenizer)
     else:
         from model.tiny import train_tokenizer
 
         tokenizer = train_tokenizer([PROBLEM] * 10, vocab_size=300)
-    header = [f"torch {torch.__version__}"]
-    if device == "cuda":
-        header.append(f"device {torch.cuda.get_device_name(0)}")
     import transformers
 
-    header.append(f"transformers {transformers.__version__}")
-    print(" | ".join(header), flush=True)
-    rows: list[dict] = []
-    notes: list[str] = []
+    say(f"torch {torch.__version__} | transformers {transformers.__version__}"
+        + (f" | {torch.cuda.get_device_name(0)}" if device == "cuda" else " | CPU"))
+    rows: dict = {}
     root = Path(args.workdir)
-    for size in sizes:
-        start = time.perf_counter()
-        path = build_checkpoint(size, tokenizer, root, device)
-        notes.append(f"{size}: random checkpoint built and saved in {time.perf_counter() - start:.1f}s")
-        print(notes[-1], flush=True)
-        for precision in precisions:
-            try:
-                new_rows, new_notes = bench_one(path, size, precision, device, args.tokens, args.repeats)
-            except Exception as exc:  # noqa: BLE001 - report the failure, keep measuring the rest
-                new_rows, new_notes = [], [f"{size} {precision}: FAILED {type(exc).__name__}: {exc}"]
-            rows += new_rows
-            notes += new_notes
-            print("\n".join(new_notes), flush=True)
-            if new_rows:
-                print(table(new_rows), flush=True)
-    text = "\n".join(header) + "\n\n" + table(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
-    print("\n" + text)
+    built: dict[str, Path] = {}
+
+    def load(size: str, precision: str):
+        if size not in built:
+            start = time.perf_counter()
+            built[size] = build_checkpoint(size, tokenizer, root, device)
+            say(f"{size}: random checkpoint built and saved in {time.perf_counter() - start:.1f}s")
+        return load_causal_lm(str(built[size]), precision=precision, device=device, prompt_family="qwen2-math")
+
+    # Ours and plain generate for every configuration first, the slower candidates last.
+    for number, (size, precision) in enumerate(configs):
+        label = f"{size} {precision}"
+        try:
+            loaded = load(size, precision)
+            say(f"{label}: {loaded.info.describe()}")
+            bench_ours(loaded, device, args.tokens, rows, label, full=number == 0)
+            bench_generate(loaded.model, loaded.tokenizer, device, args.tokens, rows, label, sampled=number == 0)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the next configuration
+            import traceback
+
+            say(f"{label}: FAILED {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+        loaded = None
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    size, precision = configs[0]
+    try:
+        loaded = load(size, precision)
+        bench_candidates(loaded.model, loaded.tokenizer, device, args.tokens, rows, f"{size} {precision}",
+                         compiled=not args.no_compile)
+    except Exception as exc:  # noqa: BLE001
+        say(f"candidates: FAILED {type(exc).__name__}: {exc}")
+    text = "\n".join(LINES) + "\n\n" + table(rows) + "\n"
+    print("\n" + table(rows))
     if args.out:
         Path(args.out).write_text(text)
-        Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1))
+        Path(args.out).with_suffix(".json").write_text(json.dumps({" | ".join(k): v for k, v in rows.items()}, indent=1))
 
 
 if __name__ == "__main__":

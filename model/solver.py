@@ -230,7 +230,12 @@ class Solver:
             error=error,
         )
         if samples:
-            result.vote = vote(samples)
+            try:
+                result.vote = vote(samples)
+            except Exception as exc:  # noqa: BLE001 - a failing vote must not lose the solutions
+                log.exception("the vote failed")
+                result.notes.append(f"The vote failed ({type(exc).__name__}: {exc}); no Maj@N for this run.")
+                return result
             if not result.cancelled and error is None and self.scorer is not None:
                 # Scoring runs a reward model: on the ranking thread, never on a decode thread.
                 self._ranker.submit(rank, result, self.scorer).result()

@@ -185,6 +185,7 @@ class SlotModel:
         self._graphs: dict[tuple[int, int], Any] = {}
         self.graphs_enabled = graphs and self.cuda
         self.graph_note: str | None = None
+        self.eager_steps = 0  # padded steps run without a graph while graphs are on (should stay 0)
 
     # ----------------------------------------------------------------- sizes
 
@@ -264,6 +265,7 @@ class SlotModel:
             if graph is not None:
                 graph.replay()
             else:
+                self.eager_steps += self.graphs_enabled
                 with torch.inference_mode():
                     self._step_padded(rows, length, sampling)
         else:
@@ -287,9 +289,7 @@ class SlotModel:
             q, k, v = self._qkv(layer, h, cos, sin)
             self.k[index][slot, :, positions] = k[:, :, 0]
             self.v[index][slot, :, positions] = v[:, :, 0]
-            out = torch.nn.functional.scaled_dot_product_attention(
-                q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], attn_mask=mask, enable_gqa=True
-            )
+            out = self._attend(q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], mask)
             h = self._finish_layer(layer, h, out)
         self._sample(h, rows, sampling)
 
@@ -305,11 +305,10 @@ class SlotModel:
             self.v[index][slot, :, positions] = v[:, :, 0]
             out = None if whole else torch.zeros_like(q)
             for first, count, end in groups:
-                part = torch.nn.functional.scaled_dot_product_attention(
+                part = self._attend(
                     q[first : first + count],
                     self.k[index][first : first + count, :, :end],
                     self.v[index][first : first + count, :, :end],
-                    enable_gqa=True,
                 )
                 if out is None:
                     out = part
@@ -317,6 +316,17 @@ class SlotModel:
                     out[first : first + count] = part
             h = self._finish_layer(layer, h, out)
         self._sample(h, rows, sampling)
+
+    def _attend(self, q: Any, keys: Any, values: Any, mask: Any = None) -> Any:
+        """One new token's attention, [rows, heads, 1, d]. The query heads that share a KV head
+        go in as that head's queries (rows, kv_heads, group, d), so K and V are read as they lie,
+        never repeated per query head."""
+        import torch
+
+        rows = q.shape[0]
+        grouped = q.reshape(rows, self.kv_heads, self.heads // self.kv_heads, self.head_dim)
+        out = torch.nn.functional.scaled_dot_product_attention(grouped, keys, values, attn_mask=mask)
+        return out.reshape(rows, self.heads, 1, self.head_dim)
 
     def _qkv(self, layer: _Layer, h: Any, cos: Any, sin: Any) -> tuple[Any, Any, Any]:
         batch, length, _ = h.shape
