@@ -160,8 +160,9 @@ def bench_ours(loaded, device: str, tokens: int, rows: dict, label: str, *, full
     startup = time.perf_counter() - start
     solver = Solver(backend)
     slots = backend.slots
-    say(f"{label} ours: start-up {startup:.1f}s, {slots.graph_count} CUDA graphs captured, "
-        f"max rows {backend.max_rows}, {slots.graph_note or 'graphs on' if device == 'cuda' else 'CPU (no graphs)'}")
+    say(f"{label} ours: start-up {startup:.1f}s (fused kernels {'compiled' if slots.ops.compiled else 'eager'}), "
+        f"{slots.graph_count} CUDA graphs captured, max rows {backend.max_rows}, "
+        f"{slots.graph_note or 'graphs on' if device == 'cuda' else 'CPU (no graphs)'}")
     greedy = SamplingParams(n=0, max_new_tokens=tokens, seed=0)
     sampled = SamplingParams(n=8, max_new_tokens=tokens, temperature=1.0, top_p=0.9, seed=0, include_greedy=False)
     first = timed_solve(solver, PROBLEM, greedy)  # the first request after start-up
@@ -302,6 +303,7 @@ def main() -> None:
     parser.add_argument("--out", help="also write the lines and the table to this file (and the rows as .json)")
     parser.add_argument("--tiny", action="store_true", help="CPU dry run with tiny shapes")
     parser.add_argument("--no-compile", action="store_true", help="skip generate with a static cache and compile")
+    parser.add_argument("--no-candidates", action="store_true", help="skip continuous batching and static+compile")
     args = parser.parse_args()
 
     device = "cpu" if args.tiny else "cuda"
@@ -345,9 +347,13 @@ def main() -> None:
             torch.cuda.empty_cache()
     size, precision = configs[0]
     try:
+        if args.no_candidates:
+            raise StopIteration
         loaded = load(size, precision)
         bench_candidates(loaded.model, loaded.tokenizer, device, args.tokens, rows, f"{size} {precision}",
                          compiled=not args.no_compile)
+    except StopIteration:
+        pass
     except Exception as exc:  # noqa: BLE001
         say(f"candidates: FAILED {type(exc).__name__}: {exc}")
     text = "\n".join(LINES) + "\n\n" + table(rows) + "\n"

@@ -114,6 +114,7 @@ class LocalBackend:
         self._stop_ids = frozenset(loaded.stop_ids)
         self.max_rows = max_batch_rows or default_max_rows(loaded)
         self.slots = SlotModel(loaded.model, slots=self.max_rows, max_len=info.context_length, graphs=graphs and not inline)
+        self.slots.warm_up()
         self.slots.capture(progress=_log_capture)
         notes = (self.slots.graph_note,) if self.slots.graph_note else ()
         self._info = BackendInfo(

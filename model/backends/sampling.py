@@ -42,8 +42,16 @@ def uniform_noise(keys: Any, steps: Any, vocab: Any) -> Any:
     return ((x >> 8).float() + 0.5) * (1.0 / (1 << 24))
 
 
+def gumbel_noise(keys: Any, steps: Any, vocab: Any) -> Any:
+    """Gumbel(0, 1) noise [rows, vocab] from the rows' keys and steps."""
+    import torch
+
+    return -torch.log(-torch.log(uniform_noise(keys, steps, vocab)))
+
+
 def choose_tokens(
-    logits: Any, greedy: Any, temperature: Any, top_p: Any, keys: Any, steps: Any, vocab: Any, *, sampling: bool = True
+    logits: Any, greedy: Any, temperature: Any, top_p: Any, keys: Any, steps: Any, vocab: Any, *, sampling: bool = True,
+    noise: Any = gumbel_noise,
 ) -> tuple[Any, Any]:
     """Next token [rows] (int64) and its log-probability [rows] (float32) for every row.
 
@@ -64,7 +72,7 @@ def choose_tokens(
     probs = torch.softmax(sorted_scaled, dim=-1)
     # Drop a token when the tokens before it already cover top_p; the first is always kept.
     drop = (probs.cumsum(dim=-1) - probs) >= top_p[:, None]
-    gumbel = -torch.log(-torch.log(uniform_noise(keys, steps, vocab)))
+    gumbel = noise(keys, steps, vocab)
     perturbed = (sorted_scaled + gumbel.gather(-1, order)).masked_fill(drop, float("-inf"))
     sampled = order.gather(-1, perturbed.argmax(dim=-1, keepdim=True)).squeeze(-1)
     tokens = torch.where(greedy, argmax, sampled)
@@ -72,4 +80,4 @@ def choose_tokens(
     return tokens, logprobs
 
 
-__all__ = ["choose_tokens", "row_key", "uniform_noise"]
+__all__ = ["choose_tokens", "gumbel_noise", "row_key", "uniform_noise"]

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from model.backends.sampling import choose_tokens, row_key
+from model.backends.sampling import choose_tokens, gumbel_noise, row_key
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,53 @@ def rms_norm(x: Any, weight: Any, eps: float) -> Any:
     return weight * hidden.to(x.dtype)
 
 
+def add_rms_norm(h: Any, x: Any, weight: Any, eps: float) -> tuple[Any, Any]:
+    """The residual add and the next norm: (h + x, rms_norm(h + x))."""
+    h = h + x
+    return h, rms_norm(h, weight, eps)
+
+
+def rope(x: Any, cos: Any, sin: Any) -> Any:
+    """Rotary embedding of x [rows, heads, tokens, d] as transformers computes it."""
+    import torch
+
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def silu_mul(gate_up: Any) -> Any:
+    """SwiGLU's middle: silu(gate) * up, the two halves of one product."""
+    import torch
+
+    gate, up = gate_up.chunk(2, dim=-1)
+    return torch.nn.functional.silu(gate) * up
+
+
+class PointwiseOps:
+    """The elementwise pieces of a step. Eager they are a few kernels each; on CUDA they are
+    compiled (torch.compile, dynamic shapes) into one fused kernel each, at start-up, because a
+    batch-1 decode step of a 28-layer model is otherwise a thousand tiny kernels whose launch
+    and run time, not the weights, bound the speed."""
+
+    def __init__(self, compiled: bool = False) -> None:
+        self.rms_norm, self.add_rms_norm, self.rope, self.silu_mul = rms_norm, add_rms_norm, rope, silu_mul
+        self.noise = gumbel_noise
+        self.compiled = False
+        if compiled:
+            import torch
+
+            options = dict(dynamic=True, fullgraph=True)
+            self.rms_norm = torch.compile(rms_norm, **options)
+            self.add_rms_norm = torch.compile(add_rms_norm, **options)
+            self.rope = torch.compile(rope, **options)
+            self.silu_mul = torch.compile(silu_mul, **options)
+            self.noise = torch.compile(gumbel_noise, **options)
+            self.compiled = True
+
+    def choose_tokens(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        return choose_tokens(*args, noise=self.noise, **kwargs)
+
+
 def _fuse(modules: Sequence[Any]) -> tuple[Any, Any] | None:
     """One weight (and bias) for several plain Linear layers that read the same input, the
     layers' own parameters re-pointed into it (no extra memory); None for quantized layers."""
@@ -116,6 +163,7 @@ class _Layer:
         self.gate_up = _fuse(self.gate_up_modules)
         self.down_proj = mlp.down_proj
         self.act = mlp.act_fn
+        self.silu = type(mlp.act_fn).__name__ in ("SiLU", "SiLUActivation")
 
     def project_qkv(self, x: Any) -> Any:
         import torch
@@ -124,13 +172,16 @@ class _Layer:
             return torch.nn.functional.linear(x, *self.qkv)
         return torch.cat([m(x) for m in self.qkv_modules], dim=-1)
 
-    def mlp(self, x: Any) -> Any:
+    def mlp(self, x: Any, ops: PointwiseOps) -> Any:
         import torch
 
         if self.gate_up is not None:
-            gate, up = torch.nn.functional.linear(x, *self.gate_up).chunk(2, dim=-1)
+            gate_up = torch.nn.functional.linear(x, *self.gate_up)
         else:
-            gate, up = (m(x) for m in self.gate_up_modules)
+            gate_up = torch.cat([m(x) for m in self.gate_up_modules], dim=-1)
+        if self.silu:
+            return self.down_proj(ops.silu_mul(gate_up))
+        gate, up = gate_up.chunk(2, dim=-1)
         return self.down_proj(self.act(gate) * up)
 
 
@@ -183,6 +234,7 @@ class SlotModel:
             cos, sin = inner.rotary_emb(probe, self.length_index[None, :])
         self.cos, self.sin = cos[0], sin[0]  # [max_len, head_dim]
         self._graphs: dict[tuple[int, int], Any] = {}
+        self.ops = PointwiseOps(compiled=graphs and self.cuda)
         self.graphs_enabled = graphs and self.cuda
         self.graph_note: str | None = None
         self.eager_steps = 0  # padded steps run without a graph while graphs are on (should stay 0)
@@ -215,15 +267,16 @@ class SlotModel:
         length = len(prompt)
         with torch.inference_mode():
             ids = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
-            h = self.embed(ids)
-            cos, sin = self.cos[None, :length], self.sin[None, :length]
-            for index, layer in enumerate(self.layers):
-                q, k, v = self._qkv(layer, h, cos, sin)
+
+            def store(index: int, k: Any, v: Any) -> None:
                 self.k[index][start, :, :length] = k[0]
                 self.v[index][start, :, :length] = v[0]
-                out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-                h = self._finish_layer(layer, h, out)
-            logits = self.lm_head(rms_norm(h[:, -1:, :], *self.norm))[:, -1, :]
+
+            def attend(index: int, q: Any, k: Any, v: Any) -> Any:
+                return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+            normed = self._forward(self.embed(ids), self.cos[None, None, :length], self.sin[None, None, :length], store, attend)
+            logits = self.lm_head(normed[:, -1:, :])[:, -1, :]
             for index in range(len(self.layers)):
                 self.k[index][start + 1 : end, :, :length] = self.k[index][start, :, :length]
                 self.v[index][start + 1 : end, :, :length] = self.v[index][start, :, :length]
@@ -233,7 +286,7 @@ class SlotModel:
             self.greedy[start:end] = torch.tensor([s.greedy for s in settings])
             self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
             self.top_p[start:end] = torch.tensor([s.top_p for s in settings])
-            tokens, logprobs = choose_tokens(
+            tokens, logprobs = self.ops.choose_tokens(
                 logits.expand(rows, -1), self.greedy[start:end], self.temperature[start:end], self.top_p[start:end],
                 self.keys[start:end], self.steps[start:end], self.vocab, sampling=not all(s.greedy for s in settings),
             )
@@ -277,32 +330,33 @@ class SlotModel:
     def _embed_step(self, rows: int) -> tuple[Any, Any, Any, Any]:
         positions = self.positions[:rows].clamp_max(self.max_len - 1)
         h = self.embed(self.tokens[:rows, None])
-        return h, positions, self.cos[positions][:, None, :], self.sin[positions][:, None, :]
+        return h, positions, self.cos[positions][:, None, None, :], self.sin[positions][:, None, None, :]
 
-    def _step_padded(self, rows: int, length: int, sampling: bool = True) -> None:
-        import torch
-
-        h, positions, cos, sin = self._embed_step(rows)
+    def _store_step(self, rows: int, positions: Any) -> Any:
         slot = self.slot_index[:rows]
-        mask = (self.length_index[None, :length] <= positions[:, None])[:, None, None, :]
-        for index, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, h, cos, sin)
+
+        def store(index: int, k: Any, v: Any) -> None:
             self.k[index][slot, :, positions] = k[:, :, 0]
             self.v[index][slot, :, positions] = v[:, :, 0]
-            out = self._attend(q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], mask)
-            h = self._finish_layer(layer, h, out)
-        self._sample(h, rows, sampling)
+
+        return store
+
+    def _step_padded(self, rows: int, length: int, sampling: bool = True) -> None:
+        h, positions, cos, sin = self._embed_step(rows)
+        mask = (self.length_index[None, :length] <= positions[:, None])[:, None, None, :]
+
+        def attend(index: int, q: Any, k: Any, v: Any) -> Any:
+            return self._attend(q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], mask)
+
+        self._sample(self._forward(h, cos, sin, self._store_step(rows, positions), attend), rows, sampling)
 
     def _step_grouped(self, rows: int, groups: Sequence[tuple[int, int, int]], sampling: bool = True) -> None:
         import torch
 
         h, positions, cos, sin = self._embed_step(rows)
-        slot = self.slot_index[:rows]
         whole = len(groups) == 1 and groups[0][:2] == (0, rows)
-        for index, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, h, cos, sin)
-            self.k[index][slot, :, positions] = k[:, :, 0]
-            self.v[index][slot, :, positions] = v[:, :, 0]
+
+        def attend(index: int, q: Any, k: Any, v: Any) -> Any:
             out = None if whole else torch.zeros_like(q)
             for first, count, end in groups:
                 part = self._attend(
@@ -314,8 +368,28 @@ class SlotModel:
                     out = part
                 else:
                     out[first : first + count] = part
-            h = self._finish_layer(layer, h, out)
-        self._sample(h, rows, sampling)
+            return out
+
+        self._sample(self._forward(h, cos, sin, self._store_step(rows, positions), attend), rows, sampling)
+
+    def _forward(self, h: Any, cos: Any, sin: Any, store: Any, attend: Any) -> Any:
+        """The decoder over hidden states [rows, tokens, hidden]: `store(layer, k, v)` keeps a
+        layer's new keys and values, `attend(layer, q, k, v)` gives its attention [rows, heads,
+        tokens, d]. Returns the final norm's output."""
+        ops = self.ops
+        rows, length, _ = h.shape
+        heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
+        normed = ops.rms_norm(h, *self.layers[0].norm1)
+        for index, layer in enumerate(self.layers):
+            qkv = layer.project_qkv(normed).view(rows, length, heads + 2 * kv_heads, d).transpose(1, 2)
+            qk = ops.rope(qkv[:, : heads + kv_heads], cos, sin)
+            q, k, v = qk[:, :heads], qk[:, heads:], qkv[:, heads + kv_heads :]
+            store(index, k, v)
+            out = attend(index, q, k, v).transpose(1, 2).reshape(rows, length, heads * d)
+            h, normed = ops.add_rms_norm(h, layer.o_proj(out), *layer.norm2)
+            following = self.layers[index + 1].norm1 if index + 1 < len(self.layers) else self.norm
+            h, normed = ops.add_rms_norm(h, layer.mlp(normed, ops), *following)
+        return normed
 
     def _attend(self, q: Any, keys: Any, values: Any, mask: Any = None) -> Any:
         """One new token's attention, [rows, heads, 1, d]. The query heads that share a KV head
@@ -328,24 +402,9 @@ class SlotModel:
         out = torch.nn.functional.scaled_dot_product_attention(grouped, keys, values, attn_mask=mask)
         return out.reshape(rows, self.heads, 1, self.head_dim)
 
-    def _qkv(self, layer: _Layer, h: Any, cos: Any, sin: Any) -> tuple[Any, Any, Any]:
-        batch, length, _ = h.shape
-        heads, kv_heads, d = self.heads, self.kv_heads, self.head_dim
-        qkv = layer.project_qkv(rms_norm(h, *layer.norm1)).view(batch, length, heads + 2 * kv_heads, d).transpose(1, 2)
-        qk = qkv[:, : heads + kv_heads]
-        # Rotary on q and k at once: x * cos + rotate_half(x) * sin, as transformers does it.
-        half = d // 2
-        rotated = qk * cos[:, None] + _rotate_half(qk, half) * sin[:, None]
-        return rotated[:, :heads], rotated[:, heads:], qkv[:, heads + kv_heads :]
-
-    def _finish_layer(self, layer: _Layer, h: Any, attention: Any) -> Any:
-        batch, length, _ = h.shape
-        h = h + layer.o_proj(attention.transpose(1, 2).reshape(batch, length, self.heads * self.head_dim))
-        return h + layer.mlp(rms_norm(h, *layer.norm2))
-
-    def _sample(self, h: Any, rows: int, sampling: bool) -> None:
-        logits = self.lm_head(rms_norm(h, *self.norm))[:, -1, :]
-        tokens, logprobs = choose_tokens(
+    def _sample(self, normed: Any, rows: int, sampling: bool) -> None:
+        logits = self.lm_head(normed)[:, -1, :]
+        tokens, logprobs = self.ops.choose_tokens(
             logits, self.greedy[:rows], self.temperature[:rows], self.top_p[:rows], self.keys[:rows], self.steps[:rows],
             self.vocab, sampling=sampling,
         )
@@ -356,6 +415,25 @@ class SlotModel:
         self.steps[:rows] += 1
 
     # ----------------------------------------------------------------- CUDA graphs
+
+    def warm_up(self) -> None:
+        """Run a prefill and the first choices once per shape kind, so that compiling the fused
+        kernels (CUDA) happens now, at start-up, never on a request."""
+        if not self.ops.compiled:
+            return
+        started = time.perf_counter()
+        greedy = [RowSettings(True, 1.0, 2.0, 1)]
+        sampled = [RowSettings(False, 1.0, 0.9, 2), RowSettings(False, 0.7, 0.8, 3)]
+        try:
+            for settings in (greedy, sampled, greedy + sampled):
+                self.prefill(list(range(16)), 0, settings)
+        except Exception as exc:  # noqa: BLE001 - a compiler failure: the same step, unfused
+            self.ops = PointwiseOps(compiled=False)
+            self.graph_note = f"fused kernels off ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+            log.warning("%s", self.graph_note)
+        else:
+            log.info("compiled the fused kernels in %.1f s", time.perf_counter() - started)
+        self.reset()
 
     def capture(self, progress: Any = None) -> None:
         """Capture the padded step for every (rows, length) bucket; at start-up, never on a request.
@@ -412,12 +490,6 @@ class SlotModel:
     @property
     def graph_count(self) -> int:
         return len(self._graphs)
-
-
-def _rotate_half(x: Any, half: int) -> Any:
-    import torch
-
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 __all__ = ["SlotModel", "RowSettings", "row_settings", "bucket"]
