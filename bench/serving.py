@@ -1,9 +1,10 @@
 """Serving benchmark: K concurrent sessions through the launched app's public API.
 
 For each backend it starts `python app.py` (its own port and SQLite file) and, for K in
-`--sessions`, sends K sessions at once, each one solve of N samples through `/solve` with
-`gradio_client` (distinct browser ids, distinct problems from the held-out set), and prints the
-median and max latency and their ratio to one session alone, measured in the same run:
+`--sessions`, sends K sessions, each one solve of N samples through `/solve` with `gradio_client`
+(distinct browser ids, the first K problems of the held-out set), first one at a time, then all
+at once, and prints the median and max latency at once, the median one at a time (the same
+problems, so their lengths do not count), and the ratios, measured in the same run:
 
 - `local`: the model in the app's own process (the local backend);
 - `server`: the app with `--server-url`, generating through `transformers serve
@@ -12,9 +13,15 @@ median and max latency and their ratio to one session alone, measured in the sam
     python bench/serving.py                                  # bundled model, K = 1, 4, 8, 20, N = 4
     python bench/serving.py --backends local --sessions 1,8 --repeats 3
     python bench/serving.py --model /path/to/qwen2-math-1.5b --max-new-tokens 512
+    python bench/serving.py --in-process --sessions 1,8,20,50   # K runs through the Solver, no app
 
-Each K is measured `--repeats` times (default 1) after one warm-up solve; the table reports the
-median over all sessions of all repeats. Run it on an otherwise idle machine: it measures
+`--in-process` sends the K runs straight to a Solver over the local backend in this process (one
+thread each), without the app, the browser protocol or the log: what the shared batch itself
+does with K runs.
+
+Each K is measured `--repeats` times (default 1) after one warm-up solve; the table reports
+medians over all sessions of all repeats; "at once ÷ one session alone" divides by the first K's
+median (the issue's measure, in which longer problems count against the larger K). Run it on an otherwise idle machine: it measures
 latency under load, so anything else running shows in the numbers.
 """
 
@@ -88,49 +95,85 @@ def problems(count: int) -> list[str]:
     return [json.loads(line)["problem"] for line in lines[:count]]
 
 
-def solve(url: str, problem: str, session: str, args: argparse.Namespace) -> float:
-    """One session: connect, solve, wait for the final page; its latency in seconds."""
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
-    started = time.perf_counter()
-    client.predict(problem, args.n, 1.0, 0.9, args.max_new_tokens, 1, session, api_name="/solve")
-    return time.perf_counter() - started
-
-
-def concurrent(url: str, k: int, round_no: int, args: argparse.Namespace) -> list[float]:
-    texts = problems(k)
-    latencies: list[float] = [0.0] * k
+def latencies_of(solve_one, k: int, round_no: int, together: bool) -> list[float]:
+    """Latency of each of K solves (problems 0..K-1), sent all at once or one after another."""
+    out = [0.0] * k
     errors: list[BaseException] = []
 
     def one(i: int) -> None:
         try:
-            latencies[i] = solve(url, texts[i], f"bench-session-{round_no:03d}-{i:04d}-padding", args)
+            out[i] = solve_one(i, round_no)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(k)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    if together:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(k)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    else:
+        for i in range(k):
+            one(i)
     if errors:
-        raise RuntimeError(f"{len(errors)} of {k} sessions failed: {errors[0]}")
-    return latencies
+        raise RuntimeError(f"{len(errors)} of {k} solves failed: {errors[0]}")
+    return out
 
 
-def measure(backend: str, url: str, args: argparse.Namespace) -> list[dict]:
-    solve(url, problems(1)[0], "bench-warm-up-session-0000", args)
-    rows = []
-    base = None
+def measure(name: str, solve_one, args: argparse.Namespace) -> list[dict]:
+    """For each K: the K problems one at a time, then all K at once; medians and ratios."""
+    solve_one(0, 0)  # warm-up
+    rows: list[dict] = []
     for k in args.sessions:
-        latencies = [x for r in range(args.repeats) for x in concurrent(url, k, r * 1000 + k, args)]
-        median = statistics.median(latencies)
-        base = base if base is not None else median
-        rows.append({"backend": backend, "sessions": k, "median_s": median, "max_s": max(latencies),
-                     "ratio": median / base})
-        print(f"{backend}: {k} sessions: median {median:.2f} s, max {max(latencies):.2f} s, {median / base:.2f}x", flush=True)
+        alone = [x for r in range(args.repeats) for x in latencies_of(solve_one, k, r + 1, together=False)]
+        together = [x for r in range(args.repeats) for x in latencies_of(solve_one, k, r + 1, together=True)]
+        row = {"backend": name, "sessions": k, "alone_s": statistics.median(alone),
+               "median_s": statistics.median(together), "max_s": max(together)}
+        row["ratio"] = row["median_s"] / row["alone_s"]
+        row["ratio_to_one"] = row["median_s"] / (rows[0]["median_s"] if rows else row["median_s"])
+        rows.append(row)
+        print(f"{name}: {k} at once: median {row['median_s']:.2f} s, max {row['max_s']:.2f} s; the same {k} one at a "
+              f"time: median {row['alone_s']:.2f} s; {row['ratio']:.2f}x", flush=True)
     return rows
+
+
+def measure_in_process(args: argparse.Namespace) -> list[dict]:
+    """K runs straight to a Solver over the local backend in this process, one thread each."""
+    sys.path.insert(0, str(REPO))
+    from model.backends.local import LocalBackend
+    from model.config import SamplingParams
+    from model.loading import load_causal_lm
+    from model.solver import Solver
+
+    loaded = load_causal_lm(args.model, precision="auto", device="auto")
+    solver = Solver(LocalBackend(loaded, max_queue=max(args.sessions) + 8))
+    texts = problems(max(args.sessions))
+
+    def solve_one(i: int, round_no: int) -> float:
+        started = time.perf_counter()
+        solver.solve(texts[i], SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens, seed=round_no * 1000 + i))
+        return time.perf_counter() - started
+
+    try:
+        return measure("in-process", solve_one, args)
+    finally:
+        solver.close()
+
+
+def measure_app(backend: str, url: str, args: argparse.Namespace) -> list[dict]:
+    """K sessions through the launched app's `/solve`, each its own client and browser id."""
+    from gradio_client import Client
+
+    texts = problems(max(args.sessions))
+
+    def solve_one(i: int, round_no: int) -> float:
+        client = Client(url, verbose=False)
+        started = time.perf_counter()
+        client.predict(texts[i], args.n, 1.0, 0.9, args.max_new_tokens, round_no * 1000 + i,
+                       f"bench-session-{round_no:03d}-{i:04d}-padding", api_name="/solve")
+        return time.perf_counter() - started
+
+    return measure(backend, solve_one, args)
 
 
 def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict]:
@@ -148,7 +191,7 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
             app += ["--model", args.model]
         process = start(app, f"http://127.0.0.1:{app_port}/", work / f"app-{backend}.log")
         try:
-            return measure(backend, f"http://127.0.0.1:{app_port}/", args)
+            return measure_app(backend, f"http://127.0.0.1:{app_port}/", args)
         finally:
             stop(process)
     finally:
@@ -157,9 +200,11 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| backend | sessions | median latency s | max latency s | median ÷ one session |", "|---|---:|---:|---:|---:|"]
+    out = ["| backend | K | median latency, K at once | max | median, the same K one at a time | at once ÷ one at a time | "
+           "at once ÷ one session alone |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        out.append(f"| {r['backend']} | {r['sessions']} | {r['median_s']:.2f} | {r['max_s']:.2f} | {r['ratio']:.2f}x |")
+        out.append(f"| {r['backend']} | {r['sessions']} | {r['median_s']:.2f} s | {r['max_s']:.2f} s | {r['alone_s']:.2f} s | "
+                   f"{r['ratio']:.2f}x | {r['ratio_to_one']:.2f}x |")
     return "\n".join(out)
 
 
@@ -167,18 +212,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(BUNDLED), help="model directory (default: the bundled model)")
     parser.add_argument("--backends", default="local,server")
-    parser.add_argument("--sessions", default="1,4,8,20", help="concurrent sessions, comma separated (first = baseline)")
+    parser.add_argument("--sessions", default="1,4,8,20", help="concurrent sessions, comma separated")
     parser.add_argument("--n", type=int, default=4, help="samples per solve")
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--reward-model", default="none")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--in-process", action="store_true", help="K runs through a Solver in this process, no app")
     parser.add_argument("--out", help="also write the table here (markdown) and the rows beside it (.json)")
     args = parser.parse_args()
     args.sessions = [int(k) for k in args.sessions.split(",")]
     rows: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="mathapp-serving-") as tmp:
-        for backend in args.backends.split(","):
-            rows += run_backend(backend, args, Path(tmp))
+    if args.in_process:
+        rows = measure_in_process(args)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mathapp-serving-") as tmp:
+            for backend in args.backends.split(","):
+                rows += run_backend(backend, args, Path(tmp))
     text = f"N={args.n}, max {args.max_new_tokens} new tokens, {os.cpu_count()} CPUs\n\n{table(rows)}\n"
     print("\n" + text)
     if args.out:

@@ -293,3 +293,65 @@ class FakeServer:
         except (BrokenPipeError, ConnectionResetError):
             self.hangups.append(time.monotonic())
             handler.close_connection = True
+
+
+# ------------------------------------------------------------------ the app itself, as users start it
+
+
+@dataclass
+class AppProcess:
+    """`python app.py ARGS` on its own port, as an operator starts it (a process of its own)."""
+
+    args: list[str]
+    port: int
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, wait_s: float = 180.0) -> "AppProcess":
+        root = Path(__file__).resolve().parents[1]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        command = [sys.executable, "app.py", "--port", str(self.port), *self.args]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app.py exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"app.py did not answer within {wait_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start_app_process(args: list[str], log_dir: Path) -> AppProcess:
+    port = free_port()
+    return AppProcess(args, port, log_dir / f"app-{port}.log").start()

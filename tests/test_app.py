@@ -66,7 +66,10 @@ def test_solve_streams_votes_and_logs_one_attempt(client, scripted_app):
     assert "Maj@4" in votes and "4 of 4 votes" in votes
     assert "confidence, not a reward" in votes  # no reward model: said plainly
     assert "agree" in votes
-    assert chart["type"] == "matplotlib" and chart["plot"].startswith("data:image/png;base64,")
+    # The vote chart is data the browser draws: one bar for the one answer, 4 votes, the card's colour.
+    assert chart["value"]["columns"] == ["answer", "votes", "cluster", "weighted share"]
+    assert [row[:2] for row in chart["value"]["data"]] == [["5 ★", 4]]
+    assert chart["color_map"] == {"#1: 5 ★": "#2563eb"} and "4 of 4" in chart["title"]
     assert "tok/s" in status and "fp32" in status and "cpu" in status
 
     with read_log(scripted_app) as store:

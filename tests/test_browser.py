@@ -81,9 +81,9 @@ def test_solve_renders_latex_cards_and_chart(page):
     # Six sample cards, each with the cluster colour class of the single answer cluster.
     page.wait_for_function("document.querySelectorAll('#cards details.card').length === 6", timeout=30_000)
     assert page.locator("#cards details.card.c0").count() == 6
-    # Maj@N panel and the vote histogram image.
+    # Maj@N panel and the vote histogram, drawn by the browser.
     assert "6 of 6 votes" in page.locator("#votes").inner_text()
-    page.wait_for_selector("#vote-chart img", timeout=30_000)
+    page.wait_for_selector("#vote-chart .vega-embed canvas, #vote-chart .vega-embed svg", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "browser-solve.png"), full_page=True)
     assert page.errors == []  # type: ignore[attr-defined]
 

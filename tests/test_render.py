@@ -9,8 +9,10 @@ import pytest
 
 from model.types import RunDone, RunResult, Solution, Timings
 from storage.records import AttemptDetail, FeedbackView, SampleRecord
-from ui.plots import axis_label, step_heatmap, vote_chart
+from ui.plots import plain_label, step_heatmap, vote_bars
 from ui.render import (
+    NO_ANSWER_COLOUR,
+    cluster_colour,
     escape_text,
     hold_back_open_math,
     latex_to_mathml,
@@ -130,14 +132,40 @@ def test_cards_call_the_confidence_pick_by_its_name():
     assert "★ most confident" in cards.split("#2")[0] and "RM pick" not in cards
 
 
-def test_charts_build_with_odd_labels():
-    assert axis_label("\\frac{1}{2}") == "$\\frac{1}{2}$"
-    assert axis_label("$5") == "\\$5"
-    assert axis_label("\\notacommand{") == "\\notacommand{"
-    figure = vote_chart(["\\frac{1}{2}", "0.5x", "\\badcmd{"], [3, 2, 1], no_answer=2, total=8, rm_cluster=1, weighted=[0.5, 0.3, 0.2])
-    figure.savefig(io.BytesIO(), format="png")  # mathtext is parsed for real when drawn
-    assert len(figure.axes[0].patches) == 4
+@pytest.mark.parametrize(
+    "answer, label",
+    [
+        ("\\frac{3}{4}", "3/4"),
+        ("\\dfrac{x+1}{2}", "(x+1)/2"),
+        ("2\\sqrt{2}", "2√2"),
+        ("45^\\circ", "45°"),
+        ("\\text{(B)}", "(B)"),
+        ("\\left\\{1,2\\right\\}", "{1,2}"),
+        ("$5", "5"),
+        ("\\frac{1}{\\frac{1}{2}}", "1/(1/2)"),
+        ("\\notacommand{", "notacommand"),
+        ("x" * 40, "x" * 23 + "…"),
+    ],
+)
+def test_bar_labels_are_plain_text(answer, label):
+    assert plain_label(answer) == label
+
+
+def test_vote_bars_keep_colours_the_pick_the_shares_and_the_no_answer_bar():
+    rows, colours, title = vote_bars(["\\frac{1}{2}", "0.5x", "\\badcmd{"], [3, 2, 1], no_answer=2, total=8,
+                                     rm_cluster=1, weighted=[0.5, 0.3, 0.2])
+    assert [r[:2] for r in rows] == [["1/2", 3], ["0.5x ★RM", 2], ["badcmd", 1], ["no answer", 2]]
+    assert [r[3] for r in rows] == ["50%", "30%", "20%", ""]
+    assert list(colours.values()) == [cluster_colour(0), cluster_colour(1), cluster_colour(2), NO_ANSWER_COLOUR]
+    assert "6 of 8" in title
+    # Two clusters whose labels read the same still get a bar each.
+    same, _, _ = vote_bars(["\\frac{1}{2}", "1/2"], [1, 1], no_answer=0, total=2)
+    assert len({r[0] for r in same}) == 2
+
+
+def test_step_heatmap_builds():
     heat = step_heatmap([("#1", [0.9, 0.1]), ("#2", [0.5])])
+    heat.savefig(io.BytesIO(), format="png")
     assert heat.axes
 
 

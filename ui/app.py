@@ -45,7 +45,7 @@ from storage.errors import StorageError, TeacherAccessError
 from storage.records import AttemptQuery, FeedbackInput
 from storage.store import Store
 from ui import logbook
-from ui.plots import step_heatmap, vote_chart
+from ui.plots import VOTE_COLUMNS, step_heatmap, vote_bars
 from ui.render import LATEX_DELIMITERS, cluster_css, escape_text
 from ui.transcript import transcript_html
 from ui.views import (
@@ -198,7 +198,7 @@ def render_outputs(services: Services, view: RunView, live: LiveRun | None, *, l
     chart: Any = gr.skip()
     heatmap: Any = gr.skip()
     if plots:
-        chart = vote_chart(**chart_data(view.vote)) if view.vote and view.vote.n else None
+        chart = vote_plot(view)
         rows = heatmap_rows(view)
         heatmap = gr.update(value=step_heatmap(rows), visible=True) if rows else gr.update(value=None, visible=False)
     return [
@@ -210,6 +210,24 @@ def render_outputs(services: Services, view: RunView, live: LiveRun | None, *, l
         chart,
         heatmap,
     ]
+
+
+def vote_plot_component(**kwargs: Any) -> gr.BarPlot:
+    """The votes-per-answer bars, drawn by the browser (see `ui.plots`)."""
+    return gr.BarPlot(x="answer", y="votes", color="cluster", tooltip=["answer", "votes", "weighted share"],
+                      x_title="answer", y_title="votes", label="Votes per answer", show_label=False,
+                      color_title="answer cluster", y_lim=[0, None], height=260, **kwargs)
+
+
+def vote_plot(view: RunView) -> Any:
+    """The bar plot's new value for a finished view (None before the vote)."""
+    if not view.vote or not view.vote.n:
+        return None
+    import pandas as pd
+
+    rows, colours, title = vote_bars(**chart_data(view.vote))
+    return gr.BarPlot(value=pd.DataFrame(rows, columns=list(VOTE_COLUMNS)), color_map=colours, title=title,
+                      sort=[row[0] for row in rows], x_label_angle=-20 if len(rows) > 5 else 0)
 
 
 def history_rows(items: list[Any]) -> list[list[Any]]:
@@ -296,7 +314,7 @@ def build_app(config: AppConfig, services: Services | None = None) -> gr.Blocks:
                         answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="final-answer")
                     with gr.Column(scale=2):
                         votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="votes")
-                        chart = gr.Plot(label="Votes per answer", show_label=False, elem_id="vote-chart", format="png")
+                        chart = vote_plot_component(elem_id="vote-chart")
                         heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, elem_id="step-heatmap", format="png")
                 gr.Markdown("### Sampled solutions")
                 cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="cards")
@@ -400,7 +418,7 @@ def trace_panel(prefix: str) -> list[Any]:
             answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
         with gr.Column(scale=2):
             votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-            chart = gr.Plot(label="Votes per answer", show_label=False, format="png")
+            chart = vote_plot_component()
             heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
     cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-cards")
     return [problem, main, answer, cards, votes, chart, heatmap]

@@ -1,37 +1,60 @@
-"""Matplotlib figures for the page: votes per answer cluster, and per-step rewards.
+"""Charts for the page: votes per answer cluster (drawn by the browser), per-step rewards.
 
-Figures are built with the object-oriented API (`Figure`, never `pyplot`), which is safe to
-call from Gradio's worker threads. Answer labels are typeset with matplotlib's mathtext when
-they parse, and shown as plain text otherwise.
+The vote chart is data, not a picture: a table of bars that Gradio's `BarPlot` draws in the
+browser (Vega), so a solve costs the server no drawing (it was a fifth of the server's busy
+time under load as a matplotlib PNG). Its bars carry plain-text answer labels (`plain_label`),
+the clusters' colours, the reward model's pick (★) and the weighted shares in the tooltip. The
+per-step reward heatmap (only with a process reward model) stays a matplotlib figure, built
+with the object-oriented API (`Figure`, never `pyplot`), safe from Gradio's worker threads.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+import re
+from typing import Any, Sequence
 
 from matplotlib.figure import Figure
-from matplotlib.mathtext import MathTextParser
 
 from ui.render import NO_ANSWER_COLOUR, cluster_colour
 
-_PARSER = MathTextParser("agg")
 LABEL_CHARS = 24
+NO_ANSWER = "no answer"
+VOTE_COLUMNS = ("answer", "votes", "cluster", "weighted share")
+
+# LaTeX to plain text for a bar label: the typeset answer is in the vote panel and on the cards.
+_SYMBOLS = {
+    "pi": "π", "cdot": "·", "times": "×", "div": "÷", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
+    "ne": "≠", "neq": "≠", "infty": "∞", "pm": "±", "circ": "°", "degree": "°", "theta": "θ", "alpha": "α",
+    "beta": "β", "sqrt": "√", "cup": "∪", "cap": "∩", "in": "∈", "approx": "≈", "to": "→",
+}
+_FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname|boxed)\s*\{([^{}]*)\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+_SQRT = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
 
 
-def axis_label(answer: str) -> str:
-    """A bar label: mathtext when the answer parses as such, else escaped plain text."""
-    short = answer if len(answer) <= LABEL_CHARS else answer[: LABEL_CHARS - 1] + "…"
-    if "\\" in short or "^" in short or "_" in short:
-        candidate = f"${short}$"
-        try:
-            _PARSER.parse(candidate)
-            return candidate
-        except (ValueError, RuntimeError, KeyError, IndexError):
-            pass
-    return short.replace("$", r"\$")
+def plain_label(answer: str) -> str:
+    """An answer as short plain text for an axis: `\\frac{3}{4}` -> 3/4, `\\sqrt{2}` -> √2,
+    `\\pi` -> π, other commands by name, braces and `$` dropped."""
+    text = answer.replace("$", "")
+    for _ in range(3):  # nested fractions and wrappers, from the inside out
+        text = _WRAPPER.sub(r"\1", text)
+        text = _FRACTION.sub(lambda m: f"{_group(m.group(1))}/{_group(m.group(2))}", text)
+        text = _SQRT.sub(lambda m: "√" + _group(m.group(1)), text)
+    text = text.replace("\\left", "").replace("\\right", "")
+    text = text.replace("\\,", " ").replace("\\!", "").replace("\\;", " ").replace("^{\\circ}", "°")
+    text = _COMMAND.sub(lambda m: _SYMBOLS.get(m.group(1), m.group(1)), text)
+    text = re.sub(r"(?<!\\)[{}]", "", text).replace("^°", "°").replace("\\{", "{").replace("\\}", "}")
+    text = " ".join(text.split())
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def vote_chart(
+def _group(part: str) -> str:
+    part = part.strip()
+    return part if re.fullmatch(r"[\w.√π]+", part) else f"({part})"
+
+
+def vote_bars(
     labels: Sequence[str],
     counts: Sequence[int],
     *,
@@ -40,41 +63,32 @@ def vote_chart(
     rm_cluster: int | None = None,
     weighted: Sequence[float] | None = None,
     weight_label: str = "reward",
-) -> Figure:
-    """Bars of votes per answer cluster (winner first), coloured as the solution cards.
+) -> tuple[list[list[Any]], dict[str, str], str]:
+    """The vote chart as (rows of VOTE_COLUMNS, colour per cluster name, title).
 
-    The reward model's pick is marked with ★; a reward-weighted share per cluster is drawn as
-    a dot on a second axis when given. Samples without an answer form a grey last bar.
+    One bar per answer cluster, winner first, coloured as the solution cards; the reward pick
+    is marked ★ (★RM for a reward model); samples without an answer form a grey last bar.
+    Labels that would read the same are told apart with a number, so no two bars merge.
     """
-    names = [axis_label(label) for label in labels]
-    values = list(counts)
-    colours = [cluster_colour(i) for i in range(len(labels))]
-    if no_answer:
-        names.append("no answer")
-        values.append(no_answer)
-        colours.append(NO_ANSWER_COLOUR)
-    figure = Figure(figsize=(6.4, 3.2), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    positions = list(range(len(values)))
-    bars = axes.bar(positions, values, color=colours)
-    axes.set_xticks(positions, names, rotation=20 if len(names) > 5 else 0, ha="right" if len(names) > 5 else "center")
-    axes.set_ylabel("votes")
-    axes.set_ylim(0, max(values + [1]) * 1.25)
-    axes.set_title(f"Votes per answer ({sum(counts)} of {total} samples answered)", fontsize=10)
-    axes.spines[["top", "right"]].set_visible(False)
-    for i, bar in enumerate(bars):
-        text = f"{values[i]}"
+    rows: list[list[Any]] = []
+    colours: dict[str, str] = {}
+    seen: set[str] = set()
+    for i, (label, count) in enumerate(zip(labels, counts)):
+        name = plain_label(label) or "?"
         if rm_cluster is not None and i == rm_cluster:
-            text += " ★RM" if weight_label == "reward" else " ★"
-        axes.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=9)
-    if weighted:
-        twin = axes.twinx()
-        twin.plot(positions[: len(weighted)], list(weighted), "o", color="black", markersize=5, label=f"{weight_label}-weighted share")
-        twin.set_ylim(0, 1.25)
-        twin.set_ylabel("weighted share", fontsize=8)
-        twin.spines[["top"]].set_visible(False)
-        twin.legend(loc="upper right", fontsize=8, frameon=False)
-    return figure
+            name += " ★RM" if weight_label == "reward" else " ★"
+        while name in seen:
+            name += f" ({i + 1})"
+        seen.add(name)
+        share = f"{weighted[i]:.0%}" if weighted and i < len(weighted) else ""
+        cluster = f"#{i + 1}: {name}"
+        colours[cluster] = cluster_colour(i)
+        rows.append([name, int(count), cluster, share])
+    if no_answer:
+        colours[NO_ANSWER] = NO_ANSWER_COLOUR
+        rows.append([NO_ANSWER, int(no_answer), NO_ANSWER, ""])
+    title = f"Votes per answer ({sum(counts)} of {total} samples answered)"
+    return rows, colours, title
 
 
 def step_heatmap(rows: Sequence[tuple[str, Sequence[float]]]) -> Figure:

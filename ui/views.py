@@ -345,7 +345,7 @@ def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str =
 
 
 def chart_data(vote: VoteView) -> dict[str, Any]:
-    """Keyword arguments for `ui.plots.vote_chart`."""
+    """Keyword arguments for `ui.plots.vote_bars`."""
     return {
         "labels": vote.labels,
         "counts": vote.counts,

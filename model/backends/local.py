@@ -63,8 +63,12 @@ class _Run:
     events: "queue.Queue[list[tuple] | None]" = field(default_factory=queue.Queue)
     start: int = -1  # first slot, once admitted
     length: int = 0  # positions filled in each of its slots
+    # Per slot of the run, in slot order (start, start + 1, ...): which row sits there, whether it
+    # still decodes, whether it takes the argmax, how many tokens it has made. Finished rows
+    # leave at the end of each step and the rest move down, so the run keeps `size` slots.
+    order: list[int] = field(default_factory=list)
     live: list[bool] = field(default_factory=list)
-    greedy: list[bool] = field(default_factory=list)  # rows that take the argmax
+    greedy: list[bool] = field(default_factory=list)
     counts: list[int] = field(default_factory=list)
     killed: set[int] = field(default_factory=set)  # rows the consumer's guard stopped
     pending: list[tuple] = field(default_factory=list)
@@ -76,6 +80,11 @@ class _Run:
     @property
     def rows(self) -> tuple[int, ...]:
         return self.request.rows
+
+    @property
+    def size(self) -> int:
+        """Slots the run holds: all its rows when admitted, its live rows after each step."""
+        return len(self.order) if self.order else len(self.rows)
 
     def send(self, item: tuple, *, urgent: bool = False) -> None:
         self.pending.append(item)
@@ -171,7 +180,7 @@ class LocalBackend:
     @property
     def rows_in_flight(self) -> int:
         with self._lock:
-            return sum(len(r.rows) for r in self._active)
+            return sum(r.size for r in self._active)
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[BackendEvent]:
         if len(request.rows) > self.max_rows:
@@ -313,8 +322,8 @@ class LocalBackend:
 
     def _find_slots(self, count: int) -> int | None:
         """First free range of `count` slots, compacting the runs when only holes are left."""
-        free_total = self.slots.slots - sum(len(r.rows) for r in self._active)
-        if count > free_total or sum(len(r.rows) for r in self._active) + count > self.max_rows:
+        used = sum(r.size for r in self._active)
+        if count > self.slots.slots - used or used + count > self.max_rows:
             return None
         start = _first_fit(self._active, count, self.slots.slots)
         if start is None:
@@ -327,9 +336,9 @@ class LocalBackend:
         cursor = 0
         for run in sorted(self._active, key=lambda r: r.start):
             if run.start != cursor:
-                self.slots.move(run.start, cursor, len(run.rows), run.length)
+                self.slots.move(run.start, cursor, run.size, run.length)
                 run.start = cursor
-            cursor += len(run.rows)
+            cursor += run.size
 
     def _prefill(self, run: _Run) -> None:
         request = run.request
@@ -344,6 +353,7 @@ class LocalBackend:
             self._end_all(run, "error", _failure(exc, len(run.rows), request.max_new_tokens))
             return
         run.length = len(request.prompt_ids)
+        run.order = list(run.rows)
         run.greedy = [s.greedy for s in settings]
         run.live = [True] * len(run.rows)
         run.counts = [0] * len(run.rows)
@@ -354,40 +364,40 @@ class LocalBackend:
         with self._lock:
             runs = list(self._active)
             for run in runs:
-                for position, row in enumerate(run.rows):
+                for position, row in enumerate(run.order):
                     if run.live[position] and (row in run.killed):
                         run.live[position] = False
         for run in runs:
             if run.cancel.is_set():
                 self._finish_rows(run, "cancelled")
-        self._release_finished()
+        self._shrink()
         with self._lock:
             runs = list(self._active)
         if not runs:
             return
-        groups = [(r.start, len(r.rows), r.length + 1) for r in runs]
-        sampling = any(live and not greedy for r in runs for live, greedy in zip(r.live, r.greedy))
-        rows = self.slots.batch_rows(max(r.start + len(r.rows) for r in runs), sampling)
+        groups = [(r.start, r.size, r.length + 1) for r in runs]
+        sampling = any(not greedy for r in runs for greedy in r.greedy)
+        rows = self.slots.batch_rows(max(r.start + r.size for r in runs), sampling)
         try:
             tokens, logprobs = self.slots.step(rows, groups, sampling)
         except Exception as exc:  # noqa: BLE001 - every run in the batch ends `error`
             log.exception("decode step failed")
-            detail = _failure(exc, sum(len(r.rows) for r in runs), max(r.request.max_new_tokens for r in runs))
+            detail = _failure(exc, sum(r.size for r in runs), max(r.request.max_new_tokens for r in runs))
             for run in runs:
                 self._finish_rows(run, "error", detail)
             self.slots.reset()
-            self._release_finished()
+            self._shrink()
             return
         for run in runs:
             run.length += 1
-            self._take_tokens(run, tokens[run.start : run.start + len(run.rows)], logprobs[run.start : run.start + len(run.rows)])
+            self._take_tokens(run, tokens[run.start : run.start + run.size], logprobs[run.start : run.start + run.size])
             run.flush()
-        self._release_finished()
+        self._shrink()
 
     def _take_tokens(self, run: _Run, tokens: list[int], logprobs: list[float]) -> None:
         """Hand a step's tokens to the run; end rows on a stop token or at the budget."""
         budget = run.request.max_new_tokens
-        for position, row in enumerate(run.rows):
+        for position, row in enumerate(run.order):
             if not run.live[position]:
                 continue
             token = tokens[position]
@@ -402,17 +412,32 @@ class LocalBackend:
                 run.send(("end", row, "length", None), urgent=True)
 
     def _finish_rows(self, run: _Run, reason: str, detail: str | None = None) -> None:
-        for position, row in enumerate(run.rows):
+        for position, row in enumerate(run.order):
             if run.live[position]:
                 run.live[position] = False
                 run.send(("end", row, reason, detail), urgent=True)
         run.flush()
 
-    def _release_finished(self) -> None:
+    def _shrink(self) -> None:
+        """Finished rows leave the batch: each run's live rows move down over its finished ones,
+        runs with none left end, and the runs move down over the freed slots."""
         with self._lock:
-            for run in [r for r in self._active if not any(r.live)]:
-                self._active.remove(run)
-                run.end()
+            for run in list(self._active):
+                keep = [position for position, live in enumerate(run.live) if live]
+                if not keep:
+                    self._active.remove(run)
+                    run.end()
+                    continue
+                if len(keep) == len(run.order):
+                    continue
+                for target, source in enumerate(keep):
+                    if target != source:
+                        self.slots.move(run.start + source, run.start + target, 1, run.length)
+                run.order = [run.order[p] for p in keep]
+                run.greedy = [run.greedy[p] for p in keep]
+                run.counts = [run.counts[p] for p in keep]
+                run.live = [True] * len(keep)
+            self._compact()
 
     def _end_all(self, run: _Run, reason: str, detail: str | None = None) -> None:
         for row in run.rows:
@@ -454,7 +479,7 @@ def _first_fit(runs: list[_Run], count: int, capacity: int) -> int | None:
     for run in sorted(runs, key=lambda r: r.start):
         if run.start - cursor >= count:
             return cursor
-        cursor = max(cursor, run.start + len(run.rows))
+        cursor = max(cursor, run.start + run.size)
     return cursor if capacity - cursor >= count else None
 
 

@@ -29,10 +29,11 @@ def row_key(seed: int, row: int) -> int:
     return int(x & 0x7FFFFFFF)
 
 
-def uniform_noise(keys: Any, steps: Any, vocab: Any) -> Any:
-    """U(0, 1) float32 noise [rows, vocab] from int64 keys [rows], steps [rows] and the int64
-    vocabulary indices [vocab] (murmur3's 32-bit finaliser; every product stays below 2^63)."""
-    x = (keys[:, None] * 0x9E3779B1 + steps[:, None] * 0x85EBCA77 + vocab[None, :] * 0xC2B2AE3D) & _MASK32
+def uniform_noise(keys: Any, steps: Any, ids: Any) -> Any:
+    """U(0, 1) float32 noise [rows, n] for token ids [rows, n] (or [1, n]), from int64 keys [rows]
+    and steps [rows] (murmur3's 32-bit finaliser; every product stays below 2^63). A token's
+    noise depends on its id alone, never on where it sits in `ids`."""
+    x = (keys[:, None] * 0x9E3779B1 + steps[:, None] * 0x85EBCA77 + ids * 0xC2B2AE3D) & _MASK32
     x = x ^ (x >> 16)
     x = (x * 0x85EBCA6B) & _MASK32
     x = x ^ (x >> 13)
@@ -42,42 +43,54 @@ def uniform_noise(keys: Any, steps: Any, vocab: Any) -> Any:
     return ((x >> 8).float() + 0.5) * (1.0 / (1 << 24))
 
 
-def gumbel_noise(keys: Any, steps: Any, vocab: Any) -> Any:
-    """Gumbel(0, 1) noise [rows, vocab] from the rows' keys and steps."""
+def gumbel_noise(keys: Any, steps: Any, ids: Any) -> Any:
+    """Gumbel(0, 1) noise for token ids [rows, n] from the rows' keys and steps."""
     import torch
 
-    return -torch.log(-torch.log(uniform_noise(keys, steps, vocab)))
+    return -torch.log(-torch.log(uniform_noise(keys, steps, ids)))
 
 
 def choose_tokens(
-    logits: Any, greedy: Any, temperature: Any, top_p: Any, keys: Any, steps: Any, vocab: Any, *, sampling: bool = True,
-    noise: Any = gumbel_noise,
+    logits: Any, greedy: Any, temperature: Any, top_p: Any, keys: Any, steps: Any, *, sampling: bool = True,
+    noise: Any = gumbel_noise, candidates: int | None = None,
 ) -> tuple[Any, Any]:
     """Next token [rows] (int64) and its log-probability [rows] (float32) for every row.
 
     `logits` [rows, vocab] (any float dtype), `greedy` [rows] bool, `temperature` and `top_p`
-    [rows] float32 (ignored on greedy rows), `keys` and `steps` [rows] int64, `vocab` the int64
-    indices 0..V-1 (kept by the caller so no tensor is made here). `sampling=False` when every
+    [rows] float32 (ignored on greedy rows), `keys` and `steps` [rows] int64. `sampling=False` when every
     row that matters is greedy: the argmax alone, no nucleus and no noise.
+
+    `candidates` (CPU only: it asks the host one question per step) looks for the nucleus among
+    the top `candidates` tokens first and sorts the whole vocabulary only when some sampling row's
+    nucleus is larger; either way every row gets exactly the same token.
     """
     import torch
 
     logits = logits.float()
     argmax = logits.argmax(dim=-1)
+    logprob_of = lambda tokens: logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # noqa: E731
     if not sampling:
-        return argmax, logits.gather(-1, argmax[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        return argmax, logprob_of(argmax)
     safe_t = torch.where(greedy, torch.ones_like(temperature), temperature.clamp_min(1e-5))
     scaled = logits / safe_t[:, None]
-    sorted_scaled, order = scaled.sort(dim=-1, descending=True)
-    probs = torch.softmax(sorted_scaled, dim=-1)
+    total = torch.logsumexp(scaled, dim=-1, keepdim=True)
+    ordered = None
+    if candidates is not None and candidates < scaled.shape[-1]:
+        values, order = scaled.topk(candidates, dim=-1)
+        probs = torch.exp(values - total)
+        covered = probs.cumsum(dim=-1)[:, -1] >= top_p
+        if bool((covered | greedy).all()):
+            ordered = values, order, probs
+    if ordered is None:
+        values, order = scaled.sort(dim=-1, descending=True)
+        ordered = values, order, torch.exp(values - total)
+    values, order, probs = ordered
     # Drop a token when the tokens before it already cover top_p; the first is always kept.
     drop = (probs.cumsum(dim=-1) - probs) >= top_p[:, None]
-    gumbel = noise(keys, steps, vocab)
-    perturbed = (sorted_scaled + gumbel.gather(-1, order)).masked_fill(drop, float("-inf"))
+    perturbed = (values + noise(keys, steps, order)).masked_fill(drop, float("-inf"))
     sampled = order.gather(-1, perturbed.argmax(dim=-1, keepdim=True)).squeeze(-1)
     tokens = torch.where(greedy, argmax, sampled)
-    logprobs = logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-    return tokens, logprobs
+    return tokens, logprob_of(tokens)
 
 
 __all__ = ["choose_tokens", "gumbel_noise", "row_key", "uniform_noise"]

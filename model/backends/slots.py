@@ -16,7 +16,7 @@ Attention, two ways:
   captured once as a CUDA graph at start-up and replayed: one host copy per step, the new
   tokens out.
 - `grouped` (CPU): one attention call per run over exactly its own positions, and, while any
-  row samples, the batch padded to a power of two of at least 8 rows, so that a row's numbers
+  row samples, the batch padded to a multiple of 8 rows, so that a row's numbers
   do not depend on which other runs share the batch or where its rows sit: a seeded run gives
   the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
 """
@@ -32,12 +32,13 @@ from model.backends.sampling import choose_tokens, gumbel_noise, row_key
 
 log = logging.getLogger(__name__)
 
-# Smallest CPU batch while rows sample: below 8 rows the CPU matrix kernels change their
-# summation order with the row count, at 8, 16, ... 128 rows a row's result is the same
-# whatever its place and the row count (measured on the bundled model's shapes), so a row's
-# numbers do not depend on how many other rows are in the batch.
+# CPU batch granularity while rows sample: below 8 rows the CPU matrix kernels change their
+# summation order with the row count; at any multiple of 8 rows (8 to 128 measured, on the
+# bundled model's shapes) a row's result is the same whatever its place and the row count, so a
+# row's numbers do not depend on how many other rows are in the batch.
 MIN_CPU_ROWS = 8
 MIN_GRAPH_LENGTH = 256
+NUCLEUS_CANDIDATES = 64
 
 
 def bucket(count: int, smallest: int = 1) -> int:
@@ -108,9 +109,10 @@ class PointwiseOps:
     batch-1 decode step of a 28-layer model is otherwise a thousand tiny kernels whose launch
     and run time, not the weights, bound the speed."""
 
-    def __init__(self, compiled: bool = False) -> None:
+    def __init__(self, compiled: bool = False, candidates: int | None = None) -> None:
         self.rms_norm, self.add_rms_norm, self.rope, self.silu_mul = rms_norm, add_rms_norm, rope, silu_mul
         self.noise = gumbel_noise
+        self.candidates = candidates
         self.compiled = False
         if compiled:
             import torch
@@ -124,7 +126,7 @@ class PointwiseOps:
             self.compiled = True
 
     def choose_tokens(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        return choose_tokens(*args, noise=self.noise, **kwargs)
+        return choose_tokens(*args, noise=self.noise, candidates=self.candidates, **kwargs)
 
 
 def _fuse(modules: Sequence[Any]) -> tuple[Any, Any] | None:
@@ -225,7 +227,6 @@ class SlotModel:
         self.top_p = torch.full((self.slots,), 2.0, dtype=torch.float32, device=self.device)
         self.out_tokens = torch.zeros(self.slots, **long)
         self.out_logprobs = torch.zeros(self.slots, dtype=torch.float32, device=self.device)
-        self.vocab = torch.arange(self.lm_head.weight.shape[0], **long)
         self.slot_index = torch.arange(self.slots, **long)
         self.length_index = torch.arange(max_len, **long)
         # Rotary cos/sin of every position, computed once by the model's own rotary module.
@@ -234,7 +235,9 @@ class SlotModel:
             cos, sin = inner.rotary_emb(probe, self.length_index[None, :])
         self.cos, self.sin = cos[0], sin[0]  # [max_len, head_dim]
         self._graphs: dict[tuple[int, int], Any] = {}
-        self.ops = PointwiseOps(compiled=graphs and self.cuda)
+        # CPU: look for the nucleus among the top tokens first (a full sort of the vocabulary is
+        # most of a CPU step); CUDA: the whole sort, inside the graph, with no host question.
+        self.ops = PointwiseOps(compiled=graphs and self.cuda, candidates=None if self.cuda else NUCLEUS_CANDIDATES)
         self.graphs_enabled = graphs and self.cuda
         self.graph_note: str | None = None
         self.eager_steps = 0  # padded steps run without a graph while graphs are on (should stay 0)
@@ -250,7 +253,9 @@ class SlotModel:
 
     def batch_rows(self, used: int, sampling: bool = True) -> int:
         """Rows one step computes when slots 0..used-1 are in use (see the module notes)."""
-        return min(self.slots, bucket(used, self.min_rows if sampling else 1))
+        if self.cuda or not sampling:
+            return min(self.slots, bucket(used, self.min_rows if sampling else 1))
+        return min(self.slots, -(-used // MIN_CPU_ROWS) * MIN_CPU_ROWS)
 
     def graph_length(self, longest: int) -> int:
         return min(self.max_len, bucket(longest, MIN_GRAPH_LENGTH))
@@ -287,8 +292,8 @@ class SlotModel:
             self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
             self.top_p[start:end] = torch.tensor([s.top_p for s in settings])
             tokens, logprobs = self.ops.choose_tokens(
-                logits.expand(rows, -1), self.greedy[start:end], self.temperature[start:end], self.top_p[start:end],
-                self.keys[start:end], self.steps[start:end], self.vocab, sampling=not all(s.greedy for s in settings),
+                logits.expand(rows, -1).contiguous(), self.greedy[start:end], self.temperature[start:end], self.top_p[start:end],
+                self.keys[start:end], self.steps[start:end], sampling=not all(s.greedy for s in settings),
             )
             self.tokens[start:end] = tokens
             self.steps[start:end] = 1
@@ -406,7 +411,7 @@ class SlotModel:
         logits = self.lm_head(normed)[:, -1, :]
         tokens, logprobs = self.ops.choose_tokens(
             logits, self.greedy[:rows], self.temperature[:rows], self.top_p[:rows], self.keys[:rows], self.steps[:rows],
-            self.vocab, sampling=sampling,
+            sampling=sampling,
         )
         self.out_tokens[:rows] = tokens
         self.out_logprobs[:rows] = logprobs
@@ -428,7 +433,7 @@ class SlotModel:
             for settings in (greedy, sampled, greedy + sampled):
                 self.prefill(list(range(16)), 0, settings)
         except Exception as exc:  # noqa: BLE001 - a compiler failure: the same step, unfused
-            self.ops = PointwiseOps(compiled=False)
+            self.ops = PointwiseOps(compiled=False, candidates=self.ops.candidates)
             self.graph_note = f"fused kernels off ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
             log.warning("%s", self.graph_note)
         else:
