@@ -376,7 +376,7 @@ class LocalBackend:
         if not runs:
             return
         groups = [(r.start, r.size, r.length + 1) for r in runs]
-        sampling = any(not greedy for r in runs for greedy in r.greedy)
+        sampling = any(live and not greedy for r in runs for live, greedy in zip(r.live, r.greedy))
         rows = self.slots.batch_rows(max(r.start + r.size for r in runs), sampling)
         try:
             tokens, logprobs = self.slots.step(rows, groups, sampling)
@@ -419,15 +419,22 @@ class LocalBackend:
         run.flush()
 
     def _shrink(self) -> None:
-        """Finished rows leave the batch: each run's live rows move down over its finished ones,
-        runs with none left end, and the runs move down over the freed slots."""
+        """Runs with no live row end. When that lets a step compute fewer rows, finished rows
+        also leave the batch: each run's live rows move down over its finished ones and the runs
+        move down over the freed slots (moving costs a copy of their keys and values, so it is
+        done only when it pays)."""
         with self._lock:
-            for run in list(self._active):
+            for run in [r for r in self._active if not any(r.live)]:
+                self._active.remove(run)
+                run.end()
+            if not self._active:
+                return
+            live_rows = sum(sum(r.live) for r in self._active)
+            end = max(r.start + r.size for r in self._active)
+            if self.slots.batch_rows(live_rows) >= self.slots.batch_rows(end):
+                return
+            for run in self._active:
                 keep = [position for position, live in enumerate(run.live) if live]
-                if not keep:
-                    self._active.remove(run)
-                    run.end()
-                    continue
                 if len(keep) == len(run.order):
                     continue
                 for target, source in enumerate(keep):
