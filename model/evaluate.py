@@ -52,6 +52,7 @@ import logging
 import math
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
@@ -737,10 +738,13 @@ def evaluate(
     sink: TextIO | None = None,
     progress: bool = True,
     save_text: bool = False,
+    parallel: int = 1,
 ) -> tuple[list[ProblemResult], bool]:
-    """Run every problem in order; (results, interrupted). Ctrl-C keeps what is done.
+    """Run every problem; (results in file order, interrupted). Ctrl-C keeps what is done.
 
-    Each result is written to `sink` as one JSON line as soon as it exists.
+    `parallel` problems are solved at once (they share the local backend's batch; each keeps its
+    own seed, so the results are the same as one at a time). Each result is written to `sink`
+    as one JSON line as soon as it and every earlier one exist.
     """
     from tqdm import tqdm
 
@@ -750,14 +754,24 @@ def evaluate(
     interrupted = False
     right = {"greedy": 0, "maj": 0, "rm": 0}  # running counts for the progress bar, at the max N
     with tqdm(total=len(problems), unit="problem", file=sys.stderr, disable=not progress, dynamic_ncols=True) as bar:
-        for index, problem in enumerate(problems):
+        def solve_one(index: int) -> ProblemResult:
+            return run_problem(
+                solver, problems[index], index, replace(params, seed=base_seed + index), sizes, save_text=save_text
+            )
+
+        executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="evaluate") if parallel > 1 else None
+        ordered = executor.map(solve_one, range(len(problems))) if executor else map(solve_one, range(len(problems)))
+        while True:
             try:
-                result = run_problem(
-                    solver, problem, index, replace(params, seed=base_seed + index), sizes, save_text=save_text
-                )
+                result = next(ordered)
+            except StopIteration:
+                break
             except KeyboardInterrupt:
                 interrupted = True
+                if executor is not None:
+                    executor.shutdown(wait=False, cancel_futures=True)
                 break
+            index, problem = result.index, result.problem
             results.append(result)
             if result.error:
                 bar.write(f"problem {index} (line {problem.line}): {result.error}", file=sys.stderr)
@@ -773,6 +787,8 @@ def evaluate(
                 f"greedy {_share(right['greedy'], done)} Maj@{params.n} {_share(right['maj'], done)} "
                 f"{rm_name} {_share(right['rm'], done)}"
             )
+        if executor is not None:
+            executor.shutdown(wait=not interrupted, cancel_futures=True)
     return results, interrupted
 
 
@@ -825,6 +841,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer", default=None, help="with --server-url: the served model's tokenizer (directory or Hub id)")
     parser.add_argument("--server-timeout", type=float, default=600.0, help="seconds to wait for the server's next reply piece")
     parser.add_argument("--save-text", action="store_true", help="also keep every solution's text in results.jsonl")
+    parser.add_argument(
+        "--parallel", type=int, default=8,
+        help="problems solved at once, sharing one batch (default 8; each keeps its seed: the results are the same)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -836,6 +856,8 @@ def _config(args: argparse.Namespace) -> AppConfig:
         raise ConfigError(f"--limit must be at least 1; got {args.limit}.")
     if args.seed < 0:
         raise ConfigError(f"--seed must be 0 or more; got {args.seed}.")
+    if not 1 <= args.parallel <= 64:
+        raise ConfigError(f"--parallel must be between 1 and 64; got {args.parallel}.")
     return AppConfig(
         model=args.model,
         prompt_family=args.prompt_family,
@@ -882,7 +904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wall_started = time.perf_counter()
     try:
-        solver, scorer_note = open_solver(config, inline=True)
+        solver, scorer_note = open_solver(config)
     except ModelError as exc:
         _say(f"error: {exc}")
         return 1
@@ -907,6 +929,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sink=sink,
                 progress=not args.no_progress,
                 save_text=args.save_text,
+                parallel=args.parallel,
             )
     finally:
         solver.close()

@@ -227,6 +227,12 @@ def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, 
     assert (out / "accuracy.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "Maj@N" in printed and "RM@N" in printed
+    # Solved one at a time instead of 8 at once in the shared batch: the very same results.
+    main(["--data", str(data), "--model", "bundled", "--reward-model", "bundled", "--n", "4", "--parallel", "1",
+          "--out", str(tmp_path / "one-at-a-time")])
+    again = (tmp_path / "one-at-a-time" / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    without_timings = lambda line: {k: v for k, v in json.loads(line).items() if k != "timings"}  # noqa: E731
+    assert [without_timings(x) for x in again] == [without_timings(x) for x in lines]
 
 
 def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_path):
