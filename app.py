@@ -1,6 +1,6 @@
 """Qwen2-Math Studio: the entry point.
 
-Reads the configuration (flags and MATHAPP_* variables), builds the engine, the session log
+Reads the configuration (flags and MATHAPP_* variables), builds the Solver, the session log
 and the Gradio UI, and keeps `demo` at module level so Hugging Face Spaces can import it.
 `python app.py --help` lists every option.
 """

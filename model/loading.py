@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from model.backend import format_parameters
 from model.config import BUNDLED_MODEL, AppConfig, resolve_model_alias
 from model.errors import (
     ConfigError,
@@ -74,20 +75,12 @@ class ModelInfo:
 
 @dataclass
 class LoadedModel:
-    """A model ready for the engine: weights on their device, tokenizer, stop ids, facts."""
+    """A model ready for the local backend: weights on their device, tokenizer, stop ids, facts."""
 
     model: Any
     tokenizer: Any
     info: ModelInfo
     stop_ids: list[int]
-
-
-def format_parameters(count: int) -> str:
-    if count >= 1e9:
-        return f"{count / 1e9:.2f}B"
-    if count >= 1e6:
-        return f"{count / 1e6:.1f}M"
-    return f"{count / 1e3:.0f}K"
 
 
 def choose_device(requested: str) -> str:
