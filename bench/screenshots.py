@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> None:
                 "&& !document.querySelector('#final-answer .katex')", timeout=120_000, polling=50)
             page.screenshot(path=str(args.out / "screenshot-streaming.png"), full_page=False)
             page.wait_for_selector("#final-answer .katex", timeout=300_000)
-            page.wait_for_selector("#vote-chart img", timeout=60_000)
+            page.wait_for_selector("#vote-chart .vega-embed canvas, #vote-chart .vega-embed svg", timeout=60_000)
             page.screenshot(path=str(args.out / "screenshot-finished.png"), full_page=False)
             browser.close()
     finally:
-        demo.services.engine.close()  # type: ignore[attr-defined]
+        demo.services.solver.close()  # type: ignore[attr-defined]
         demo.close()
     print(f"wrote {args.out / 'screenshot-streaming.png'} and {args.out / 'screenshot-finished.png'}")
 
