@@ -105,3 +105,15 @@ def _hammer(url: str) -> None:
 if __name__ == "__main__":
     mode, db_url = sys.argv[1], sys.argv[2]
     {"hold": _hold, "hammer": _hammer}[mode](db_url)
+
+
+def check_server_attempt_round_trip(store: Any, session_id: str) -> None:
+    """A server-backed attempt written after an upgrade reads back with 0003's fields."""
+    start = make_start(session_id, backend="server", server_url="http://gpu-box:8000/v1")
+    attempt_id = store.start_attempt(start).attempt_id
+    assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
+    detail = store.get_attempt(attempt_id, session_id=session_id)
+    assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (
+        "server", "http://gpu-box:8000/v1", 7, "bundled reward model"
+    )
+    assert [s.weight for s in detail.samples] == [(i + 1) / 64 for i in range(8)]

@@ -16,7 +16,7 @@ from storage import Store
 from storage.engine import build_engine, parse_db_url, write_engine
 from storage.export import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, Migration, applied_migrations, migrate
-from tests.storage_worker import make_outcome, make_samples, make_start
+from tests.storage_worker import check_server_attempt_round_trip, make_outcome, make_samples, make_start
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,14 +179,7 @@ def test_from_version_2_with_data_the_new_fields_work_beside_the_old_rows(tmp_db
     _insert_version_2_data(path)
     sid = "session-after-upgrade-2"
     with Store.open(tmp_db_url, recover=False) as store:
-        start = make_start(sid, backend="server", server_url="http://gpu-box:8000/v1")
-        attempt_id = store.start_attempt(start).attempt_id
-        assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
-        detail = store.get_attempt(attempt_id, session_id=sid)
-        assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (
-            "server", "http://gpu-box:8000/v1", 7, "bundled reward model"
-        )
-        assert [s.weight for s in detail.samples] == [(i + 1) / 64 for i in range(8)]
+        check_server_attempt_round_trip(store, sid)
     old = _rows(path)["attempts"]
     assert [(r["id"], r["backend"], r["owner"]) for r in old if r["id"] in ("a" * 32, "b" * 32)] == [
         ("a" * 32, None, "elsewhere/1/-"),

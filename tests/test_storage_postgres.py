@@ -20,7 +20,7 @@ from storage import AttemptQuery, FeedbackInput, Store, new_session_id
 from storage.export import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, applied_migrations
 from tests.optional import require
-from tests.storage_worker import make_outcome, make_samples, make_start
+from tests.storage_worker import check_server_attempt_round_trip, make_outcome, make_samples, make_start
 from tests.test_storage_schema import PINNED_COLUMNS
 
 ADMIN_URL = os.environ.get("MATHAPP_TEST_PG_URL")
@@ -77,14 +77,7 @@ def test_upgrade_from_the_previous_version_on_postgres(pg_url):
         # the old row keeps its values (its run interrupted: no owner) and has NULL in 0003's columns
         assert tuple(old) == ("interrupted", "old", None, None, None, None)
         sid = new_session_id()
-        start = make_start(sid, backend="server", server_url="http://gpu-box:8000/v1")
-        attempt_id = store.start_attempt(start).attempt_id
-        assert store.finish_attempt(attempt_id, make_outcome(), make_samples(8)).ok
-        detail = store.get_attempt(attempt_id, session_id=sid)
-        assert (detail.backend, detail.server_url, detail.rm_index, detail.scorer) == (
-            "server", "http://gpu-box:8000/v1", 7, "bundled reward model"
-        )
-        assert [s.weight for s in detail.samples] == [(i + 1) / 64 for i in range(8)]
+        check_server_attempt_round_trip(store, sid)
 
 
 def test_logging_queries_privacy_and_export_on_postgres(pg_url):
