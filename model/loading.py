@@ -1,28 +1,19 @@
 """Loading a Qwen2-Math-Instruct checkpoint: from the Hub, a local directory, or the bundled model.
 
-Decides device and precision (the `auto` table below), refuses what cannot work with a message
-a person can act on, and reports what was loaded: parameters, precision, device, memory.
-Weights always load into transformers' own classes for the checkpoint's `model_type`
-(Qwen2ForCausalLM for every Qwen2-Math model); downloaded code is never run.
-
-Precision `auto`:
-| device | parameters | precision                        |
-|--------|------------|----------------------------------|
-| cuda   | >= 5e9     | nf4 (bitsandbytes, bf16 compute) |
-| cuda   | < 5e9      | bf16                             |
-| cpu    | any        | fp32                             |
+Decides device and precision, refuses what cannot work with a message a person can act on,
+and reports what was loaded. Weights load into transformers' own class for the checkpoint's
+`model_type`; downloaded code is never run. Hub access is `model.hub`, sizes `model.memory`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from model import hub
 from model.backend import format_parameters
 from model.config import BUNDLED_MODEL, AppConfig, resolve_model_alias
 from model.errors import (
@@ -34,6 +25,8 @@ from model.errors import (
     OutOfMemoryError,
     QuantizationUnavailableError,
 )
+from model.hub import HUB_ID
+from model.memory import free_bytes, qwen2_parameter_split
 from model.prompts import detect_family, stop_token_ids
 
 log = logging.getLogger(__name__)
@@ -46,8 +39,6 @@ QUANTIZE_FROM_PARAMETERS = 5_000_000_000
 BYTES_PER_PARAMETER = {"nf4": 0.56, "int8": 1.1, "bf16": 2.0, "fp32": 4.0}
 # Room kept free beyond the weights: activations, the KV cache of N samples, the CUDA context.
 HEADROOM_BYTES = 2 * 1024**3
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
@@ -95,7 +86,8 @@ def choose_device(requested: str) -> str:
 
 
 def choose_precision(requested: str, device: str, parameters: int) -> str:
-    """The precision to load with; see the module docstring for the `auto` table."""
+    """The precision to load with. `auto`: on CUDA nf4 from `QUANTIZE_FROM_PARAMETERS` up,
+    bf16 below; fp32 on the CPU."""
     if requested == "auto":
         if device == "cuda":
             return "nf4" if parameters >= QUANTIZE_FROM_PARAMETERS else "bf16"
@@ -110,20 +102,9 @@ def choose_precision(requested: str, device: str, parameters: int) -> str:
 
 def estimate_parameters(config: Any) -> int:
     """Parameter count of a Qwen2-style decoder from its config, before loading any weight."""
-    hidden = config.hidden_size
-    layers = config.num_hidden_layers
-    heads = config.num_attention_heads
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
-    inter = config.intermediate_size
-    vocab = config.vocab_size
-    attention = hidden * heads * head_dim + heads * head_dim  # q (with bias)
-    attention += 2 * (hidden * kv_heads * head_dim + kv_heads * head_dim)  # k, v (with bias)
-    attention += heads * head_dim * hidden  # o
-    mlp = 3 * hidden * inter
-    per_layer = attention + mlp + 2 * hidden
-    embeddings = vocab * hidden * (1 if getattr(config, "tie_word_embeddings", False) else 2)
-    return embeddings + layers * per_layer + hidden
+    linear, other = qwen2_parameter_split(config)
+    output_layer = 0 if getattr(config, "tie_word_embeddings", False) else config.vocab_size * config.hidden_size
+    return linear + other + output_layer
 
 
 def estimate_bytes(parameters: int, precision: str) -> int:
@@ -149,20 +130,17 @@ def resolve_source(spec: str) -> tuple[str, str]:
 
 def fetch_from_hub(repo_id: str) -> str:
     """Local path of a Hub checkpoint: the HF cache first, then a download unless offline."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "tokenizer*"]
     try:
-        return snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True)
+        return hub.fetch_snapshot(repo_id, local_files_only=True)
     except LocalEntryNotFoundError:
         pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
     reason = "HF_HUB_OFFLINE is set"
-    if not offline:
+    if not hub.offline():
         try:
             log.info("downloading %s from the Hugging Face Hub", repo_id)
-            return snapshot_download(repo_id, allow_patterns=patterns)
+            return hub.fetch_snapshot(repo_id, local_files_only=False)
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     name = repo_id.split("/")[-1].lower()
@@ -203,22 +181,12 @@ def read_config(path: str) -> Any:
 
 
 def check_fits(name: str, parameters: int, precision: str, device: str) -> None:
-    """Refuse before loading when the weights cannot fit the device's free memory."""
-    import torch
-
+    """Refuse before loading when the weights cannot fit the device's free memory (unknown: go on)."""
     need = estimate_bytes(parameters, precision) + HEADROOM_BYTES
-    if device == "cuda":
-        try:
-            free, _total = torch.cuda.mem_get_info()
-        except RuntimeError:  # no real GPU behind CUDA yet (ZeroGPU Spaces attach it per call)
-            return
-        where = "this GPU"
-    else:
-        try:
-            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return
-        where = "this machine's free RAM"
+    free = free_bytes(device)
+    if free is None:  # e.g. no real GPU behind CUDA yet (ZeroGPU Spaces attach it per call)
+        return
+    where = "this GPU" if device == "cuda" else "this machine's free RAM"
     if need > free:
         smaller = "nf4 precision or a smaller model (--model 1.5b or 7b)" if device == "cuda" else "a GPU or a smaller model (--model 1.5b)"
         raise ModelTooLargeError(
@@ -270,7 +238,7 @@ def load_causal_lm(
     source, location = resolve_source(spec)
     path = fetch_from_hub(location) if source == "hub" else location
     if source == "bundled" and not Path(path, "config.json").is_file():
-        raise ModelNotFoundError(f"The bundled model is missing from {path}; reinstall the app or rebuild it with `python -m model.train_bundled`.")
+        raise ModelNotFoundError(f"The bundled model is missing from {path}; reinstall the app or rebuild it with `python -m model.training.train_bundled`.")
     config = read_config(path)
     device = choose_device(device)
     parameters = estimate_parameters(config)
@@ -316,7 +284,12 @@ def load_model(config: AppConfig) -> LoadedModel:
     Falls back when the configured model cannot be had or cannot run here (not found, too
     large, quantization unavailable, out of memory) and `fallback_to_bundled` is on.
     """
-    kwargs = dict(precision=config.precision, device=config.device, prompt_family=config.prompt_family, context_length=config.context_length)
+    kwargs = {
+        "precision": config.precision,
+        "device": config.device,
+        "prompt_family": config.prompt_family,
+        "context_length": config.context_length,
+    }
     try:
         return load_causal_lm(config.model_id, **kwargs)
     except ConfigError:

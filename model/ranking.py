@@ -1,34 +1,21 @@
 """Ranking of sampled solutions without torch: RM@N, the reward-weighted vote, agreement.
 
-`RewardScorer.score(problem, solutions) -> list[Score]` is the protocol every scorer follows
-(the checkpoint scorers live in `model.reward`, which needs torch; `ConfidenceScorer` is here).
-`rank_solutions` turns one run's scores into a `Ranking`; History, the Teacher view and the
-log use this module without importing torch. The rules (ties, weightings) are in the README,
-"How answers are judged".
+`RewardScorer` is the protocol every scorer follows (the fallback `ConfidenceScorer` is here;
+the checkpoint scorers are in `model.reward`, which needs torch). `rank_solutions` turns one
+run's `Score`s into a `Ranking` (plain data, in `model.types`). The rules: README, "How answers
+are judged", and `docs/reward.md`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from model.errors import RewardModelError
-from model.types import Solution
+from model.types import Agreement, Ranking, Score, Solution
 
 CONFIDENCE_NAME = "policy log-probability"
-
-
-@dataclass(frozen=True)
-class Score:
-    """A solution's score: `total` ranks it; `steps` are the PRM's per-step probabilities.
-
-    `truncated` says the input did not fit the reward model's context (see the module notes).
-    """
-
-    total: float
-    steps: tuple[float, ...] | None = None
-    truncated: bool = False
 
 
 @runtime_checkable
@@ -99,52 +86,6 @@ def infer_weighting(label: str, scores: Sequence[Score]) -> str:
     if scores and all(s.steps is not None for s in scores):
         return "probability"
     return "softmax"
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """Whether the picks agree. A flag is None when one of its two picks is missing."""
-
-    greedy_majority: bool | None
-    greedy_rm: bool | None
-    majority_rm: bool | None
-    majority_weighted: bool | None
-    rm_weighted: bool | None
-    summary: str
-
-    @property
-    def all_agree(self) -> bool:
-        """Every pick that exists agrees with every other (and there are at least two)."""
-        flags = [self.greedy_majority, self.greedy_rm, self.majority_rm, self.majority_weighted, self.rm_weighted]
-        present = [f for f in flags if f is not None]
-        return bool(present) and all(present)
-
-
-@dataclass
-class Ranking:
-    """RM@N, the reward-weighted vote and their agreement with Maj@N and greedy.
-
-    Indices (`rm_index`) are positions in the samples list; cluster numbers index
-    `vote.clusters`; `weighted_scores` has one sum per cluster in that order; `weights` one
-    weight per sample.
-    """
-
-    scorer_name: str
-    label: str
-    rm_index: int | None
-    rm_answer: str | None
-    rm_score: float | None
-    rm_cluster: int | None
-    weighted_answer: str | None
-    weighted_cluster: int | None
-    weighted_scores: tuple[float, ...]
-    weights: tuple[float, ...]
-    weighting: str
-    agreement: Agreement
-
-    @property
-    def summary(self) -> str:
-        return self.agreement.summary
 
 
 def rank_by_reward(totals: Sequence[float]) -> int | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.answers import brace_pairs
+from model.latex import brace_pairs
 
 BOXED = "\\boxed{"
 

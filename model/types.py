@@ -1,23 +1,19 @@
-"""Plain data that flows out of the Solver: solutions, stream events, run results.
+"""Plain data that flows out of the Solver: solutions, scores and rankings, stream events, runs.
 
 Nothing here knows about torch, gradio or SQL. A `Solution` is the one shape of a solution
-from the backend to the page to the log and back: the Solver fills it as the row streams and
-finishes, the UI renders it, the log stores the same fields (`storage.records.SampleRecord`
-mirrors them name for name) and a reopened attempt is a `Solution` again.
-
-Rows of a run: row 0 is the greedy solution (when asked for), rows 1..N are the N samples.
+from the backend to the page to the log and back (`storage.records.SampleRecord` mirrors it
+name for name). Rows of a run: row 0 is the greedy solution (when asked for), rows 1..N the samples.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 from model.backend import FINISH_REASONS, GREEDY_ROW, FinishReason
 
 if TYPE_CHECKING:
     from model.answers import Vote
-    from model.ranking import Ranking
 
 SolutionKind = Literal["greedy", "sampled"]
 
@@ -65,6 +61,64 @@ class Timings:
     generated_tokens: int
     tokens_per_s: float
     tokens_per_s_per_stream: float
+
+
+@dataclass(frozen=True)
+class Score:
+    """A solution's score: `total` ranks it; `steps` are the PRM's per-step probabilities.
+
+    `truncated` says the input did not fit the reward model's context (`docs/reward.md`).
+    """
+
+    total: float
+    steps: tuple[float, ...] | None = None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Whether the picks agree. A flag is None when one of its two picks is missing."""
+
+    greedy_majority: bool | None
+    greedy_rm: bool | None
+    majority_rm: bool | None
+    majority_weighted: bool | None
+    rm_weighted: bool | None
+    summary: str
+
+    @property
+    def all_agree(self) -> bool:
+        """Every pick that exists agrees with every other (and there are at least two)."""
+        flags = [self.greedy_majority, self.greedy_rm, self.majority_rm, self.majority_weighted, self.rm_weighted]
+        present = [f for f in flags if f is not None]
+        return bool(present) and all(present)
+
+
+@dataclass
+class Ranking:
+    """RM@N, the reward-weighted vote and their agreement with Maj@N and greedy.
+
+    Indices (`rm_index`) are positions in the samples list; cluster numbers index
+    `vote.clusters`; `weighted_scores` has one sum per cluster in that order; `weights` one
+    weight per sample.
+    """
+
+    scorer_name: str
+    label: str
+    rm_index: int | None
+    rm_answer: str | None
+    rm_score: float | None
+    rm_cluster: int | None
+    weighted_answer: str | None
+    weighted_cluster: int | None
+    weighted_scores: tuple[float, ...]
+    weights: tuple[float, ...]
+    weighting: str
+    agreement: Agreement
+
+    @property
+    def summary(self) -> str:
+        return self.agreement.summary
 
 
 @dataclass
@@ -129,21 +183,24 @@ class RunDone:
     result: RunResult
 
 
-StreamEvent = Union[Queued, Started, Delta, RowDone, RunDone]
+StreamEvent = Queued | Started | Delta | RowDone | RunDone
 
 __all__ = [
     "FINISH_REASONS",
-    "FinishReason",
     "GREEDY_ROW",
-    "Solution",
-    "SolutionKind",
-    "kind_of_row",
-    "Timings",
-    "RunResult",
-    "Queued",
-    "Started",
+    "Agreement",
     "Delta",
+    "FinishReason",
+    "Queued",
+    "Ranking",
     "RowDone",
     "RunDone",
+    "RunResult",
+    "Score",
+    "Solution",
+    "SolutionKind",
+    "Started",
     "StreamEvent",
+    "Timings",
+    "kind_of_row",
 ]

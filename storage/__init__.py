@@ -1,17 +1,7 @@
-"""The session log: SQLAlchemy 2 schema, engine set-up, logging of attempts, history queries.
+"""The session log: every solve, its solutions and people's feedback, in SQL via SQLAlchemy 2.
 
-Plain data in, plain data out; this package never imports torch, transformers, gradio or
-the `model` package. The UI builds the input records from the model's results and calls a
-`Store`; a solution is a `SampleRecord` both ways, mirroring `model.types.Solution` name for
-name:
-
-    store = Store.open(config.db_url, teacher_password=config.teacher_password)
-    status = store.start_attempt(AttemptStart(session_id, problem, model_id, precision, device, params))
-    status = store.finish_attempt(status.attempt_id, AttemptOutcome("done", ...), samples)
-
-See `storage.store` for the guarantees (writes never raise, failures are reported, nothing is
-lost while the process lives), `storage.migrations` for the schema's history and
-`storage.export` for exports and the `python -m storage.export` command line.
+Plain records in and out; never imports torch, transformers, gradio or `model`. Open a
+`Store` and log with it; docs/storage.md is the specification, module by module.
 """
 
 from storage.engine import DB_URL_ENV, DEFAULT_DB_URL, resolve_db_url
@@ -39,7 +29,9 @@ from storage.records import (
     Page,
     SampleRecord,
 )
-from storage.store import Store, TeacherAccess, new_session_id, session_key
+from storage.session_keys import new_session_id, session_key
+from storage.store import Store
+from storage.teacher_auth import TeacherAccess
 
 __all__ = [
     "ATTEMPT_STATUSES",

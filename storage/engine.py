@@ -1,20 +1,7 @@
-"""Database URLs, the shared engine, SQLite's settings, and waiting out a busy database.
+"""Database URLs, the engine (one per store), SQLite's settings, and retrying a busy database.
 
-One engine per store, shared by every thread; each unit of work takes a short-lived ORM
-session from it. For SQLite every new connection gets:
-- `journal_mode=WAL`: readers never block the writer and the writer never blocks readers;
-  a process killed mid-write leaves the database consistent (the WAL is replayed or ignored);
-- `synchronous=FULL`: each commit is on disk before it returns (the log is small, one commit
-  per solve; losing the last answers on a power cut is what it buys back);
-- `busy_timeout`: a connection that finds the database locked waits that long before failing;
-- `foreign_keys=ON`: SQLite leaves them off unless asked.
-SQLite is also taken out of the `sqlite3` module's own transaction handling (which would not
-BEGIN before DDL) so that SQLAlchemy emits BEGIN itself: `BEGIN IMMEDIATE` for writes (the
-write lock is taken at once, so a write can wait for it instead of failing half-way on a
-lock it cannot upgrade) and a plain BEGIN for reads. Writes use `write_engine(engine)`, which
-shares the engine's pool.
-
-Any other SQLAlchemy URL (e.g. `postgresql+psycopg://user@host/db`) is used as it is.
+Every SQLite connection gets WAL, synchronous=FULL, a busy timeout and foreign keys, and
+writes begin with BEGIN IMMEDIATE (docs/storage.md says why). Other URLs are used as given.
 """
 
 from __future__ import annotations
@@ -24,9 +11,10 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqlalchemy import Engine, create_engine, event
@@ -207,6 +195,9 @@ class RetriesExhausted(Exception):
         self.tries = tries
 
 
+# Not left to the libraries: SQLAlchemy runs no statement again (pool_pre_ping only tests a
+# connection at checkout), busy_timeout only waits out SQLite's lock, and PostgreSQL's
+# serialization failures and deadlocks (40001, 40P01) need the whole transaction run again.
 def call_with_retry(
     work: Callable[[], T],
     policy: RetryPolicy,

@@ -1,9 +1,7 @@
-"""Exception types raised by the storage layer.
+"""Exception types of the storage layer, each message written for a person to act on.
 
-Every message is written for a person: it says what went wrong and what to do about it.
-Only the UI turns these into banners; writes of the session log never raise them at the UI
-(they return a `LogStatus` instead, so that a logging failure cannot stop an answer), reads
-and the teacher view do.
+Reads and the teacher view raise the public ones; writes never raise at the caller (they
+return a `LogStatus`). The two internal ones travel between the store's parts and never leave it.
 """
 
 from __future__ import annotations
@@ -27,3 +25,16 @@ class TeacherAccessError(StorageError):
 
 class InvalidInputError(StorageError, ValueError):
     """A value handed to the store is malformed (a programming error in the caller)."""
+
+
+class LogUnavailable(Exception):
+    """Internal: the database could not be used, after retrying where that made sense."""
+
+    def __init__(self, reason: str, tries: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tries = tries
+
+
+class WriteRejected(Exception):
+    """Internal: a write that must not happen (unknown attempt, not this session's)."""

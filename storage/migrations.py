@@ -1,26 +1,13 @@
-"""Append-only, named schema migrations, applied at start-up.
+"""Append-only, named schema migrations, applied at start-up under the database's write lock.
 
-The database records each applied migration by name in `schema_migrations`. At start-up
-`migrate()` takes the database's write lock, reads which names are there and applies the
-missing ones, in order, in the same transaction, recording each one; if any step fails,
-nothing is applied. Two processes starting at once are serialised by that lock (SQLite:
-`BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock), so each migration runs once.
-
-Rules for the next person (the same as simonw/llm's `migrations.py`):
-- never edit or reorder a migration that has been released; add a new function at the end of
-  `MIGRATIONS` with a new name;
-- a migration describes its tables with its own frozen `Table` objects, never with the ORM
-  models in `storage.models` (those follow the latest schema, a migration must not);
-- keep changes additive (new tables, new nullable columns, new indexes) so that an older app
-  still running against a newer database keeps working;
-- update `storage.models` and the pinned columns in `tests/test_storage_schema.py`.
+Never edit a released migration: add one at the end of `MIGRATIONS` (docs/storage.md has the rules).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import (
     JSON,

@@ -1,15 +1,6 @@
-"""The session log's tables as SQLAlchemy 2 typed models.
+"""The session log's tables as SQLAlchemy 2 typed models, as they stand after the last migration.
 
-These classes describe the schema as it stands after the last migration in
-`storage.migrations`; they are used to read and write, never to create tables (the
-migrations do that, and a test checks that both agree column by column).
-
-Four tables: `sessions` (a browser session, keyed by a hash of its id), `attempts` (one solve),
-`samples` (each solution of a solve), `feedback` (a person's judgement of a solve), plus the
-migrations' own bookkeeping table `schema_migrations`.
-
-Timestamps are timezone-aware UTC datetimes in Python; SQLite stores them as naive UTC text
-(which sorts and compares correctly), PostgreSQL as `timestamp with time zone`.
+Used to read and write, never to create tables (the migrations do; a test checks they agree).
 """
 
 from __future__ import annotations

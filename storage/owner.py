@@ -1,17 +1,6 @@
-"""Which process runs an attempt, and whether that process is still alive.
+"""Which process runs an attempt (`host/pid/start`), and whether that process is still alive.
 
-Each `running` attempt records its owner as `host/pid/start`, where `start` is the process's
-start time in clock ticks since boot (Linux `/proc/<pid>/stat`, field 22) or `-` where that
-cannot be read. At start-up a store interrupts only the running attempts whose owner is gone:
-- same host, and the pid no longer exists, is a zombie, or now belongs to a process that
-  started at another time (the pid was reused): gone;
-- same host and the same process: alive (another `Store` in this very process);
-- another host, or a platform where liveness cannot be checked: unknown, and left alone
-  unless the attempt is older than the store's `stale_after` (a day by default);
-- no owner recorded (attempts from before migration 0002) or an unreadable one: gone.
-
-Two containers that share one database file must therefore have different host names
-(Docker's default); two app processes on one host are told apart by pid and start time.
+A store interrupts only the running attempts whose owner is gone; docs/storage.md has the rules.
 """
 
 from __future__ import annotations
@@ -19,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Literal
 
@@ -101,3 +91,11 @@ def owner_state(owner: ProcessOwner | None) -> OwnerState:
     if owner.start != "-" and start != owner.start:
         return "gone"  # the pid now belongs to another process
     return "alive"
+
+
+def is_orphan(owner: str | None, started_at: datetime, now: datetime, stale_after: timedelta) -> bool:
+    """Whether a running attempt's process is gone (or, when that cannot be told, it is stale)."""
+    state = owner_state(ProcessOwner.parse(owner))
+    if state == "unknown":
+        return now - started_at > stale_after
+    return state == "gone"

@@ -1,16 +1,13 @@
-"""Every read of the session log: scoped, filtered, paged, and turned into plain records.
+"""Every read of the session log: scoped to a `Scope`, filtered, paged, turned into records.
 
-Each query takes a `Scope`: one browser session's own attempts, or (for the teacher view and
-the operator's command-line export only) every session's. The scope's condition is part of
-every statement, so no read can reach past it. Filters come from an `AttemptQuery`; every
-value a person typed travels as a bound parameter, never inside the SQL text.
+The scope's condition is part of every statement; what a person typed is always a bound parameter.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterator
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true
 from sqlalchemy.orm import Session, selectinload

@@ -1,29 +1,16 @@
-"""Plain data in and out of the session log.
+"""Plain data in and out of the session log: the records the UI builds and the store returns.
 
-The UI converts the model layer's results into the input records here (`AttemptStart`,
-`SampleRecord`, `AttemptOutcome`, `FeedbackInput`); the store hands back the output records
-(`AttemptSummary`, `AttemptDetail`, `Page`, `LogStatus`). Nothing here knows about SQL,
-torch or gradio, so every layer and every test can build and read them.
-
-`SampleRecord` is the one record of a stored solution, both ways: what the store is given
-(`add_samples`, `finish_attempt`) and what it hands back (`AttemptDetail.samples`). It mirrors
-`model.types.Solution` name for name and in the same order, so that the UI turns one into the
-other field by field (storage never imports `model`, so the two are kept in step by hand).
-
-Normalisation rules (applied when a record is written, so that what is read back and what
-is exported round-trips exactly):
-- an empty string in an optional text field (an answer, a comment) means "none" and is
-  stored as NULL: an empty extracted answer is no answer;
-- a non-finite float (NaN, +-inf) in an optional number field is stored as NULL, because
-  JSON and most databases cannot hold it and it always means "no usable value".
+No SQL, torch or gradio here. `SampleRecord` mirrors `model.types.Solution` name for name;
+written records store empty optional text and non-finite numbers as NULL (docs/storage.md).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from typing import Any, Generic, Literal, Mapping, Sequence, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 AttemptStatus = Literal["running", "done", "cancelled", "error", "interrupted"]
 ATTEMPT_STATUSES: tuple[str, ...] = ("running", "done", "cancelled", "error", "interrupted")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.config import AppConfig
-from model.tiny import train_tokenizer
+from model.training.tiny import train_tokenizer
 from tests.conftest import TINY_CORPUS
 from tests.crafted import build_scripted_model
 

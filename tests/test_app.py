@@ -18,7 +18,7 @@ from storage.store import Store
 from tests.servers import SCRIPT, scripted_model_dir, start_app
 
 TEACHER_PASSWORD = "correct-horse-battery"
-RENDERED_SCRIPT = "We add $2+3$ and get $\\boxed{5}$."
+RENDERED_SCRIPT = "We add \\(2+3\\) and get \\(\\boxed{5}\\)."
 ALICE = "alice-session-0123456789abcdef"
 BOB = "bob-session-0123456789abcdef00"
 
@@ -60,7 +60,7 @@ def test_solve_streams_votes_and_logs_one_attempt(client, scripted_app):
     outputs, final = solve(client, "What is $2+3$?", ALICE)
     status, main, answer, cards, votes, chart, heatmap = final
     assert len(outputs) >= 2  # a first render at once, then the finished page
-    assert main == RENDERED_SCRIPT  # the bare \boxed{} is put in $...$ so KaTeX typesets it
+    assert main == RENDERED_SCRIPT  # the bare \boxed{} is put in math so KaTeX typesets it
     assert "\\boxed{5}" in answer
     assert cards.count("<details class='card") == 4
     assert "Maj@4" in votes and "4 of 4 votes" in votes

@@ -1,4 +1,4 @@
-"""`python -m model.evaluate`: reading problem files, accuracy on nested prefixes, the summary,
+"""`python -m model.evaluation`: reading problem files, accuracy on nested prefixes, the summary,
 and the command line end to end with real tiny models.
 
 The end-to-end runs use a scripted model that always answers `\\boxed{5}`, so every accuracy is
@@ -19,25 +19,24 @@ import pytest
 
 from model.config import SamplingParams
 from model.errors import PromptTooLongError
-from model.evaluate import (
-    NO_PICK,
-    Judge,
+from model.evaluation.cli import main
+from model.evaluation.problems import (
     Problem,
     SkippedLine,
-    accuracy_figure,
-    evaluate,
-    evaluate_prefixes,
-    format_markdown,
-    main,
-    method_names,
-    nested_sizes,
     read_problems,
     reference_answer,
-    RunInfo,
-    scores_of,
-    summarize,
-    summary_json,
 )
+from model.evaluation.report import accuracy_figure, format_markdown, summary_json
+from model.evaluation.run import evaluate
+from model.evaluation.scoring import (
+    NO_PICK,
+    Judge,
+    evaluate_prefixes,
+    method_names,
+    nested_sizes,
+    scores_of,
+)
+from model.evaluation.summary import RunInfo, summarize
 from model.reward import Score
 from model.types import RunResult, Solution, Timings
 from tests.crafted import build_scripted_model
@@ -402,7 +401,7 @@ def test_cli_module_with_a_reward_model(five_model_dir, problem_file, tmp_path, 
     rm_dir = save_reward_model(build_tiny_orm(tiny_tokenizer), tiny_tokenizer, tmp_path / "tiny-orm")
     out = tmp_path / "eval"
     done = subprocess.run(
-        [sys.executable, "-m", "model.evaluate", "--data", str(problem_file), "--model", str(five_model_dir),
+        [sys.executable, "-m", "model.evaluation", "--data", str(problem_file), "--model", str(five_model_dir),
          "--reward-model", str(rm_dir), "--n", "2", "--max-new-tokens", "16", "--limit", "2", "--out", str(out),
          "--save-text"],
         cwd=REPO, capture_output=True, text=True, timeout=300,

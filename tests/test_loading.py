@@ -7,20 +7,23 @@ from types import SimpleNamespace
 
 import pytest
 
-from model import loading
+from model import hub, loading
 from model.config import AppConfig
 from model.errors import (
     ModelNotFoundError,
+    ModelTooLargeError,
     NotACausalLMError,
     QuantizationUnavailableError,
 )
 from model.loading import (
+    check_fits,
     choose_precision,
     estimate_parameters,
     load_causal_lm,
     load_model,
     resolve_source,
 )
+from model.memory import free_bytes, qwen2_parameter_split
 
 QWEN2_MATH_15B = SimpleNamespace(hidden_size=1536, num_hidden_layers=28, num_attention_heads=12, num_key_value_heads=2,
                                  intermediate_size=8960, vocab_size=151936, tie_word_embeddings=True)
@@ -67,6 +70,41 @@ def test_estimate_matches_a_real_model(tiny_model_dir):
     assert info.memory_bytes == pytest.approx(info.parameters * 4, rel=0.01)
     assert info.context_length == 4096
     assert "fp32" in info.describe() and "cpu" in info.describe()
+
+
+def test_trunk_split_counts_the_linear_weights_a_quantizer_takes(tiny_model_dir):
+    """`qwen2_parameter_split` (shared with the reward models' memory plan): the layers' Linear
+    weights, and everything else of the trunk, counted on a real model."""
+    from torch import nn
+
+    trunk = load_causal_lm(str(tiny_model_dir)).model.model
+    linear = sum(m.weight.numel() for m in trunk.layers.modules() if isinstance(m, nn.Linear))
+    total = sum(p.numel() for p in trunk.parameters())
+    assert qwen2_parameter_split(trunk.config) == (linear, total - linear)
+    # The config object and its config.json dict give the same counts.
+    assert qwen2_parameter_split(trunk.config.to_dict()) == (linear, total - linear)
+
+
+def test_check_fits_refuses_by_free_memory_and_goes_on_when_unknown(monkeypatch):
+    seven_b = estimate_parameters(QWEN2_MATH_7B)
+    monkeypatch.setattr(loading, "free_bytes", lambda device: 8 * 1024**3)
+    with pytest.raises(ModelTooLargeError, match="nf4 precision or a smaller model"):
+        check_fits("7b", seven_b, "bf16", "cuda")
+    check_fits("7b", seven_b, "nf4", "cuda")  # ~4 GiB of weights + 2 GiB headroom fit in 8
+    monkeypatch.setattr(loading, "free_bytes", lambda device: None)
+    check_fits("7b", seven_b, "fp32", "cpu")  # memory unknown (e.g. ZeroGPU before a GPU call)
+
+
+def test_free_ram_is_read():
+    free = free_bytes("cpu")
+    assert isinstance(free, int) and free > 0
+
+
+@pytest.mark.parametrize("value, offline", [("1", True), ("ON", True), (" yes ", True), ("true", True),
+                                            ("0", False), ("", False), ("off", False)])
+def test_hf_hub_offline_is_read_as_huggingface_hub_reads_it(monkeypatch, value, offline):
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert hub.offline() is offline
 
 
 def test_context_override_caps_the_models_own(tiny_model_dir):

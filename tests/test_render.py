@@ -17,7 +17,7 @@ from ui.render import (
     hold_back_open_math,
     latex_to_mathml,
     markdown_to_html,
-    math_spans,
+    pieces,
     streaming_markdown,
     wrap_bare_boxed,
 )
@@ -43,10 +43,11 @@ def test_open_formulas_are_held_back(text, shown, held):
     assert hold_back_open_math(text) == (shown, held)
 
 
-def test_math_spans_pair_delimiters_in_order():
-    spans = math_spans("a $x$ b $$y$$ c \\(z\\) d \\[w\\]")
-    assert [s.opener for s in spans] == ["$", "$$", "\\(", "\\["]
-    assert all(s.end != -1 for s in spans)
+def test_pieces_pair_delimiters_in_order():
+    text = "a $x$ b $$y$$ c \\(z\\) d \\[w\\]"
+    formulas = [p for p in pieces(text) if p.kind == "math"]
+    assert [(p.inner, p.display) for p in formulas] == [("x", False), ("y", True), ("z", False), ("w", True)]
+    assert all(p.closed for p in formulas)
 
 
 @pytest.mark.parametrize(
@@ -55,19 +56,20 @@ def test_math_spans_pair_delimiters_in_order():
      "<iframe src=//evil>", "$<img src=x onerror=alert(1)>$"],
 )
 def test_escape_leaves_no_tag(attack):
-    escaped = escape_text(attack)
+    escaped = escape_text(attack).replace("<span class='tex'>&#36;</span>", "")
     assert "<" not in escaped and ">" not in escaped
 
 
 def test_escape_keeps_latex_and_drops_controls():
-    assert escape_text("$x < 3$ & \\frac{1}{2}\x00\x07") == "$x &lt; 3$ &amp; \\frac{1}{2}"
+    assert escape_text("x < 3 & \\frac{1}{2}\x00\x07") == "x &lt; 3 &amp; \\frac{1}{2}"
+    assert escape_text("$5") == "<span class='tex'>&#36;</span>5"
     assert "![" not in escape_text("![tracker](http://example.com/p.png)")
 
 
 def test_streaming_markdown_marks_held_text():
     out = streaming_markdown("Let $x = \\frac{1}{2", finished=False)
     assert out.startswith("Let ") and "frac" not in out and "…" in out
-    assert streaming_markdown("Let $x$.", finished=True) == "Let $x$."
+    assert streaming_markdown("Let $x$.", finished=True) == "Let \\(x\\)."
 
 
 def test_bare_boxed_answers_are_put_in_math():

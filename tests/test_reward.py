@@ -11,6 +11,7 @@ depend on answer equivalence.
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import subprocess
@@ -26,11 +27,19 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from model import reward
+from model.answers import majority_vote
 from model.errors import RewardModelError
 from model.prompts import BOXED_INSTRUCTION
+from model.ranking import (
+    ConfidenceScorer,
+    RewardScorer,
+    Score,
+    rank_by_reward,
+    rank_solutions,
+    softmax_weights,
+)
 from model.reward import (
     STEP_TOKEN,
-    ConfidenceScorer,
     LikelihoodRewardScorer,
     OutcomeRewardScorer,
     ProcessRewardScorer,
@@ -38,19 +47,15 @@ from model.reward import (
     Qwen2ForProcessRewardModel,
     Qwen2ForRewardModel,
     RewardHead,
-    RewardScorer,
-    Score,
     build_tiny_orm,
     build_tiny_prm,
     load_scorer,
     make_scorer,
-    rank_by_reward,
-    rank_solutions,
     save_outcome_rm,
     save_reward_model,
-    softmax_weights,
     split_steps,
 )
+from model.reward import loader as reward_loader
 from model.types import Solution
 from tests.conftest import TINY_CORPUS
 
@@ -66,7 +71,7 @@ CONFIDENCE = "policy log-probability"
 @pytest.fixture(scope="session")
 def rm_tokenizer():
     """The tiny tokenizer plus Qwen2.5-Math-PRM's `<extra_0>` step token (a fresh copy)."""
-    from model.tiny import train_tokenizer
+    from model.training.tiny import train_tokenizer
 
     tokenizer = train_tokenizer(TINY_CORPUS * 20, vocab_size=400)
     tokenizer.add_tokens([STEP_TOKEN], special_tokens=True)
@@ -112,7 +117,7 @@ def _write_real_format(path: Path, architecture: str, tokenizer, labels: int, se
     a transformers-4.x-style config with `auto_map` to remote code that is not there."""
     from transformers import Qwen2Model
 
-    from model.tiny import tiny_qwen2_config
+    from model.training.tiny import tiny_qwen2_config
 
     torch.manual_seed(seed)
     config = tiny_qwen2_config(len(tokenizer), layers=LAYERS, tie_word_embeddings=False)
@@ -301,7 +306,7 @@ def _causal_lm_dir(path: Path, tokenizer, *, tied: bool, seed: int) -> Path:
     """A saved tiny random causal LM (tied or untied output layer) with the tokenizer."""
     from transformers import Qwen2ForCausalLM
 
-    from model.tiny import tiny_qwen2_config
+    from model.training.tiny import tiny_qwen2_config
 
     torch.manual_seed(seed)
     lm = Qwen2ForCausalLM(tiny_qwen2_config(len(tokenizer), layers=LAYERS, tie_word_embeddings=tied))
@@ -329,7 +334,7 @@ def _reference_likelihood(lm_dir: Path, tokenizer, weight: list[float], bias: fl
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_likelihood_rm_matches_the_reference_and_round_trips(tmp_path, rm_tokenizer, tied):
-    from model.train_bundled_rm import build_likelihood_model
+    from model.training.train_bundled_rm import build_likelihood_model
 
     lm_dir = _causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=tied, seed=6)
     model = build_likelihood_model(lm_dir)
@@ -361,7 +366,7 @@ def test_likelihood_rm_matches_the_reference_and_round_trips(tmp_path, rm_tokeni
 
 
 def test_likelihood_rm_scores_the_leading_tokens_that_fit(tmp_path, rm_tokenizer):
-    from model.train_bundled_rm import build_likelihood_model
+    from model.training.train_bundled_rm import build_likelihood_model
 
     model = build_likelihood_model(_causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=True, seed=7))
     with torch.no_grad():
@@ -479,7 +484,7 @@ def test_prm_scores_the_leading_steps_that_fit(prm_scorer, rm_tokenizer):
 
 
 def test_prm_tokenizer_without_step_token_is_refused(prm_scorer):
-    from model.tiny import train_tokenizer
+    from model.training.tiny import train_tokenizer
 
     plain = train_tokenizer(TINY_CORPUS, vocab_size=300)
     with pytest.raises(RewardModelError, match=STEP_TOKEN):
@@ -570,7 +575,7 @@ def test_hub_id_and_auto_load_from_the_offline_cache(tmp_path, monkeypatch, hand
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
-    monkeypatch.setattr(reward, "BUNDLED_RM_DIR", tmp_path / "no-bundled-rm")
+    monkeypatch.setattr(reward_loader, "BUNDLED_RM_DIR", tmp_path / "no-bundled-rm")
     _fake_hub_cache(tmp_path, "Qwen/Qwen2.5-Math-RM-72B", hand_orm.path)
     expected = orm_scorer.score(PROBLEM, SOLUTIONS[:2])
     scorer, reason = load_scorer("Qwen/Qwen2.5-Math-RM-72B", device="cpu", precision="auto")
@@ -587,10 +592,10 @@ def test_bundled_and_auto_use_the_bundled_directory(tmp_path, monkeypatch, hand_
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(reward, "BUNDLED_RM_DIR", tmp_path / "bundled-rm")
+    monkeypatch.setattr(reward_loader, "BUNDLED_RM_DIR", tmp_path / "bundled-rm")
     scorer, reason = load_scorer("bundled", device="cpu", precision="auto")
     assert isinstance(scorer, ConfidenceScorer) and "bundled reward model is missing" in reason
-    monkeypatch.setattr(reward, "BUNDLED_RM_DIR", hand_orm.path)
+    monkeypatch.setattr(reward_loader, "BUNDLED_RM_DIR", hand_orm.path)
     for spec in ("bundled", "auto"):
         scorer, reason = load_scorer(spec, device="cpu", precision="auto")
         assert reason is None and isinstance(scorer, OutcomeRewardScorer)
@@ -630,6 +635,18 @@ def test_model_package_does_not_import_gradio():
     code = "import sys, model.reward; print('gradio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ranking_needs_no_torch_and_types_do_not_import_it():
+    """The ranking is torch-free (History and the log use it), and `model.types` <- `model.ranking`
+    is one-way: no import back, not even for type checking."""
+    code = "import sys, model.ranking, model.types; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    tree = ast.parse((Path(__file__).parents[1] / "model" / "types.py").read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name and name.startswith("model.ranking") for name in imported)
 
 
 # --- ranking -----------------------------------------------------------------------------------
@@ -766,9 +783,8 @@ def test_rank_solutions_checks_lengths_and_weighting():
 
 
 def test_rank_solutions_with_the_real_majority_vote():
-    answers = pytest.importorskip("model.answers")
     samples = _samples(["3/4", "0.75", "2", None])
-    vote = answers.majority_vote([s.answer for s in samples])
+    vote = majority_vote([s.answer for s in samples])
     ranking = rank_solutions(
         samples, vote, [Score(0.1), Score(0.2), Score(5.0), Score(9.0)],
         scorer_name="RM", label="reward", greedy_answer="\\frac{3}{4}",

@@ -89,13 +89,12 @@ def test_killing_a_busy_writer_at_any_moment_keeps_the_database_sound(tmp_db_url
     time.sleep(delay)
     _kill(proc)
     assert _integrity(tmp_db_url) == "ok"
-    with Store.open(tmp_db_url) as store:
-        with store.engine.connect() as conn:
-            statuses = dict(conn.exec_driver_sql("SELECT status, count(*) FROM attempts GROUP BY status").all())
-            unfinished_samples = conn.exec_driver_sql(
-                "SELECT count(*) FROM samples JOIN attempts ON attempts.id = samples.attempt_id "
-                "WHERE attempts.status = 'done' GROUP BY attempts.id HAVING count(*) != 8"
-            ).all()
+    with Store.open(tmp_db_url) as store, store.engine.connect() as conn:
+        statuses = dict(conn.exec_driver_sql("SELECT status, count(*) FROM attempts GROUP BY status").all())
+        unfinished_samples = conn.exec_driver_sql(
+            "SELECT count(*) FROM samples JOIN attempts ON attempts.id = samples.attempt_id "
+            "WHERE attempts.status = 'done' GROUP BY attempts.id HAVING count(*) != 8"
+        ).all()
     assert statuses.get("done", 0) >= 1 and "running" not in statuses
     assert statuses.get("interrupted", 0) <= 1  # at most the one it was working on
     assert unfinished_samples == []  # a finish is all or nothing

@@ -13,8 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storage import AttemptOutcome, AttemptQuery, FeedbackInput, SampleRecord, Store, new_session_id
-from storage.export import CSV_HEADER, read_csv, read_jsonl
+from storage import (
+    AttemptOutcome,
+    AttemptQuery,
+    FeedbackInput,
+    SampleRecord,
+    Store,
+    new_session_id,
+)
+from storage.formats import CSV_HEADER, read_csv, read_jsonl
 from tests.storage_worker import make_outcome, make_samples, make_start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +76,7 @@ def test_csv_is_one_row_per_solution_and_safe_in_a_spreadsheet(store):
     assert len(rows) == 3 + 3 + 1  # the unfinished attempt has one row without a solution
     formula = [r for r in rows if r["id"] == ids[0]]
     assert formula[0]["problem"] == "'=1+1 (a formula?)" and formula[0]["maj_answer"] == "'-3"
-    assert [r for r in rows if r["id"] == ids[2]][0]["problem"] == "''quoted"
+    assert next(r for r in rows if r["id"] == ids[2])["problem"] == "''quoted"
     risky = [c for row in rows for c in row.values() if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
     assert risky and all(_is_number(c) for c in risky)  # negative numbers only: never a formula
 
@@ -174,7 +181,8 @@ def test_property_any_attempt_round_trips_through_both_formats(shared_store, att
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "storage.export", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "storage.export", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
 
 

@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -38,17 +37,14 @@ def test_a_read_only_database_leaves_solving_working(tmp_db_url, caplog):
     with caplog.at_level(logging.ERROR, logger="storage"):
         store = Store.open(read_only_url, write_budget_s=2)
         try:
-            began = time.monotonic()
             answer, start_status, finish_status = _solve(store, sid)
-            elapsed = time.monotonic() - began
             # history written before can still be read
             assert store.get_attempt(started.attempt_id, session_id=sid).status == "done"
         finally:
             store.close()
     assert answer == "\\boxed{19}"
-    assert elapsed < 5
     for status in (start_status, finish_status):
-        assert not status.ok
+        assert not status.ok and status.tries == 3  # RetryPolicy.other_tries, then given up
         assert "readonly" in status.message or "read-only" in status.message
         assert status.message in caplog.text
     assert finish_status.pending == 2  # both kept in memory in case the file becomes writable
@@ -111,11 +107,9 @@ def test_a_vanished_database_leaves_solving_working(tmp_db_url, caplog, what):
         else:
             shutil.rmtree(path.parent)
         with caplog.at_level(logging.ERROR, logger="storage"):
-            began = time.monotonic()
             answer, started, finished = _solve(store, sid)
-            elapsed = time.monotonic() - began
-        assert answer == "\\boxed{19}" and elapsed < 2
-        assert not started.ok and not finished.ok
+        assert answer == "\\boxed{19}"
+        assert not started.ok and not finished.ok and started.tries == finished.tries == 1  # no retrying
         assert "vanished" in finished.message and finished.message in caplog.text
         assert "vanished" in store.health().message
         with pytest.raises(DatabaseUnavailableError, match="vanished"):

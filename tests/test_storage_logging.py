@@ -8,7 +8,14 @@ import math
 import pytest
 from sqlalchemy import text
 
-from storage import AttemptOutcome, AttemptStart, SampleRecord, Store, new_session_id, session_key
+from storage import (
+    AttemptOutcome,
+    AttemptStart,
+    SampleRecord,
+    Store,
+    new_session_id,
+    session_key,
+)
 from tests.storage_worker import PARAMS, make_outcome, make_samples, make_start
 
 

@@ -14,9 +14,14 @@ from sqlalchemy import create_engine, inspect
 
 from storage import Store
 from storage.engine import build_engine, parse_db_url, write_engine
-from storage.export import read_csv, read_jsonl
+from storage.formats import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, Migration, applied_migrations, migrate
-from tests.storage_worker import check_server_attempt_round_trip, make_outcome, make_samples, make_start
+from tests.storage_worker import (
+    check_server_attempt_round_trip,
+    make_outcome,
+    make_samples,
+    make_start,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,9 +127,8 @@ def test_an_upgrade_keeps_every_old_value_and_adds_nulls(tmp_db_url, version, in
             assert not set(columns) & set(before[table][0]), (name, table)
 
     # recover=False: nothing but the migrations may touch the rows here
-    with Store.open(tmp_db_url, recover=False) as store:
-        with store.engine.connect() as conn:
-            assert applied_migrations(conn) == [m.name for m in MIGRATIONS]
+    with Store.open(tmp_db_url, recover=False) as store, store.engine.connect() as conn:
+        assert applied_migrations(conn) == [m.name for m in MIGRATIONS]
     after = _rows(path)
     added = {table: [c for name in missing for c in ADDED_BY[name].get(table, [])] for table in after}
     for table, rows in before.items():
@@ -218,7 +222,6 @@ def test_a_database_from_a_newer_version_still_works(tmp_db_url, caplog):
     Store.open(tmp_db_url).close()
     with sqlite3.connect(_path(tmp_db_url)) as conn:
         conn.execute("INSERT INTO schema_migrations VALUES ('9000_from_the_future', '2030-01-01 00:00:00')")
-    with caplog.at_level(logging.WARNING, logger="storage"):
-        with Store.open(tmp_db_url) as store:
-            assert store.start_attempt(make_start("session-newer-db")).ok
+    with caplog.at_level(logging.WARNING, logger="storage"), Store.open(tmp_db_url) as store:
+        assert store.start_attempt(make_start("session-newer-db")).ok
     assert "9000_from_the_future" in caplog.text

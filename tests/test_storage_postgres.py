@@ -17,10 +17,15 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 
 from storage import AttemptQuery, FeedbackInput, Store, new_session_id
-from storage.export import read_csv, read_jsonl
+from storage.formats import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, applied_migrations
 from tests.optional import require
-from tests.storage_worker import check_server_attempt_round_trip, make_outcome, make_samples, make_start
+from tests.storage_worker import (
+    check_server_attempt_round_trip,
+    make_outcome,
+    make_samples,
+    make_start,
+)
 from tests.test_storage_schema import PINNED_COLUMNS
 
 ADMIN_URL = os.environ.get("MATHAPP_TEST_PG_URL")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from storage import AttemptQuery, FeedbackInput, Store, new_session_id
-from storage.export import read_csv, read_jsonl
+from storage.formats import read_csv, read_jsonl
 from tests.storage_worker import make_outcome, make_samples, make_start
 
 PASSWORD = "teacher-password-1"

@@ -115,9 +115,11 @@ def test_teacher_login(store):
 
 
 def test_a_token_from_another_store_is_refused(store, tmp_path):
-    with Store.open(f"sqlite:///{tmp_path / 'other.sqlite3'}", teacher_password=PASSWORD) as other:
-        with pytest.raises(TeacherAccessError):
-            store.teacher_search(other.teacher_login(PASSWORD))
+    with (
+        Store.open(f"sqlite:///{tmp_path / 'other.sqlite3'}", teacher_password=PASSWORD) as other,
+        pytest.raises(TeacherAccessError),
+    ):
+        store.teacher_search(other.teacher_login(PASSWORD))
 
 
 def test_teacher_access_expires(tmp_db_url):

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from storage import DEFAULT_DB_URL, AttemptDetail, SampleRecord, StorageConfigError, Store, resolve_db_url
+from storage import (
+    DEFAULT_DB_URL,
+    AttemptDetail,
+    SampleRecord,
+    StorageConfigError,
+    Store,
+    resolve_db_url,
+)
 from storage.migrations import MIGRATIONS
 from storage.models import Base
 from tests.storage_worker import make_start
@@ -98,30 +105,27 @@ def test_every_migration_is_recorded(store):
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_db_url):
-    with Store.open(tmp_db_url, busy_timeout_s=0.75) as store:
-        with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 750
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    with Store.open(tmp_db_url, busy_timeout_s=0.75) as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 750
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
 
 
 def test_the_constraints_hold_in_the_database(store):
     """CHECK and FOREIGN KEY constraints are enforced by SQLite itself, not only by Python."""
     from sqlalchemy.exc import IntegrityError
 
-    with pytest.raises(IntegrityError):
-        with store.engine.begin() as conn:
-            conn.execute(text("INSERT INTO samples (attempt_id, sample_index, kind, text) VALUES ('nope', 0, 'greedy', '')"))
-    with pytest.raises(IntegrityError):
-        with store.engine.begin() as conn:
-            conn.execute(text("INSERT INTO sessions VALUES ('k', '2024-01-01', '2024-01-01')"))
-            conn.execute(
-                text(
-                    "INSERT INTO attempts (id, session_key, started_at, status, problem, model_id, precision, device, params) "
-                    "VALUES ('a', 'k', '2024-01-01', 'thinking', 'p', 'm', 'bf16', 'cpu', '{}')"
-                )
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO samples (attempt_id, sample_index, kind, text) VALUES ('nope', 0, 'greedy', '')"))
+    with pytest.raises(IntegrityError), store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO sessions VALUES ('k', '2024-01-01', '2024-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO attempts (id, session_key, started_at, status, problem, model_id, precision, device, params) "
+                "VALUES ('a', 'k', '2024-01-01', 'thinking', 'p', 'm', 'bf16', 'cpu', '{}')"
             )
+        )
 
 
 def test_a_stored_solution_has_the_model_layers_shape():

@@ -8,57 +8,73 @@ same `RunView` the Solve tab showed, its RM pick, clusters and weights restored 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, fields
-from typing import Sequence
 
 from model.answers import shown_answer
 from model.backend import BackendInfo
 from model.config import SamplingParams
 from model.solver import PreparedRun
 from model.types import RunResult, Solution
-from storage.records import AttemptDetail, AttemptOutcome, AttemptStart, AttemptTimings, SampleRecord
-from ui.views import RunView, VoteView
+from storage.records import (
+    AttemptDetail,
+    AttemptOutcome,
+    AttemptStart,
+    AttemptTimings,
+    SampleRecord,
+)
+from ui.views import RunView, VoteView, vote_view_from_result, weight_shares
 
 SOLUTION_FIELDS = tuple(f.name for f in fields(Solution))
+# The vote panel's fields (`VoteView`) under the names the log gives them (`AttemptOutcome`; read
+# back, `AttemptDetail` names `n` `maj_n`). The same table writes a run's verdict and reopens it.
+LOGGED_VOTE_FIELDS = {
+    "n": "n",
+    "maj_answer": "maj_answer",
+    "maj_count": "maj_count",
+    "rm_answer": "rm_answer",
+    "rm_score": "rm_score",
+    "rm_label": "rm_label",
+    "rm_index": "rm_index",
+    "scorer_name": "scorer",
+    "weighted_answer": "weighted_answer",
+    "agreement": "agreement",
+    "all_agree": "all_agree",
+}
 
 
 def attempt_start(session_id: str, run: PreparedRun, info: BackendInfo) -> AttemptStart:
     """The log's record of a solve as it starts: the budget and the seed it really uses."""
-    params = run.params
-    values = {
-        "n": params.n,
-        "temperature": params.temperature,
-        "top_p": params.top_p,
-        "max_new_tokens": run.max_new_tokens,
-        "seed": run.seed,
-        "include_greedy": params.include_greedy,
-        "prompt_family": info.family,
-    }
-    if run.max_new_tokens != params.max_new_tokens:
-        values["max_new_tokens_requested"] = params.max_new_tokens
-    return AttemptStart(
-        session_id=session_id,
-        problem=run.problem,
-        model_id=info.model,
-        precision=info.precision,
-        device=info.device[:32],
-        params=values,
-        backend=info.kind,
-        server_url=info.server,
-    )
+    return _start(session_id, run.problem, run.params, info, max_new_tokens=run.max_new_tokens, seed=run.seed)
 
 
 def unreachable_start(session_id: str, problem: str, params: SamplingParams, info: BackendInfo) -> AttemptStart:
     """The start of a solve whose model could not be reached: the settings as asked."""
+    return _start(session_id, problem, params, info, max_new_tokens=params.max_new_tokens, seed=params.seed)
+
+
+def _start(
+    session_id: str, problem: str, params: SamplingParams, info: BackendInfo, *, max_new_tokens: int, seed: int | None
+) -> AttemptStart:
+    """`params` as asked; `max_new_tokens` and `seed` as used (the budget asked is kept when clamped)."""
+    values = {
+        "n": params.n,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_new_tokens": max_new_tokens,
+        "seed": seed,
+        "include_greedy": params.include_greedy,
+        "prompt_family": info.family,
+    }
+    if max_new_tokens != params.max_new_tokens:
+        values["max_new_tokens_requested"] = params.max_new_tokens
     return AttemptStart(
         session_id=session_id,
         problem=problem,
         model_id=info.model,
         precision=info.precision,
         device=info.device[:32],
-        params={"n": params.n, "temperature": params.temperature, "top_p": params.top_p,
-                "max_new_tokens": params.max_new_tokens, "seed": params.seed,
-                "include_greedy": params.include_greedy, "prompt_family": info.family},
+        params=values,
         backend=info.kind,
         server_url=info.server,
     )
@@ -76,13 +92,11 @@ def solution_of(record: SampleRecord) -> Solution:
 
 
 def outcome_of(result: RunResult) -> AttemptOutcome:
-    """How the run ended and what it concluded, as the log stores it."""
+    """How the run ended and what it concluded, as the log stores it: the vote panel's numbers."""
     status = "error" if result.error else ("cancelled" if result.cancelled else "done")
     t = result.timings
-    vote, ranking = result.vote, result.ranking
-    rm_index = None
-    if ranking is not None and ranking.rm_index is not None:
-        rm_index = result.samples[ranking.rm_index].index
+    view = vote_view_from_result(result)
+    verdict = {} if view is None else {logged: getattr(view, shown) for shown, logged in LOGGED_VOTE_FIELDS.items()}
     return AttemptOutcome(
         status=status,
         timings=AttemptTimings(
@@ -94,18 +108,8 @@ def outcome_of(result: RunResult) -> AttemptOutcome:
             tokens_per_s=t.tokens_per_s,
         ),
         greedy_answer=result.greedy.answer if result.greedy else None,
-        maj_answer=vote.answer if vote else None,
-        maj_count=vote.count if vote else None,
-        n=vote.total if vote else None,
-        rm_answer=ranking.rm_answer if ranking else None,
-        rm_score=ranking.rm_score if ranking else None,
-        rm_label=ranking.label if ranking else None,
-        rm_index=rm_index,
-        scorer=ranking.scorer_name if ranking else None,
-        weighted_answer=ranking.weighted_answer if ranking else None,
-        agreement=ranking.agreement.summary if ranking else None,
-        all_agree=ranking.agreement.all_agree if ranking else None,
         error=result.error,
+        **verdict,
     )
 
 
@@ -132,25 +136,21 @@ def stored_vote(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
     weights = [s.weight for s in samples]
     shares = None
     if clusters and all(w is not None for w in weights):
-        sums = [sum(weights[i] for i in members[c]) for c in clusters]  # type: ignore[misc]
-        total = sum(sums)
-        shares = [x / total for x in sums] if total > 0 else None
+        shares = weight_shares([sum(weights[i] for i in members[c]) for c in clusters])  # type: ignore[misc]
+    # Older attempts may lack the counts; the RM pick only when its sample is still there.
+    restored = {
+        "n": detail.maj_n or len(samples),
+        "maj_count": detail.maj_count or 0,
+        "rm_index": rm_sample.index if rm_sample is not None else None,
+    }
+    copied = {shown: getattr(detail, logged) for shown, logged in LOGGED_VOTE_FIELDS.items() if shown not in restored}
     return VoteView(
-        n=detail.maj_n or len(samples),
         labels=[shown_answer(answers, members[c]) for c in clusters],
         counts=[len(members[c]) for c in clusters],
         no_answer=sum(1 for s in samples if s.cluster is None),
-        maj_answer=detail.maj_answer,
-        maj_count=detail.maj_count or 0,
         greedy_answer=detail.greedy_answer,
-        rm_answer=detail.rm_answer,
-        rm_score=detail.rm_score,
-        rm_label=detail.rm_label,
-        rm_index=rm_sample.index if rm_sample is not None else None,
         rm_cluster=clusters.index(rm_sample.cluster) if rm_sample is not None and rm_sample.cluster in clusters else None,
-        scorer_name=detail.scorer,
-        weighted_answer=detail.weighted_answer,
         weighted_shares=shares,
-        agreement=detail.agreement,
-        all_agree=detail.all_agree,
+        **restored,
+        **copied,
     )

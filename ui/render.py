@@ -1,36 +1,26 @@
-"""Turning untrusted text (problems, model output, feedback) into safe page content.
-
-Two targets:
-- Gradio `Markdown` components, which render markdown and, in the browser, LaTeX with KaTeX
-  for the delimiters in `LATEX_DELIMITERS`. Everything we send is HTML-escaped first (`&`, `<`,
-  `>`), so `<img onerror=...>` or `<script>` arrive as text; the browser decodes the entities
-  back into text nodes, where KaTeX still finds `$x < 3$`. Markdown images are neutralised (a
-  model could otherwise make every viewer's browser fetch a URL). Gradio's own sanitizer runs
-  afterwards as a second layer.
-- A self-contained HTML transcript (markdown-it-py with raw HTML disabled; formulas converted
-  to MathML on the server, checked against a MathML allowlist), for printing and sharing.
-
-While a solution streams, a formula whose closing delimiter has not arrived is held back
-(`hold_back_open_math`), so the reader never sees a half-formula mangled by markdown.
+"""Page pieces shared by Solve, History and Teacher: answer-cluster colours, the final-answer
+box, text tails, and the self-contained HTML transcript (markdown-it-py with raw HTML off,
+formulas as MathML checked against an allowlist). Model text for Gradio's Markdown is written
+by `ui.mathtext`, re-exported here.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from model.answers import brace_pairs
-
-BOXED = "\\boxed{"
-
-LATEX_DELIMITERS = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "\\[", "right": "\\]", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-    {"left": "$", "right": "$", "display": False},
-]
+from ui.mathtext import (  # noqa: F401  (re-exported: the page's text writers)
+    LATEX_DELIMITERS,
+    escape_text,
+    formula_markdown,
+    hold_back_open_math,
+    inline_math,
+    math_markdown,
+    pieces,
+    streaming_markdown,
+    wrap_bare_boxed,
+)
 
 # Categorical colours for answer clusters, winner first; the same in cards and the bar chart.
 CLUSTER_COLOURS = (
@@ -54,122 +44,14 @@ def cluster_css() -> str:
     return "\n".join(rules)
 
 
-def escape_text(text: str) -> str:
-    """HTML-escape untrusted text for a Gradio Markdown component, keeping LaTeX intact.
-
-    `&`, `<`, `>` become entities (the browser turns them back into text, never into tags);
-    `![` loses its image meaning; NUL and other C0 controls except newline/tab are dropped.
-    """
-    cleaned = "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
-    escaped = html.escape(cleaned, quote=False)
-    return escaped.replace("![", "!\u200b[")
-
-
-@dataclass(frozen=True)
-class _Span:
-    start: int
-    end: int  # exclusive; -1 while open
-    opener: str
-
-
-_OPENERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
-
-
-def math_spans(text: str) -> list[_Span]:
-    """Math regions in reading order; the last one may be open (end == -1).
-
-    Honors `\\$` (a literal dollar) and treats `$$` before `$`, as KaTeX's auto-render does.
-    """
-    spans: list[_Span] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        if text.startswith("\\$", i):
-            i += 2
-            continue
-        for opener, closer in _OPENERS:
-            if text.startswith(opener, i):
-                close = _find_closer(text, i + len(opener), closer)
-                if close == -1:
-                    spans.append(_Span(i, -1, opener))
-                    return spans
-                spans.append(_Span(i, close + len(closer), opener))
-                i = close + len(closer)
-                break
-        else:
-            i += 1
-    return spans
-
-
-def _find_closer(text: str, start: int, closer: str) -> int:
-    i = start
-    while True:
-        j = text.find(closer, i)
-        if j == -1:
-            return -1
-        if closer.startswith("$") and j > 0 and text[j - 1] == "\\":
-            i = j + 1  # an escaped dollar inside math does not close it
-            continue
-        if closer == "$" and text.startswith("$$", j) and j == start:
-            return -1  # "$$" right after "$": an empty inline formula is not math
-        return j
-
-
-def hold_back_open_math(text: str) -> tuple[str, bool]:
-    """The part of a streaming text that is safe to render now, and whether anything is held.
-
-    Cuts at the start of an unclosed formula, and drops a trailing `\\` or `$` that may be
-    the first character of a delimiter still on its way.
-    """
-    spans = math_spans(text)
-    if spans and spans[-1].end == -1:
-        return text[: spans[-1].start], True
-    if text.endswith("\\") or (text.endswith("$") and not (spans and spans[-1].end == len(text))):
-        return text[:-1], True
-    return text, False
-
-
-def wrap_bare_boxed(text: str) -> str:
-    """Put `$...$` around a complete `\\boxed{...}` written outside any formula.
-
-    Qwen often ends with "The answer is \\boxed{5}." in plain text, which KaTeX would not
-    look at; an unclosed box is left alone (it is still streaming).
-    """
-    spans = math_spans(text)
-    pairs = brace_pairs(text)
-    out: list[str] = []
-    last = 0
-    start = text.find(BOXED)
-    while start != -1:
-        inside = any(s.start <= start < (s.end if s.end != -1 else len(text)) for s in spans)
-        end = pairs.get(start + len(BOXED) - 1)
-        if end is None:
-            break
-        if not inside:
-            out.append(text[last:start])
-            out.append("$" + text[start : end + 1] + "$")
-            last = end + 1
-        start = text.find(BOXED, end + 1)
-    out.append(text[last:])
-    return "".join(out)
-
-
-def streaming_markdown(text: str, *, finished: bool) -> str:
-    """Markdown for a solution that may still be streaming (open formulas held back)."""
-    shown, held = (text, False) if finished else hold_back_open_math(text)
-    body = escape_text(wrap_bare_boxed(shown))
-    if held:
-        body += " <span class='held'>…</span>"
-    return body
-
-
 def boxed_answer_markdown(answer: str | None) -> str:
-    """The final answer, prominent and typeset as \\boxed{} (falls back to text if it has `$`)."""
+    """The final answer, prominent and typeset as \\boxed{} (as text when it cannot be a formula)."""
     if answer is None:
         return "<div class='final-answer none'>No final answer found.</div>"
-    if "$" in answer or "\\]" in answer or "\\)" in answer:
+    boxed = None if "$" in answer else formula_markdown(f"\\boxed{{{answer}}}", display=True)
+    if boxed is None:
         return f"<div class='final-answer'>Answer: {escape_text(answer)}</div>"
-    return f"<div class='final-answer'>\n\n$$\\boxed{{{escape_text(answer)}}}$$\n\n</div>"
+    return f"<div class='final-answer'>\n\n{boxed}\n\n</div>"
 
 
 def tail(text: str, limit: int) -> str:
@@ -186,15 +68,10 @@ def tail(text: str, limit: int) -> str:
 # ------------------------------------------------------------------- transcript (HTML)
 
 MATHML_TAGS = frozenset(
-    "math mrow mi mn mo ms mtext mspace msqrt mroot mfrac msub msup msubsup munder mover "
-    "munderover mtable mtr mtd mstyle mpadded mphantom menclose merror semantics annotation "
-    "mmultiscripts mprescripts none mlabeledtr maligngroup malignmark".split()
+    ["math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msqrt", "mroot", "mfrac", "msub", "msup", "msubsup", "munder", "mover", "munderover", "mtable", "mtr", "mtd", "mstyle", "mpadded", "mphantom", "menclose", "merror", "semantics", "annotation", "mmultiscripts", "mprescripts", "none", "mlabeledtr", "maligngroup", "malignmark"]
 )
 MATHML_ATTRIBUTES = frozenset(
-    "xmlns display mathvariant stretchy fence separator lspace rspace width height depth "
-    "linethickness columnalign rowalign columnspacing rowspacing notation accent accentunder "
-    "movablelimits largeop symmetric form minsize maxsize scriptlevel displaystyle "
-    "columnlines rowlines frame encoding".split()
+    ["xmlns", "display", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace", "width", "height", "depth", "linethickness", "columnalign", "rowalign", "columnspacing", "rowspacing", "notation", "accent", "accentunder", "movablelimits", "largeop", "symmetric", "form", "minsize", "maxsize", "scriptlevel", "displaystyle", "columnlines", "rowlines", "frame", "encoding"]
 )
 
 
@@ -250,24 +127,24 @@ def latex_to_mathml(latex: str, display: bool) -> str | None:
 
 
 def markdown_to_html(text: str) -> str:
-    """Markdown with LaTeX -> safe HTML: raw HTML disabled, formulas as MathML (or escaped source)."""
+    """Markdown with LaTeX -> safe HTML: raw HTML disabled, formulas and environments as
+    MathML (or their escaped source), `[asy]` figures as code."""
     from markdown_it import MarkdownIt
 
     placeholders: list[str] = []
-    pieces: list[str] = []
-    last = 0
-    for span in math_spans(text):
-        end = span.end if span.end != -1 else len(text)
-        pieces.append(text[last : span.start])
-        raw = text[span.start : end]
-        closer = dict(_OPENERS)[span.opener]
-        inner = raw[len(span.opener) : (len(raw) - len(closer)) if span.end != -1 else len(raw)]
-        display = span.opener in ("$$", "\\[")
-        mathml = latex_to_mathml(inner, display) if span.end != -1 else None
-        placeholders.append(mathml if mathml is not None else f"<code class='latex'>{html.escape(raw)}</code>")
-        pieces.append(f"MATHPLACEHOLDER{len(placeholders) - 1}X")
-        last = end
-    pieces.append(text[last:])
+    out: list[str] = []
+    for piece in pieces(text):
+        source = text[piece.start : piece.end]
+        if piece.kind == "text":
+            out.append(source)
+            continue
+        if piece.kind == "asy":
+            markup = f"<pre class='asy'><code>{html.escape(piece.inner.strip(chr(10)))}</code></pre>"
+        else:
+            mathml = latex_to_mathml(piece.inner, piece.display) if piece.closed else None
+            markup = mathml if mathml is not None else f"<code class='latex'>{html.escape(source)}</code>"
+        placeholders.append(markup)
+        out.append(f"MATHPLACEHOLDER{len(placeholders) - 1}X")
     md = MarkdownIt("commonmark", {"html": False, "linkify": False}).disable("image")
-    rendered = md.render("".join(pieces))
+    rendered = md.render("".join(out))
     return re.sub(r"MATHPLACEHOLDER(\d+)X", lambda m: placeholders[int(m.group(1))], rendered)

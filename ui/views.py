@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent, kind_of_row
+from model.types import (
+    Delta,
+    Queued,
+    RowDone,
+    RunDone,
+    RunResult,
+    Solution,
+    Started,
+    StreamEvent,
+    kind_of_row,
+)
 from ui.render import (
     boxed_answer_markdown,
     cluster_colour,
     escape_text,
+    inline_math,
     streaming_markdown,
     tail,
 )
@@ -153,7 +165,14 @@ class LiveRun:
         return out
 
 
+def weight_shares(weights: Sequence[float]) -> list[float] | None:
+    """Each cluster's share of the total weight; None when there is no positive total."""
+    total = sum(weights)
+    return [w / total for w in weights] if total > 0 else None
+
+
 def vote_view_from_result(result: RunResult) -> VoteView | None:
+    """The vote panel of a finished run (None without a vote); the log stores the same numbers."""
     if result.vote is None:
         return None
     vote = result.vote
@@ -168,7 +187,6 @@ def vote_view_from_result(result: RunResult) -> VoteView | None:
         greedy_answer=result.greedy.answer if result.greedy else None,
     )
     if ranking is not None:
-        total = sum(ranking.weighted_scores) or 0.0
         view.rm_answer = ranking.rm_answer
         view.rm_score = ranking.rm_score
         view.rm_label = ranking.label
@@ -176,7 +194,7 @@ def vote_view_from_result(result: RunResult) -> VoteView | None:
         view.rm_cluster = ranking.rm_cluster
         view.scorer_name = ranking.scorer_name
         view.weighted_answer = ranking.weighted_answer
-        view.weighted_shares = [s / total for s in ranking.weighted_scores] if total > 0 else None
+        view.weighted_shares = weight_shares(ranking.weighted_scores)
         view.agreement = ranking.agreement.summary
         view.all_agree = ranking.agreement.all_agree
     return view
@@ -186,11 +204,7 @@ def vote_view_from_result(result: RunResult) -> VoteView | None:
 
 
 def _answer_math(answer: str | None) -> str:
-    if answer is None:
-        return "<i>none</i>"
-    if "$" in answer or len(answer) > 200:
-        return escape_text(answer)
-    return f"${escape_text(answer)}$"
+    return inline_math(answer)
 
 
 def _reward_text(value: float | None, label: str | None) -> str:
@@ -373,6 +387,17 @@ def heatmap_rows(view: RunView) -> list[tuple[str, list[float]]]:
 
 
 __all__ = [
-    "LiveRun", "RunView", "VoteView", "cards_markdown", "vote_markdown", "main_solution_markdown",
-    "final_answer_markdown", "status_markdown", "chart_data", "heatmap_rows", "cluster_colour",
+    "LiveRun",
+    "RunView",
+    "VoteView",
+    "cards_markdown",
+    "chart_data",
+    "cluster_colour",
+    "final_answer_markdown",
+    "heatmap_rows",
+    "main_solution_markdown",
+    "status_markdown",
+    "vote_markdown",
+    "vote_view_from_result",
+    "weight_shares",
 ]

@@ -1,22 +1,8 @@
 """Seeded synthetic multi-step arithmetic word problems (GSM8K-lite) for the bundled model.
 
-Each problem is a short story with a question; its solution reasons in 2-4 arithmetic steps,
-one equation per paragraph (paragraphs separated by a blank line, the way a process reward
-model splits steps), and ends with `The answer is $\\boxed{N}$.` Every answer is a positive
-integer; divisions are exact.
-
-Where a problem can be solved in more than one sensible way (the total cost and then the
-change, or paying item by item; hours per day before days or the other way round; gains
-before losses), the generator picks one at random, so the training data carries several valid
-reasoning paths with different arithmetic; sampled solutions then differ in how they get
-there, which is what makes a majority vote worth more than one greedy solution. Quantities
-are always taken in the order the problem states them, which keeps the plan easy to follow.
-
-The training stream and the held-out set come from different seed spaces (`Random("train-…")`
-and `Random("heldout-…")`), and the training stream also drops any problem whose normalised
-text is in the held-out set.
-
-`python -m model.synthetic --out assets/heldout.jsonl --n 300` writes the held-out set.
+2-4 steps, one equation per paragraph, a positive integer in `\\boxed{}`; the training stream
+and the held-out set never share a problem. docs/training.md says how they are made.
+`python -m model.training.synthetic --out assets/heldout.jsonl --n 300` writes the held-out set.
 """
 
 from __future__ import annotations
@@ -26,14 +12,14 @@ import json
 import operator
 import random
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 HELDOUT_SEED = 2024
 HELDOUT_SIZE = 300
-DEFAULT_HELDOUT_PATH = Path(__file__).resolve().parent.parent / "assets" / "heldout.jsonl"
+DEFAULT_HELDOUT_PATH = Path(__file__).resolve().parents[2] / "assets" / "heldout.jsonl"
 
 # (name, subject pronoun, object pronoun, possessive)
 PEOPLE = (
@@ -226,7 +212,7 @@ def _inventory(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], in
 def _shopping(rng: random.Random, n_ops: int) -> tuple[list[str], list[str], int]:
     """Buying a few things at a price each, and perhaps the change from a bill."""
     p = _Person(rng)
-    (s1, pl1, lo1, hi1), (s2, pl2, lo2, hi2) = rng.sample(GOODS, 2)
+    (_s1, pl1, lo1, hi1), (_s2, pl2, lo2, hi2) = rng.sample(GOODS, 2)
     k1, c1 = rng.randint(2, 9), rng.randint(lo1, hi1)
     k2, c2 = rng.randint(2, 9), rng.randint(lo2, hi2)
     t1, t2 = k1 * c1, k2 * c2

@@ -7,7 +7,7 @@ ChatML special tokens and Qwen2's chat template; and a small `Qwen2Config`.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 

@@ -1,34 +1,10 @@
 """Train the bundled tiny reward model on the bundled policy's own sampled solutions.
 
-    python -m model.train_bundled --seed 1 --out out/verifier-lm      # a second LM, ~15 min
-    python -m model.train_bundled_rm --trunk out/verifier-lm [--kind likelihood] [--policy assets/bundled-model]
-                                     [--out assets/bundled-rm] [--problems 500] [--samples 8] [--seed 0]
+    python -m model.training.train_bundled --seed 1 --out out/verifier-lm      # a second LM, ~15 min
+    python -m model.training.train_bundled_rm --trunk out/verifier-lm [--kind likelihood] [--out assets/bundled-rm]
 
-1. Sample: the bundled policy solves `--problems` fresh synthetic problems (a seed space of
-   their own, never the held-out set) with the greedy row and `--samples` samples at
-   Qwen2-Math's sampling settings, through the app's own Solver.
-2. Label: a solution is right when its extracted answer is `equivalent` to the reference.
-3. Train, by `--kind`:
-   - `likelihood` (the shipped one): a `Qwen2ForLikelihoodRewardModel` whose language model is
-     `--trunk`, kept as it is, and whose head maps the mean and the lowest log-probability
-     that LM gives the solution's tokens to the reward. The head is a logistic regression of
-     right/wrong on those two features over the training problems' solutions (the rarer class
-     weighed up, a small L2 penalty), fitted to convergence with L-BFGS. The trunk must not be the policy: a
-     model's own slips are the ones it is sure of. A model trained by the same script from
-     another seed knows the same arithmetic but slips elsewhere, so the policy's slips
-     surprise it. (Fine-tuning that LM on the labels as well, tried at learning rates 1e-4 and
-     1e-5, lowered the validation ranking within a hundred steps: it learns the samples, not
-     the arithmetic.)
-   - `orm`: a `Qwen2ForRewardModel` (the Qwen2.5-Math-RM on-disk format) whose trunk starts
-     from `--trunk` (default: the policy, as Qwen's reward models start from their policy) and
-     whose head is new; binary cross-entropy of the reward logit against right/wrong, for
-     `--epochs`, on exactly the chat the scorer renders; the epoch with the best validation
-     ranking accuracy is kept. It does not learn to check the arithmetic (README).
-   Either way the last 15% of the problems are held back for validation: ranking accuracy is
-   the share of (right, wrong) pairs of one problem's solutions that the reward orders right.
-4. Save with `save_reward_model` to `--out`, with `training.json` of the numbers.
-
-Reproducible from `--seed` on the CPU.
+Sample with the app's Solver, label with the answer checker, fit a likelihood head on `--trunk`
+(or train an `orm` end to end), save with `training.json`; docs/training.md has the method.
 """
 
 from __future__ import annotations
@@ -59,7 +35,7 @@ from model.reward import (
     save_reward_model,
 )
 from model.solver import Solver
-from model.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
+from model.training.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
 
 
 @dataclass
@@ -268,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trunk", type=Path, default=None,
                         help="language model (a folder with weights and tokenizer) the reward model is built on; "
                              "required for --kind likelihood (not the policy: train one with "
-                             "`python -m model.train_bundled --seed 1 --out out/verifier-lm`); orm default: the policy")
+                             "`python -m model.training.train_bundled --seed 1 --out out/verifier-lm`); orm default: the policy")
     parser.add_argument("--out", type=Path, default=BUNDLED_RM_DIR)
     parser.add_argument("--problems", type=int, default=500)
     parser.add_argument("--samples", type=int, default=8)
@@ -283,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.kind == "likelihood" and args.trunk is None:
         parser.error("--kind likelihood needs --trunk, a language model other than the policy; train one with "
-                     "`python -m model.train_bundled --seed 1 --out out/verifier-lm` (about 15 minutes)")
+                     "`python -m model.training.train_bundled --seed 1 --out out/verifier-lm` (about 15 minutes)")
 
     torch.manual_seed(args.seed)
     started = time.perf_counter()
@@ -328,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         "kind": args.kind, "policy": _shown(args.policy), "trunk": _shown(trunk), "problems": args.problems, "samples_per_problem": per_problem,
         "right_share": sum(e.label for e in examples) / len(examples), "sampling_s": round(sampling_s),
         "total_s": round(time.perf_counter() - started), **stats, **best,
-        "command": "python -m model.train_bundled_rm " + " ".join(
+        "command": "python -m model.training.train_bundled_rm " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
             if k not in ("policy", "trunk", "out", "solutions") and (args.kind == "orm" or k not in ORM_ONLY)),
     }

@@ -1,19 +1,10 @@
 """Train the bundled offline model: a tiny Qwen2 that solves synthetic arithmetic word problems.
 
-Everything is made here from a seed, on a CPU, with no network: a byte-level BPE tokenizer in
-Qwen2's style (ChatML special tokens, Qwen2's chat template, digits one per token) trained on
-synthetic problems, then a small `Qwen2ForCausalLM` trained from scratch with a plain PyTorch
-loop (AdamW, linear warm-up then cosine decay) on the app's exact Qwen2-Math prompt
-(`build_prompt(..., "qwen2-math")`) followed by a step-by-step solution and `<|im_end|>`, with
-the loss on the assistant's part only. The held-out problems in `assets/heldout.jsonl` never
-appear in training.
+From a seed, on a CPU, with no network: a Qwen2-style tokenizer, then a small `Qwen2ForCausalLM`
+from scratch on the app's Qwen2-Math prompt (docs/training.md). `--measure DIR` reports a saved
+model's held-out accuracy instead. The shipped model (about 15 minutes on 2 CPU cores):
 
-Reproduce the shipped model (about 15 minutes on 2 CPU cores):
-
-    python -m model.train_bundled --out assets/bundled-model
-
-`--measure DIR` instead reports greedy, Maj@8 and the mean per-sample accuracy of a saved
-model on the held-out set (sampling at Qwen2-Math's temperature 1.0, top_p 0.9).
+    python -m model.training.train_bundled --out assets/bundled-model
 """
 
 from __future__ import annotations
@@ -24,17 +15,23 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 
 from model.prompts import BOXED_INSTRUCTION, QWEN2_MATH, build_prompt
-from model.synthetic import DEFAULT_HELDOUT_PATH, Problem, read_jsonl, solution_equations, stream_problems
-from model.tiny import ENDOFTEXT, IM_END, tiny_qwen2_config, train_tokenizer
+from model.training.synthetic import (
+    DEFAULT_HELDOUT_PATH,
+    Problem,
+    read_jsonl,
+    solution_equations,
+    stream_problems,
+)
+from model.training.tiny import ENDOFTEXT, IM_END, tiny_qwen2_config, train_tokenizer
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "bundled-model"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "bundled-model"
 IGNORE = -100
 # Share of products and quotients kept in the arithmetic drill rows (sums and differences: all).
 DRILL_KEEP_PRODUCTS = 1 / 3

@@ -1,0 +1,426 @@
+"""The step checker: a solution's steps, and every arithmetic claim in them checked exactly.
+
+- `split_steps(text)`: the steps of a solution: display equations (`$$...$$`, `\\[...\\]`,
+  `\\begin{align*}...`) and the non-empty lines between them. Each step knows its paragraph
+  (blank-line-separated, as a process reward model numbers its steps).
+- `check_solution(text)`: every claim `a op b = c` (chains `a = b = c`, `≈`) in every step:
+  "right", "wrong" (with the right value) or "not checked". `wrong_claims(text)` keeps the
+  wrong ones: `14 \\times 12 = 158` is wrong and should be 168.
+- `checked_vote(samples)`: Maj@N among the samples with no wrong claim, else Maj@N.
+- `step_key(text)`: what a step says, normalised (spacing, `\\left`, `1,000` = `1000`,
+  `2.50` = `2.5`); for a step with an equation, the equation itself (for `model.reasoning_map`).
+
+Values are computed with `Fraction` under hard size bounds (`model.step_values`); nothing here
+calls sympy, so a check never waits on a parser. A claim the checker cannot read (a variable,
+`\\pi`, a number past the bounds such as `10^{10^{10}}`) is "not checked", never "wrong". Prose
+that only looks like arithmetic is not read as a claim (`model.step_tokens`): dates and ranges
+(`2019-2020`, `3-5 days`), ratios `3:4`, labels (`step 1 = ...`: a bare number right after a
+word is not compared with a result), two bare numbers (`1 hour = 60 minutes`) unless a
+computation earlier in the same chain makes the second a result (`3 \\times 4 = 12 = 13`).
+
+Rounding, a judgement call: a written decimal is accepted when it is within one unit of its
+last digit of the exact value, so `10/3 = 3.33` and `2/3 = 0.66` (rounded or cut) are right and
+`10/3 = 3.32` is wrong; a whole number must be exact (`10/3 = 3` is wrong) unless the relation
+is `≈` (`10/3 ≈ 3`). A number a claim rounded may then be used as the rounding it is:
+`3.33 \\times 3 = 10` after `10/3 ≈ 3.33` is right. A bare percent is read as a share or as
+the number (`\\frac{30}{120} \\times 100 = 25\\%` is right). `x = 12 + 3 = 15 + 1 = 16` writes a
+running total, not an equation: a side that starts from the previous result is not compared.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal, Sequence
+
+from model.step_tokens import NUM, Chain, Side, chains, tokenize
+from model.step_values import Reading, Unreadable, first_number, side_readings
+
+if TYPE_CHECKING:
+    from model.answers import Vote
+    from model.types import Solution
+
+MAX_TEXT_CHARS = 200_000
+"""Only this much of a solution is split and checked (the answers module's bound)."""
+
+MAX_STEP_CHARS = 20_000
+"""A longer step is kept as a step but its claims are not checked."""
+
+MAX_STEPS = 2_000
+"""Steps past this many are not split off (the rest of the text is left out)."""
+
+MAX_CLAIMS = 4_000
+"""Claims past this many in one solution are not checked."""
+
+ClaimStatus = Literal["right", "wrong", "not checked"]
+StepKind = Literal["line", "display"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: `text[start:end]` of the solution, its position and its paragraph."""
+
+    index: int
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    kind: StepKind
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One relation between two sides, as written: `text` is `14 \\times 12 = 158`, `written`
+    the side taken as the result (`158`), `right` the value it should have (`168`, only when
+    wrong), `span` the [start, end) of the claim in the solution text, `reason` why it was not
+    checked."""
+
+    step: int
+    text: str
+    written: str
+    right: str | None
+    span: tuple[int, int]
+    status: ClaimStatus
+    relation: str = "="
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class SolutionCheck:
+    """A solution's steps and claims; `truncated` when a bound left part of it unchecked."""
+
+    steps: tuple[Step, ...]
+    claims: tuple[Claim, ...]
+    truncated: bool = False
+
+    @property
+    def wrong(self) -> tuple[Claim, ...]:
+        return tuple(c for c in self.claims if c.status == "wrong")
+
+    @property
+    def wrong_steps(self) -> frozenset[int]:
+        return frozenset(c.step for c in self.wrong)
+
+    @property
+    def has_wrong(self) -> bool:
+        return any(c.status == "wrong" for c in self.claims)
+
+    @property
+    def checked(self) -> int:
+        """Claims read and checked (right or wrong)."""
+        return sum(c.status != "not checked" for c in self.claims)
+
+    def in_step(self, step: int) -> tuple[Claim, ...]:
+        return tuple(c for c in self.claims if c.step == step)
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+_DISPLAY = re.compile(r"\$\$|\\\[|\\begin\{(align|aligned|equation|gather|eqnarray|multline|flalign|alignat)(\*?)\}")
+_BLANK_LINE = re.compile(r"\n\s*\n")
+
+
+def _display_end(text: str, match: re.Match[str]) -> int | None:
+    opener = match.group()
+    if opener == "$$":
+        closer = "$$"
+    elif opener == "\\[":
+        closer = "\\]"
+    else:
+        closer = f"\\end{{{match.group(1)}{match.group(2)}}}"
+    at = text.find(closer, match.end())
+    return None if at < 0 else at + len(closer)
+
+
+def _paragraph_starts(text: str) -> list[int]:
+    """Where each non-empty blank-line-separated paragraph starts."""
+    starts, pos = [], 0
+    for gap in _BLANK_LINE.finditer(text):
+        if text[pos:gap.start()].strip():
+            starts.append(pos)
+        pos = gap.end()
+    if text[pos:].strip():
+        starts.append(pos)
+    return starts
+
+
+def split_steps(text: str) -> list[Step]:
+    """The steps of a solution, in order (see the module docstring)."""
+    text = (text or "")[:MAX_TEXT_CHARS]
+    starts = _paragraph_starts(text)
+    pieces: list[tuple[int, int, StepKind]] = []
+
+    def lines(lo: int, hi: int) -> None:
+        for line in re.finditer(r"[^\n]+", text[lo:hi]):
+            raw = line.group()
+            if raw.strip():
+                begin = lo + line.start() + (len(raw) - len(raw.lstrip()))
+                pieces.append((begin, lo + line.start() + len(raw.rstrip()), "line"))
+
+    pos = 0
+    for match in _DISPLAY.finditer(text):
+        if match.start() < pos:
+            continue
+        lines(pos, match.start())
+        end = _display_end(text, match)
+        if end is None:  # never closed: the display runs to the end of its paragraph
+            gap = _BLANK_LINE.search(text, match.end())
+            end = gap.start() if gap else len(text)
+        pieces.append((match.start(), end, "display"))
+        pos = end
+        if len(pieces) >= MAX_STEPS:
+            break
+    if len(pieces) < MAX_STEPS:
+        lines(pos, len(text))
+    return [
+        Step(i, max(bisect.bisect_right(starts, lo) - 1, 0), lo, hi, text[lo:hi], kind)
+        for i, (lo, hi, kind) in enumerate(pieces[:MAX_STEPS])
+    ]
+
+
+# --- claims --------------------------------------------------------------------------------------
+
+
+def _number_text(x: Fraction) -> str:
+    """A value as a person writes it: `168`, `2.5`, `10/3 ≈ 3.33333`, `9.33262e155`."""
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    if x.denominator == 1:
+        digits = str(x.numerator)
+        return sign + (digits if len(digits) <= 40 else f"{digits[0]}.{digits[1:6]}e{len(digits) - 1}")
+    den = x.denominator
+    while den % 2 == 0:
+        den //= 2
+    while den % 5 == 0:
+        den //= 5
+    if den == 1:
+        places = 0
+        while (x * 10**places).denominator != 1:
+            places += 1
+        if places <= 12 and x < 10**40:
+            whole, part = divmod(x.numerator * 10**places // x.denominator, 10**places)
+            return f"{sign}{whole}.{part:0{places}d}"
+    if x < 10**40 and x.denominator < 10**12:
+        return f"{sign}{x.numerator}/{x.denominator} ≈ {sign}{float(x):.6g}"
+    return f"≈ {sign}{float(x):.6g}" if x < 10**300 else "a very large number"
+
+
+def _value_text(value: tuple[Fraction, Fraction]) -> str:
+    if value[0] == value[1]:
+        return _number_text(value[0])
+    return f"≈ {float((value[0] + value[1]) / 2):.4g}"
+
+
+def _multiple_of(x: Fraction, ulp: Fraction) -> bool:
+    return (x / ulp).denominator == 1
+
+
+def _consistent(computed: Reading, written: Reading, relation: str) -> tuple[bool, bool]:
+    """(the two readings agree, only thanks to rounding at the written precision)."""
+    lo, hi = computed.value
+    wlo, whi = written.value
+    if lo <= whi and wlo <= hi:
+        return True, lo != hi or wlo != whi
+    ulp = written.ulp
+    if ulp is None or (relation == "=" and ulp == 1):
+        return False, False  # with `=`, a whole number is exact
+    if relation == "=" and lo == hi and _multiple_of(lo, ulp):
+        return False, False  # the exact value is writable at this precision, and was not
+    return wlo - ulp < hi and lo < whi + ulp, True
+
+
+def _link_status(
+    left: list[Reading], right: list[Reading], left_side: Side, right_side: Side, relation: str
+) -> tuple[bool, bool, list[Reading], list[Reading]]:
+    """(consistent, rounded, computed readings, written readings) of one `left rel right`."""
+    if right_side.bare or not left_side.bare:
+        computed, written = left, right
+    else:
+        computed, written = right, left
+    for c in computed:
+        for w in written:
+            ok, rounded = _consistent(c, w, relation)
+            if ok:
+                return True, rounded, computed, written
+    return False, False, computed, written
+
+
+def _chain_claims(chain: Chain, step: Step, rounded: set[str]) -> list[Claim]:
+    text, offset = step.text, step.start
+    readings: list[list[Reading] | Unreadable] = []
+    for side in chain.sides:
+        try:
+            readings.append(side_readings(side, frozenset(rounded)))
+        except Unreadable as exc:
+            readings.append(exc)
+    claims = []
+    computed_before = False
+    for i, relation in enumerate(chain.rels):
+        a, b = chain.sides[i], chain.sides[i + 1]
+        ra, rb = readings[i], readings[i + 1]
+        computed_before = (computed_before or not a.bare) if not isinstance(ra, Unreadable) else False
+        start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
+        written_side = a if (a.bare and not b.bare) else b
+
+        def claim(status: ClaimStatus, reason: str = "", right: str | None = None) -> Claim:
+            return Claim(
+                step=step.index,
+                text=text[start:end],
+                written=text[written_side.start:written_side.end],
+                right=right,
+                span=(offset + start, offset + end),
+                status=status,
+                relation=relation,
+                reason=reason,
+            )
+
+        if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
+            claims.append(claim("not checked", str(ra if isinstance(ra, Unreadable) else rb)))
+            continue
+        if a.bare and b.bare and not computed_before:
+            claims.append(claim("not checked", "two numbers, no computation"))
+            continue
+        if a.bare and b.bare and (a.has_unit or b.has_unit):
+            claims.append(claim("not checked", "a unit conversion"))
+            continue
+        if a.bare and i == 0 and a.after_word:
+            claims.append(claim("not checked", "a number after a word is a label or a quantity"))
+            continue
+        ok, by_rounding, computed, written = _link_status(ra, rb, a, b, relation)
+        if ok:
+            if by_rounding or relation == "≈":
+                rounded.update(t.text for t in written_side.core if t.kind == NUM and t.decimals)
+            claims.append(claim("right"))
+            continue
+        lead = first_number(b)
+        if lead is not None and not b.bare and any(r.value[0] <= lead.value <= r.value[1] for r in ra):  # type: ignore[operator]
+            claims.append(claim("not checked", "a running total"))
+            continue
+        claims.append(claim("wrong", right=_value_text(computed[0].value)))
+    return claims
+
+
+def check_step(step: Step, rounded: set[str] | None = None) -> list[Claim]:
+    """Every claim in one step; `rounded` collects the numbers earlier claims rounded."""
+    if len(step.text) > MAX_STEP_CHARS:
+        return []
+    rounded = set() if rounded is None else rounded
+    return [claim for chain in chains(tokenize(step.text)) for claim in _chain_claims(chain, step, rounded)]
+
+
+def check_solution(text: str) -> SolutionCheck:
+    """Every step of a solution and every claim in it, in order."""
+    text = text or ""
+    steps = split_steps(text)
+    rounded: set[str] = set()
+    claims: list[Claim] = []
+    truncated = len(text) > MAX_TEXT_CHARS or len(steps) >= MAX_STEPS
+    for step in steps:
+        if len(step.text) > MAX_STEP_CHARS:
+            truncated = True
+            continue
+        claims.extend(check_step(step, rounded))
+        if len(claims) > MAX_CLAIMS:
+            claims, truncated = claims[:MAX_CLAIMS], True
+            break
+    return SolutionCheck(tuple(steps), tuple(claims), truncated)
+
+
+def wrong_claims(text: str) -> list[Claim]:
+    """The claims of a solution that are wrong, each with its right value."""
+    return list(check_solution(text).wrong)
+
+
+# --- what a step says ----------------------------------------------------------------------------
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textrm|textbf|textit|mathrm|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\\[,;:! >]|\\(?:quad|qquad|enspace|thinspace|displaystyle|textstyle)(?![A-Za-z])|~")
+_SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![A-Za-z])")
+_DELIMITERS = re.compile(r"\\\$|\$\$?|\\[()\[\]]")
+_GROUPED = re.compile(r"(?<![\d.])(\d{1,3})((?:(?:,|\{,\})\d{3})+)(?!\d)")
+_TRAILING_ZEROS = re.compile(r"(?<![\d.])(\d+)\.(\d*?)0+(?![\d.])")
+_UNICODE_OPS = {"×": "\\times", "·": "\\cdot", "⋅": "\\cdot", "÷": "\\div", "−": "-", "≈": "\\approx"}
+
+
+def normalize_step(text: str) -> str:
+    """What a step says, with spacing, sizing, math delimiters and number formatting dropped."""
+    s = text[:MAX_STEP_CHARS]
+    for symbol, command in _UNICODE_OPS.items():
+        s = s.replace(symbol, f" {command} ")
+    s = _TEXT_WRAPPERS.sub(r" \1 ", s)
+    s = _SPACING.sub(" ", s)
+    s = _SIZING.sub("", s)
+    s = _DELIMITERS.sub(" ", s)
+    s = re.sub(r"\\[dtc]frac(?![A-Za-z])", r"\\frac", s)
+    s = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), s)
+    s = _TRAILING_ZEROS.sub(lambda m: m.group(1) + ("." + m.group(2) if m.group(2) else ""), s)
+    s = re.sub(r"\s+", " ", s).strip()
+    s = re.sub(r"\s*([^\w\s\\])\s*", r"\1", s)
+    return re.sub(r"(\\[A-Za-z]+)\s+(?![A-Za-z])", r"\1", s)
+
+
+def equations(text: str) -> tuple[str, ...]:
+    """The equations a step states, each normalised: `She puts $20 - 5 = 15$ flowers` and
+    `That leaves 20 − 5 = 15.` both state `20-5=15`."""
+    if len(text) > MAX_STEP_CHARS:
+        return ()
+    found = []
+    for chain in chains(tokenize(text)):
+        sides = [side for side in chain.sides if side.end > side.start]
+        if len(sides) >= 2:
+            found.append(normalize_step(text[chain.sides[0].start:chain.sides[-1].end]))
+    return tuple(found)
+
+
+def step_key(text: str) -> str:
+    """The key under which steps are the same in the reasoning map: the equations of a step
+    with any, else its normalised text."""
+    found = equations(text)
+    return "= " + " ; ".join(found) if found else normalize_step(text)
+
+
+# --- the checked vote ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedVote:
+    """Maj@N among the samples with no wrong claim: `kept` are their positions in the list
+    voted on; `fell_back` when none of them had an answer, so the vote is Maj@N of all."""
+
+    vote: Vote
+    kept: tuple[int, ...]
+    fell_back: bool
+
+    @property
+    def answer(self) -> str | None:
+        return self.vote.answer
+
+
+def checked_vote(samples: Sequence[Solution], checks: Sequence[SolutionCheck] | None = None) -> CheckedVote:
+    """Maj@N over the samples whose steps hold no wrong claim (`checks`, one per sample, are
+    computed when not given); Maj@N over all when none of those has an answer."""
+    from model.answers import majority_vote
+
+    if checks is None:
+        checks = [check_solution(s.text) for s in samples]
+    kept = tuple(i for i, (s, c) in enumerate(zip(samples, checks)) if not c.has_wrong)
+    if any(samples[i].answer for i in kept):
+        return CheckedVote(majority_vote([samples[i].answer for i in kept]), kept, False)
+    return CheckedVote(majority_vote([s.answer for s in samples]), kept, True)
+
+
+__all__ = [
+    "Claim",
+    "CheckedVote",
+    "SolutionCheck",
+    "Step",
+    "check_solution",
+    "check_step",
+    "checked_vote",
+    "equations",
+    "normalize_step",
+    "split_steps",
+    "step_key",
+    "wrong_claims",
+]

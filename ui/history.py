@@ -1,0 +1,225 @@
+"""The History and Teacher tabs' handlers: the session log read back as tables, replayed
+attempts, feedback, printable transcripts and exports.
+
+A person sees only their own session's attempts; the Teacher tab sees every session's behind
+the operator's password (the log checks the token). Storage errors become `gr.Error`s here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from storage.errors import StorageError, TeacherAccessError
+from storage.records import AttemptQuery, FeedbackInput
+from ui import logbook
+from ui.outputs import model_line, render_outputs
+from ui.render import escape_text
+from ui.resources import AppResources
+from ui.transcript import transcript_html
+
+HISTORY_PAGE_SIZE = 20
+TEACHER_PAGE_SIZE = 50
+HISTORY_HEADERS = ["started (UTC)", "problem", "greedy", "Maj@N", "RM@N", "status", "id"]
+DOWNLOAD_TTL_S = 3600
+
+
+def history_rows(items: list[Any]) -> list[list[Any]]:
+    """One table row per attempt, in `HISTORY_HEADERS` order."""
+    rows = []
+    for a in items:
+        problem = a.problem.replace("\n", " ")
+        rows.append([
+            a.started_at.strftime("%Y-%m-%d %H:%M"),
+            problem[:90] + ("…" if len(problem) > 90 else ""),
+            a.greedy_answer or "",
+            f"{a.maj_answer} ({a.maj_count}/{a.maj_n})" if a.maj_answer is not None else "",
+            a.rm_answer or "",
+            a.status,
+            a.id,
+        ])
+    return rows
+
+
+def parse_day(text: str | None, name: str) -> date | None:
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise gr.Error(f"{name} must be a date written YYYY-MM-DD; got {str(text)[:40]!r}.") from None
+
+
+def row_id(table: Any, evt: gr.SelectData) -> Any:
+    """The attempt id of the table row a person clicked (its last column)."""
+    row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+    try:
+        return str(table.iloc[row, -1]) if hasattr(table, "iloc") else str(table[row][-1])
+    except (IndexError, KeyError, TypeError):
+        return gr.skip()
+
+
+# --------------------------------------------------------------------------- one session
+
+
+def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, str]:
+    if app.store is None:
+        return [], "The session log is off, so there is no history."
+    try:
+        number = max(1, int(page or 1))
+    except (TypeError, ValueError):
+        number = 1
+    try:
+        result = app.store.history(session_id, page=number, page_size=HISTORY_PAGE_SIZE)
+    except StorageError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    rows = history_rows(result.items)
+    return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
+
+
+def _replay_outputs(app: AppResources, detail: Any) -> list[Any]:
+    if detail is None:
+        raise gr.Error("No such attempt in your history.", print_exception=False)
+    view = logbook.run_view_from_detail(detail)
+    outputs = render_outputs(model_line(app.solver.info), view, None, plots=True)
+    header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status})\n\n" \
+             f"<div class='problem'>\n\n{escape_text(detail.problem)}\n\n</div>"
+    return [header] + outputs[1:]
+
+
+def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:
+    if app.store is None:
+        raise gr.Error("The session log is off.", print_exception=False)
+    if not isinstance(attempt_id, str) or not attempt_id.strip():
+        raise gr.Error("Pick an attempt from the table (or paste its id) first.", print_exception=False)
+    try:
+        detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
+    except StorageError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return _replay_outputs(app, detail)
+
+
+def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: Any, target: Any, correct: Any, comment: Any) -> str:
+    if app.store is None:
+        return "The session log is off; feedback cannot be saved."
+    if not isinstance(attempt_id, str) or not attempt_id.strip():
+        return "Open an attempt first."
+    correct_text = correct.strip() if isinstance(correct, str) and correct.strip() else None
+    comment_text = comment.strip() if isinstance(comment, str) and comment.strip() else None
+    if verdict not in ("right", "wrong", None) or (verdict is None and not correct_text and not comment_text):
+        return "Choose right or wrong, or give the correct answer or a comment."
+    if (correct_text and len(correct_text) > 1000) or (comment_text and len(comment_text) > 5000):
+        return "That is too long: keep the answer under 1,000 and the comment under 5,000 characters."
+    try:
+        status = app.store.add_feedback(
+            attempt_id.strip(), session_id=session_id,
+            feedback=FeedbackInput(verdict=verdict, correct_answer=correct_text, comment=comment_text,
+                                   target=target if target in ("attempt", "greedy", "majority", "reward", "weighted") else "attempt"),
+        )
+    except StorageError as exc:
+        return f"<span class='error'>{escape_text(str(exc))}</span>"
+    return "Thank you: feedback saved." if status.ok else f"<span class='error'>{escape_text(status.message)}</span>"
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def prune_downloads(folder: Path) -> None:
+    """Delete transcripts and exports older than an hour (Gradio has copied them by then)."""
+    cutoff = time.time() - DOWNLOAD_TTL_S
+    for path in folder.glob("*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            continue  # another handler removed it first
+
+
+def transcript_file(app: AppResources, session_id: str, attempt_id: Any) -> str:
+    if app.store is None:
+        raise gr.Error("The session log is off.", print_exception=False)
+    if not isinstance(attempt_id, str) or not attempt_id.strip():
+        raise gr.Error("Open an attempt first.", print_exception=False)
+    detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
+    if detail is None:
+        raise gr.Error("No such attempt in your history.", print_exception=False)
+    prune_downloads(app.downloads)
+    path = app.downloads / f"transcript-{detail.id[:12]}-{secrets.token_hex(3)}.html"
+    path.write_text(transcript_html(detail), encoding="utf-8")
+    return str(path)
+
+
+def export_file(app: AppResources, fmt: Any, *, session_id: str | None = None, access: Any = None,
+                query: AttemptQuery | None = None, require_teacher: bool = False) -> str:
+    if app.store is None:
+        raise gr.Error("The session log is off.", print_exception=False)
+    if fmt not in ("jsonl", "csv"):
+        raise gr.Error("Choose jsonl or csv.", print_exception=False)
+    prune_downloads(app.downloads)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = app.downloads / f"{'class' if require_teacher else 'my'}-attempts-{stamp}-{secrets.token_hex(3)}.{fmt}"
+    try:
+        if require_teacher:
+            app.store.teacher_export(access, fmt, query=query, out=path)
+        else:
+            app.store.export_session(session_id, fmt, out=path)  # type: ignore[arg-type]
+    except StorageError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return str(path)
+
+
+# --------------------------------------------------------------------------- every session (Teacher)
+
+
+def teacher_login(app: AppResources, password: Any) -> tuple[Any, str]:
+    """An access token and a message; no token for a wrong password."""
+    try:
+        token = app.store.teacher_login(password or "")
+    except TeacherAccessError as exc:
+        return None, f"<span class='error'>{escape_text(str(exc))}</span>"
+    return token, "Logged in."
+
+
+def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: Any, feedback: Any) -> AttemptQuery:
+    """The Teacher tab's filters, checked."""
+    return AttemptQuery(
+        date_from=parse_day(date_from, "from"),
+        date_to=parse_day(date_to, "to"),
+        text=text.strip()[:500] if isinstance(text, str) and text.strip() else None,
+        all_agree={"agree": True, "disagree": False}.get(agree) if isinstance(agree, str) else None,
+        model_id=model.strip() if isinstance(model, str) and model.strip() else None,
+        feedback=feedback if feedback in ("none", "right", "wrong", "corrected") else None,
+    )
+
+
+def teacher_page(app: AppResources, token: Any, page: Any, *filters: Any) -> tuple[Any, str]:
+    try:
+        number = max(1, int(page or 1))
+    except (TypeError, ValueError):
+        number = 1
+    try:
+        result = app.store.teacher_search(token, teacher_query(*filters), page=number, page_size=TEACHER_PAGE_SIZE)
+    except TeacherAccessError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except StorageError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return history_rows(result.items), f"{result.total} attempts · page {result.page} of {result.pages}"
+
+
+def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
+    if not isinstance(attempt_id, str) or not attempt_id.strip():
+        raise gr.Error("Pick an attempt first.", print_exception=False)
+    try:
+        detail = app.store.teacher_get_attempt(token, attempt_id.strip())
+    except StorageError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return _replay_outputs(app, detail)
+
+
+def teacher_export(app: AppResources, token: Any, fmt: Any, *filters: Any) -> str:
+    return export_file(app, fmt, access=token, query=teacher_query(*filters), require_teacher=True)

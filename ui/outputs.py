@@ -1,0 +1,95 @@
+"""The result panel: its components and the values that fill them, in one order shared by the
+Solve tab (live) and the History and Teacher tabs (replayed): status or problem, solution,
+final answer, sample cards, votes, vote chart, step-reward heatmap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from model.backend import BackendInfo
+from ui.plots import VOTE_COLUMNS, step_heatmap, vote_bars
+from ui.render import LATEX_DELIMITERS, escape_text
+from ui.views import (
+    LiveRun,
+    RunView,
+    cards_markdown,
+    chart_data,
+    final_answer_markdown,
+    heatmap_rows,
+    main_solution_markdown,
+    status_markdown,
+    vote_markdown,
+)
+
+
+def server_capabilities(info: Any) -> str:
+    """What a server honours, in words: seeds, log-probabilities."""
+    seeds = "seeds reproduce samples" if info.seeds else "seeds not guaranteed to reproduce samples"
+    logprobs = "log-probabilities" if info.logprobs else "no log-probabilities (no confidence ranking)"
+    return f"{seeds}; {logprobs}"
+
+
+def model_line(info: BackendInfo) -> str:
+    """The status line's first part: the model, how it runs, and what a server honours."""
+    line = f"**{escape_text(info.model)}** · {escape_text(info.describe().split(' · ', 1)[1])}"
+    if info.kind == "server":
+        line += f" · {escape_text(server_capabilities(info))}"
+    return line
+
+
+def vote_plot_component(**kwargs: Any) -> gr.BarPlot:
+    """The votes-per-answer bars, drawn by the browser (see `ui.plots`)."""
+    return gr.BarPlot(x="answer", y="votes", color="cluster", tooltip=["answer", "votes", "weighted share"],
+                      x_title="answer", y_title="votes", label="Votes per answer", show_label=False,
+                      color_title="answer cluster", y_lim=[0, None], height=260, **kwargs)
+
+
+def trace_panel(prefix: str) -> list[Any]:
+    """A stored attempt's problem, solution, answer, cards, votes, chart and heatmap (History
+    and Teacher tabs); returns the components in `render_outputs` order."""
+    problem = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-problem")
+    with gr.Row():
+        with gr.Column(scale=3):
+            main = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-solution")
+            answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+        with gr.Column(scale=2):
+            votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
+            chart = vote_plot_component()
+            heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
+    cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-cards")
+    return [problem, main, answer, cards, votes, chart, heatmap]
+
+
+def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool) -> list[Any]:
+    """Values for the Solve/History outputs: status, solution, answer, cards, votes, chart,
+    heatmap. `line` is the status line's `model_line`; without `live` the status is empty."""
+    status = status_markdown(line, live, log_message=log_message) if live is not None else ""
+    chart: Any = gr.skip()
+    heatmap: Any = gr.skip()
+    if plots:
+        chart = vote_plot(view)
+        rows = heatmap_rows(view)
+        heatmap = gr.update(value=step_heatmap(rows), visible=True) if rows else gr.update(value=None, visible=False)
+    return [
+        status,
+        main_solution_markdown(view),
+        final_answer_markdown(view),
+        cards_markdown(view),
+        vote_markdown(view),
+        chart,
+        heatmap,
+    ]
+
+
+def vote_plot(view: RunView) -> Any:
+    """The bar plot's new value for a finished view (None before the vote)."""
+    if not view.vote or not view.vote.n:
+        return None
+    import pandas as pd
+
+    rows, colours, title = vote_bars(**chart_data(view.vote))
+    return gr.BarPlot(value=pd.DataFrame(rows, columns=list(VOTE_COLUMNS)), color_map=colours, title=title,
+                      sort=[row[0] for row in rows], x_label_angle=-20 if len(rows) > 5 else 0)

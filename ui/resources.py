@@ -1,0 +1,98 @@
+"""What the app opens at start-up and its handlers share: the Solver, the session log, the
+solves in flight and the folder for downloads.
+
+`open_resources(config)` opens them; a log that cannot be opened is not fatal (the app answers
+without it and says so in a banner). Nothing here knows about components.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.config import AppConfig
+from model.solver import Solver, open_solver
+from storage.errors import StorageError
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class RunsInFlight:
+    """The cancel event of each session's solve in flight: one solve per session (a second one
+    cancels the first); Stop sets it."""
+
+    def __init__(self) -> None:
+        self._cancels: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def start(self, session_id: str) -> threading.Event:
+        """The new solve's cancel event; the session's previous solve, if any, is cancelled."""
+        cancel = threading.Event()
+        with self._lock:
+            previous = self._cancels.get(session_id)
+            if previous is not None:
+                previous.set()
+            self._cancels[session_id] = cancel
+        return cancel
+
+    def finish(self, session_id: str, cancel: threading.Event) -> None:
+        """Forget a solve that ended (unless a newer one of the session has replaced it)."""
+        with self._lock:
+            if self._cancels.get(session_id) is cancel:
+                del self._cancels[session_id]
+
+    def stop(self, session_id: str) -> bool:
+        """Cancel the session's solve; False when none is running."""
+        with self._lock:
+            cancel = self._cancels.get(session_id)
+        if cancel is None:
+            return False
+        cancel.set()
+        return True
+
+
+@dataclass
+class AppResources:
+    """The Solver (backend and reward scorer), the session log (None when it is off), the solves
+    in flight and the download folder; `scorer_note` and `store_note` say what did not start as
+    configured, for the page's banners."""
+
+    config: AppConfig
+    solver: Solver
+    store: Store | None
+    scorer_note: str | None = None
+    store_note: str | None = None
+    runs: RunsInFlight = field(default_factory=RunsInFlight)
+    downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mathapp-")))
+
+    def close(self) -> None:
+        """Stop the Solver and close the log."""
+        self.solver.close()
+        if self.store is not None:
+            self.store.close()
+
+
+def zero_gpu() -> bool:
+    """True on a Hugging Face ZeroGPU Space."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+
+
+def open_resources(config: AppConfig) -> AppResources:
+    """Open the Solver (backend and reward scorer) and the log."""
+    solver, scorer_note = open_solver(config, inline=zero_gpu())
+    store: Store | None
+    store_note = None
+    try:
+        store = Store.open(config.db_url, teacher_password=config.teacher_password)
+        health = store.health()
+        if not health.ok:
+            store_note = health.message
+    except StorageError as exc:
+        log.error("session log unavailable: %s", exc)
+        store, store_note = None, f"The session log is off: {exc}"
+    return AppResources(config, solver, store, scorer_note, store_note)

@@ -1,0 +1,134 @@
+"""The Solve tab's handlers: read the settings, run the Solver, stream the page, log the attempt.
+
+Stop sets the run's cancel event: the backend ends the run within one decoding step (a
+server's streams are closed), the partial solutions stay on the page and the attempt is logged
+as `cancelled`. Page updates are coalesced to a few per second (`ui.views.LiveRun`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from model.backend import BackendUnavailable
+from model.config import SamplingParams
+from model.errors import ConfigError, ModelError
+from model.types import RunDone
+from ui import logbook
+from ui.outputs import model_line, render_outputs
+from ui.render import escape_text
+from ui.resources import AppResources
+from ui.sessions import session_of
+from ui.views import LiveRun
+
+
+def sampling_from_inputs(n: Any, temperature: Any, top_p: Any, max_new_tokens: Any, seed: Any) -> SamplingParams:
+    """Validated settings from the page (or an API client): `ConfigError` says what is wrong."""
+
+    def whole(name: str, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a whole number.")
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value.strip())
+        raise ConfigError(f"{name} must be a whole number; got {value!r}.")
+
+    def number(name: str, value: Any) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{name} must be a number; got {value!r}.") from None
+
+    seed_value = None if seed is None or (isinstance(seed, str) and not seed.strip()) else whole("seed", seed)
+    if isinstance(seed, float) and math.isnan(seed):
+        seed_value = None
+    return SamplingParams(
+        n=whole("number of samples N", n),
+        temperature=number("temperature", temperature),
+        top_p=number("top-p", top_p),
+        max_new_tokens=whole("max new tokens", max_new_tokens),
+        seed=seed_value,
+        include_greedy=True,
+    )
+
+
+def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, top_p: Any, max_new_tokens: Any,
+              seed: Any, browser: Any, request: gr.Request | None) -> Iterator[list[Any]]:
+    """The Solve handler: prepare (the Solver validates), log the start, stream coalesced
+    updates, log the end."""
+    session_id = session_of(browser, request)
+    try:
+        params = sampling_from_inputs(n, temperature, top_p, max_new_tokens, seed)
+        run = app.solver.prepare(problem_text, params)
+    except BackendUnavailable as exc:
+        log_unreachable(app, session_id, problem_text, params, str(exc))
+        raise gr.Error(str(exc), print_exception=False) from None
+    except ModelError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    cancel = app.runs.start(session_id)  # a second solve from the same session replaces the first
+    line = model_line(app.solver.info)
+
+    log_messages: list[str] = []
+    attempt_id = None
+    if app.store is not None:
+        app.store.ensure_session(session_id)
+        started = app.store.start_attempt(logbook.attempt_start(session_id, run, app.solver.info))
+        attempt_id = started.attempt_id
+        if not started.ok:
+            log_messages.append(started.message)
+    live = LiveRun(run.request.rows)
+    finished = False
+    try:
+        yield render_outputs(line, live.snapshot(), live, plots=True)
+        for event in app.solver.stream(run, cancel=cancel):
+            live.apply(event)
+            if isinstance(event, RunDone):
+                break
+            if live.due():
+                yield render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=False)
+        result = live.result
+        if result is not None and app.store is not None and attempt_id is not None:
+            done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result), logbook.sample_records(result.solutions))
+            if not done.ok:
+                log_messages.append(done.message)
+        finished = True
+        yield render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True)
+    finally:
+        cancel.set()
+        app.runs.finish(session_id, cancel)
+        if not finished and app.store is not None and attempt_id is not None:
+            # The page went away (or Stop cancelled the event) before the result: keep what streamed.
+            app.store.finish_attempt(attempt_id, logbook.cancelled_outcome(),
+                                     logbook.sample_records(live.partial_solutions()))
+
+
+def log_unreachable(app: AppResources, session_id: str, problem_text: Any, params: SamplingParams, reason: str) -> None:
+    """A valid problem the model could not be reached for: logged as an `error` attempt."""
+    if app.store is None or not isinstance(problem_text, str) or not problem_text.strip():
+        return
+    app.store.ensure_session(session_id)
+    start = logbook.unreachable_start(session_id, problem_text.strip(), params, app.solver.info)
+    started = app.store.start_attempt(start)
+    if started.attempt_id is not None:
+        app.store.finish_attempt(started.attempt_id, logbook.cancelled_outcome(error=reason), [])
+
+
+def stop(app: AppResources, browser: Any, request: gr.Request | None) -> str:
+    """The Stop handler: cancel this session's solve."""
+    return "Stopping…" if app.runs.stop(session_of(browser, request)) else "Nothing is running."
+
+
+def backend_health_update(app: AppResources) -> Any:
+    """The banner that says when the model server is not answering (checked on page load)."""
+    problem = app.solver.backend.health()
+    if problem is None:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"<div class='banner'><b>Model server.</b> {escape_text(problem)}</div>", visible=True)
