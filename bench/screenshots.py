@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             page.screenshot(path=str(args.out / "screenshot-finished.png"), full_page=False)
             browser.close()
     finally:
-        demo.services.solver.close()  # type: ignore[attr-defined]
+        demo.resources.solver.close()  # type: ignore[attr-defined]
         demo.close()
     print(f"wrote {args.out / 'screenshot-streaming.png'} and {args.out / 'screenshot-finished.png'}")
 

@@ -1,27 +1,36 @@
 """Incremental, UTF-8-safe detokenization: one decoder per streamed row.
 
 Byte-level BPE splits a multi-byte character (é, π, 🙂) across tokens; decoding a prefix that
-ends inside such a character yields U+FFFD. The decoder holds text back until the character is
-complete, so the deltas a row emits always join to exactly the text of its tokens.
+ends inside such a character yields U+FFFD. `tokenizers`' `DecodeStream` holds text back until
+the character is complete, so the deltas a row emits always join to exactly the text of its
+tokens; `IncrementalDecoder` adds what a row needs around it: its ids, its text so far, and a
+flush for the end of the row.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-REPLACEMENT = "\ufffd"
+from tokenizers.decoders import DecodeStream
 
 
 class IncrementalDecoder:
-    """Turns a stream of token ids into a stream of text deltas.
+    """Turns a stream of token ids into a stream of text deltas (special tokens skipped).
 
-    Keeps two offsets into the ids (as text-generation servers do): text before
-    `prefix_offset` is already emitted and never re-decoded; `read_offset` marks where the
-    last emitted delta ended. Each push decodes only the short window after `prefix_offset`.
+    `push` is `DecodeStream.step`: 4-5 µs a token where re-decoding a window with
+    `tokenizer.decode` took 36-53 µs (20k tokens, Qwen2's BPE and the tests' tiny one; the
+    deltas were identical on 6,600 sequences, random ids included). `DecodeStream` has
+    no flush, so the decoder mirrors the two offsets it keeps inside: the ids before
+    `_prefix_offset` are already emitted and `_read_offset` is where the last delta ended;
+    `flush` decodes the window after them once, at the end of the row.
     """
 
     def __init__(self, tokenizer: Any) -> None:
-        self._tokenizer = tokenizer
+        backend = getattr(tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            raise TypeError(f"streaming needs a fast (tokenizers-backed) tokenizer; got {type(tokenizer).__name__}")
+        self._backend = backend
+        self._stream = DecodeStream(skip_special_tokens=True)
         self._ids: list[int] = []
         self._prefix_offset = 0
         self._read_offset = 0
@@ -36,28 +45,29 @@ class IncrementalDecoder:
         """All text emitted so far."""
         return "".join(self._emitted)
 
-    def _decode(self, ids: list[int]) -> str:
-        return self._tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-
     def push(self, token_id: int) -> str:
         """Add one token; return the text it completes (possibly empty)."""
         self._ids.append(token_id)
-        prefix_text = self._decode(self._ids[self._prefix_offset : self._read_offset])
-        new_text = self._decode(self._ids[self._prefix_offset :])
-        if len(new_text) > len(prefix_text) and not new_text.endswith(REPLACEMENT):
-            delta = new_text[len(prefix_text) :]
-            self._prefix_offset = self._read_offset
-            self._read_offset = len(self._ids)
-            self._emitted.append(delta)
-            return delta
-        return ""
+        delta = self._stream.step(self._backend, token_id)
+        if not delta:
+            return ""
+        self._prefix_offset, self._read_offset = self._read_offset, len(self._ids)
+        self._emitted.append(delta)
+        return delta
 
     def flush(self) -> str:
         """Emit whatever is held back (at the end of a row, an incomplete character stays U+FFFD)."""
-        prefix_text = self._decode(self._ids[self._prefix_offset : self._read_offset])
-        new_text = self._decode(self._ids[self._prefix_offset :])
-        delta = new_text[len(prefix_text) :] if len(new_text) > len(prefix_text) else ""
+        held = self._ids[self._read_offset :]
+        delta = ""
+        if held:
+            prefix_text = self._decode(self._ids[self._prefix_offset : self._read_offset])
+            new_text = self._decode(self._ids[self._prefix_offset :])
+            delta = new_text[len(prefix_text) :] if len(new_text) > len(prefix_text) else ""
         self._prefix_offset = self._read_offset = len(self._ids)
+        self._stream = DecodeStream(skip_special_tokens=True)  # the next push starts afresh
         if delta:
             self._emitted.append(delta)
         return delta
+
+    def _decode(self, ids: list[int]) -> str:
+        return self._backend.decode(ids, skip_special_tokens=True)

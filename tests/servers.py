@@ -1,6 +1,6 @@
 """Real Gradio servers for the end-to-end tests, each on its own port with its own SQLite file.
 
-`start_app` builds the app exactly as `app.py` does (config -> services -> Blocks -> launch),
+`start_app` builds the app exactly as `app.py` does (config -> resources -> Blocks -> launch),
 in this process, and returns its URL; the caller closes it.
 """
 
@@ -39,13 +39,11 @@ class RunningApp:
     config: AppConfig
 
     @property
-    def services(self):
-        return self.demo.services  # type: ignore[attr-defined]
+    def resources(self):
+        return self.demo.resources  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        self.services.solver.close()
-        if self.services.store is not None:
-            self.services.store.close()
+        self.resources.close()
         self.demo.close()  # type: ignore[attr-defined]
 
 

@@ -72,14 +72,13 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
                 with gr.Row():
                     solve_btn = gr.Button("Solve", variant="primary", elem_id="solve-btn")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-            with gr.Column(scale=2):
-                with gr.Accordion("Settings", open=False):
-                    n_in = gr.Slider(0, MAX_SAMPLES, value=defaults.n, step=1, label="N sampled solutions (0 = greedy only)")
-                    temp_in = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05, label="temperature")
-                    top_p_in = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p")
-                    max_in = gr.Slider(16, min(4096, info.context_length), value=min(defaults.max_new_tokens, info.context_length),
-                                       step=16, label="max new tokens per solution")
-                    seed_in = gr.Number(value=defaults.seed, precision=0, label="seed (empty = random, recorded)")
+            with gr.Column(scale=2), gr.Accordion("Settings", open=False):
+                n_in = gr.Slider(0, MAX_SAMPLES, value=defaults.n, step=1, label="N sampled solutions (0 = greedy only)")
+                temp_in = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05, label="temperature")
+                top_p_in = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p")
+                max_in = gr.Slider(16, min(4096, info.context_length), value=min(defaults.max_new_tokens, info.context_length),
+                                   step=16, label="max new tokens per solution")
+                seed_in = gr.Number(value=defaults.seed, precision=0, label="seed (empty = random, recorded)")
         if examples:
             gr.Examples(examples=[[e] for e in examples], inputs=[problem], label="Examples", examples_per_page=12)
         status = gr.Markdown(status_markdown(model_line, None), elem_id="status")

@@ -2,12 +2,13 @@
 
 - `local`: the model loaded in this process through transformers (`model.backends.local`);
 - `server`: any OpenAI-compatible server, vLLM, SGLang, TGI, llama.cpp or `transformers serve`
-  (`model.backends.server`), chosen by `--server-url`.
+  (`model.backends.server`, which connects through `server_connect`, talks HTTP through
+  `server_wire` and words failures with `server_errors`), chosen by `--server-url`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from model.backend import Backend
 from model.config import AppConfig

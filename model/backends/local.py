@@ -23,8 +23,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from model.backend import (
     BackendEvent,
@@ -60,7 +61,7 @@ class _Run:
     request: GenerationRequest
     cancel: threading.Event
     stop_ids: frozenset[int]
-    events: "queue.Queue[list[tuple] | None]" = field(default_factory=queue.Queue)
+    events: queue.Queue[list[tuple] | None] = field(default_factory=queue.Queue)
     start: int = -1  # first slot, once admitted
     length: int = 0  # positions filled in each of its slots
     # Per slot of the run, in slot order (start, start + 1, ...): which row sits there, whether it
@@ -346,7 +347,7 @@ class LocalBackend:
         run.send(("started",), urgent=True)
         try:
             tokens, logprobs = self.slots.prefill(request.prompt_ids, run.start, settings)
-        except Exception as exc:  # noqa: BLE001 - the run ends `error`, the others go on
+        except Exception as exc:  # the run ends `error`, the others go on
             log.exception("prefill failed")
             with self._lock:
                 self._active.remove(run)
@@ -380,7 +381,7 @@ class LocalBackend:
         rows = self.slots.batch_rows(max(r.start + r.size for r in runs), sampling)
         try:
             tokens, logprobs = self.slots.step(rows, groups, sampling)
-        except Exception as exc:  # noqa: BLE001 - every run in the batch ends `error`
+        except Exception as exc:  # every run in the batch ends `error`
             log.exception("decode step failed")
             detail = _failure(exc, sum(r.size for r in runs), max(r.request.max_new_tokens for r in runs))
             for run in runs:
@@ -500,7 +501,7 @@ def _failure(exc: Exception, rows: int, budget: int) -> str:
     return f"Generation failed: {type(exc).__name__}: {exc}"
 
 
-def _drain(events: "queue.Queue[list[tuple] | None]") -> Iterator[list[tuple]]:
+def _drain(events: queue.Queue[list[tuple] | None]) -> Iterator[list[tuple]]:
     while True:
         batch = events.get()
         if batch is None:
@@ -508,7 +509,7 @@ def _drain(events: "queue.Queue[list[tuple] | None]") -> Iterator[list[tuple]]:
         yield batch
 
 
-def _take(events: "queue.Queue[list[tuple] | None]") -> Iterator[list[tuple]]:
+def _take(events: queue.Queue[list[tuple] | None]) -> Iterator[list[tuple]]:
     while True:
         try:
             batch = events.get_nowait()
@@ -523,4 +524,4 @@ def _log_capture(done: int, total: int) -> None:
         log.info("CUDA graphs: captured %d of %d decode steps", done, total)
 
 
-__all__ = ["LocalBackend", "default_max_rows", "FLUSH_INTERVAL_S"]
+__all__ = ["FLUSH_INTERVAL_S", "LocalBackend", "default_max_rows"]

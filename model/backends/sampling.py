@@ -68,7 +68,7 @@ def choose_tokens(
 
     logits = logits.float()
     argmax = logits.argmax(dim=-1)
-    logprob_of = lambda tokens: logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)  # noqa: E731
+    logprob_of = lambda tokens: logits.gather(-1, tokens[:, None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     if not sampling:
         return argmax, logprob_of(argmax)
     safe_t = torch.where(greedy, torch.ones_like(temperature), temperature.clamp_min(1e-5))

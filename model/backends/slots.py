@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from model.backends.sampling import choose_tokens, gumbel_noise, row_key
 
@@ -117,7 +118,7 @@ class PointwiseOps:
         if compiled:
             import torch
 
-            options = dict(dynamic=True, fullgraph=True)
+            options = {"dynamic": True, "fullgraph": True}
             self.rms_norm = torch.compile(rms_norm, **options)
             self.add_rms_norm = torch.compile(add_rms_norm, **options)
             self.rope = torch.compile(rope, **options)
@@ -210,14 +211,14 @@ class SlotModel:
         self.slots = max(slots, self.min_rows)
         self.max_len = max_len
         shape = (self.slots, self.kv_heads, max_len, self.head_dim)
-        options = dict(dtype=self.dtype, device=self.device)
+        options = {"dtype": self.dtype, "device": self.device}
         # CUDA: zeros, since the padded step reads (masked) positions nobody wrote, and 0 x NaN
         # would poison a row. CPU: grouped attention reads only what prefill and steps wrote, and
         # empty memory is not touched (not resident) until a row uses it.
         make = torch.zeros if self.cuda else torch.empty
         self.k = [make(shape, **options) for _ in self.layers]
         self.v = [make(shape, **options) for _ in self.layers]
-        long = dict(dtype=torch.long, device=self.device)
+        long = {"dtype": torch.long, "device": self.device}
         self.tokens = torch.zeros(self.slots, **long)
         self.positions = torch.zeros(self.slots, **long)
         self.steps = torch.zeros(self.slots, **long)
@@ -497,4 +498,4 @@ class SlotModel:
         return len(self._graphs)
 
 
-__all__ = ["SlotModel", "RowSettings", "row_settings", "bucket"]
+__all__ = ["RowSettings", "SlotModel", "bucket", "row_settings"]

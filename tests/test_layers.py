@@ -1,0 +1,141 @@
+"""The house's shape, read from the source: no import circles among `model/`, `ui/` and
+`storage/`, no module past the size where it starts holding several jobs, and the log's
+side of the app (History, Teacher, storage) never loading torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("model", "ui", "storage")
+MAX_LINES = 600
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def source_modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found[module_name(path)] = path
+    return found
+
+
+def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every project module `name` imports anywhere in its file (TYPE_CHECKING and
+    function-local imports included): `from pkg import sub` counts as `pkg.sub` when `sub`
+    is a module, else as `pkg`."""
+    is_package = path.name == "__init__.py"
+    deps: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            deps.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                deps.add(sub if sub in known else base)
+    return {dep for dep in deps if dep in known and dep != name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = source_modules()
+    known = set(modules)
+    return {name: imported_modules(name, path, known) for name, path in modules.items()}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm; returns the components with more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for dep in sorted(graph[node]):
+            if dep not in index:
+                visit(dep)
+                low[node] = min(low[node], low[dep])
+            elif dep in on_stack:
+                low[node] = min(low[node], index[dep])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_the_cycle_finder_finds_a_circle_and_accepts_a_chain():
+    assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert strongly_connected({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_graph_resolves_relative_and_submodule_imports(tmp_path):
+    path = tmp_path / "x.py"
+    path.write_text("from . import sibling\nfrom .sibling import thing\nfrom pkg import helper\n")
+    known = {"pkg", "pkg.x", "pkg.sibling", "pkg.helper"}
+    assert imported_modules("pkg.x", path, known) == {"pkg.sibling", "pkg.helper"}
+
+
+def test_no_import_circles_in_model_ui_storage():
+    graph = import_graph()
+    assert len(graph) > 30  # the walk really found the project
+    circles = strongly_connected(graph)
+    assert circles == [], "import circles: " + "; ".join(" <-> ".join(c) for c in circles)
+
+
+@pytest.mark.parametrize("name,path", sorted(source_modules().items()))
+def test_no_module_holds_more_than_one_jobs_worth_of_lines(name, path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines; split it along its jobs"
+
+
+def test_model_never_imports_gradio_and_storage_never_imports_model_libraries():
+    graph = import_graph()
+    for name, path in source_modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        roots = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        roots |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        if name.startswith("model"):
+            assert "gradio" not in roots and "ui" not in roots and "storage" not in roots, name
+        if name.startswith("storage"):
+            assert not roots & {"torch", "transformers", "gradio", "model", "ui"}, name
+    assert graph  # the graph and this walk cover the same files
+
+
+def test_history_teacher_and_the_log_import_no_torch():
+    code = (
+        "import sys, ui.logbook, ui.views, ui.render, storage, storage.export\n"
+        "heavy = [m for m in ('torch', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
