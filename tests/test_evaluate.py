@@ -396,7 +396,8 @@ def test_cli_end_to_end_by_confidence(five_model_dir, problem_file, tmp_path, ca
 
 
 def test_cli_module_with_a_reward_model(five_model_dir, problem_file, tmp_path, tiny_tokenizer):
-    from model.reward import build_tiny_orm, save_reward_model
+    from model.reward import save_reward_model
+    from model.training.tiny_rm import build_tiny_orm
 
     rm_dir = save_reward_model(build_tiny_orm(tiny_tokenizer), tiny_tokenizer, tmp_path / "tiny-orm")
     out = tmp_path / "eval"

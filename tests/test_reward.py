@@ -47,8 +47,6 @@ from model.reward import (
     Qwen2ForProcessRewardModel,
     Qwen2ForRewardModel,
     RewardHead,
-    build_tiny_orm,
-    build_tiny_prm,
     load_scorer,
     make_scorer,
     save_outcome_rm,
@@ -56,6 +54,7 @@ from model.reward import (
     split_steps,
 )
 from model.reward import loader as reward_loader
+from model.training.tiny_rm import build_tiny_orm, build_tiny_prm
 from model.types import Solution
 from tests.conftest import TINY_CORPUS
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from model import memory
 from model.backend import (
     BackendEvent,
     BackendInfo,
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 0.02
 # Share of the memory free at start-up that the KV slots may take by default.
 KV_MEMORY_SHARE = 0.6
+FALLBACK_RAM = 8 * 1024**3  # where free RAM cannot be read
 # Default cap on rows in flight: two full runs of the largest N.
 DEFAULT_MAX_ROWS = 2 * (MAX_SAMPLES + 1)
 
@@ -146,6 +148,7 @@ class LocalBackend:
         self._waiting: list[_Run] = []
         self._active: list[_Run] = []
         self._closed = False
+        self.steps_done = 0  # decode steps taken (read by tests and benches)
         self._inline_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         if not inline:
@@ -362,6 +365,7 @@ class LocalBackend:
         run.flush()
 
     def _step(self) -> None:
+        self.steps_done += 1
         with self._lock:
             runs = list(self._active)
             for run in runs:
@@ -466,20 +470,9 @@ def default_max_rows(loaded: LoadedModel) -> int:
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
     else:
-        free = _available_ram()
+        free = memory.free_bytes("cpu") or FALLBACK_RAM
     rows = int(free * KV_MEMORY_SHARE // per_row)
     return max(1, min(DEFAULT_MAX_ROWS, rows))
-
-
-def _available_ram() -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 1024**3
 
 
 def _first_fit(runs: list[_Run], count: int, capacity: int) -> int | None:

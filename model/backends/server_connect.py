@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,12 @@ from urllib.parse import urlsplit
 
 import openai
 
+from model import hub
 from model.backend import BackendInfo, BackendUnavailable
 from model.backends.server_errors import FailureWords
 from model.backends.server_wire import sampling_fields, server_message, shorten
 from model.config import MAX_CONTEXT, resolve_model_alias
 from model.errors import ModelNotFoundError
-from model.loading import HUB_ID
 from model.prompts import detect_family
 
 log = logging.getLogger(__name__)
@@ -259,18 +258,17 @@ def fetch_tokenizer(spec: str) -> str:
     path = Path(spec).expanduser()
     if path.is_dir():
         return str(path.resolve())
-    if spec.startswith((".", "/", "~")) or not HUB_ID.match(spec):
+    if spec.startswith((".", "/", "~")) or not hub.HUB_ID.match(spec):
         raise ModelNotFoundError(f"{spec!r} is neither a directory here nor a Hugging Face Hub id")
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        return snapshot_download(spec, allow_patterns=TOKENIZER_FILES, local_files_only=True)
+        return hub.fetch_snapshot(spec, patterns=TOKENIZER_FILES, local_files_only=True)
     except LocalEntryNotFoundError:
         pass
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if hub.offline():
         raise ModelNotFoundError(f"{spec} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     try:
-        return snapshot_download(spec, allow_patterns=TOKENIZER_FILES)
+        return hub.fetch_snapshot(spec, patterns=TOKENIZER_FILES, local_files_only=False)
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError, ValueError) as exc:
         raise ModelNotFoundError(f"could not download the tokenizer of {spec}: {type(exc).__name__}") from None

@@ -8,9 +8,6 @@ judged") and `docs/reward.md`. Modules: `modules` (torch), `inputs`, `checkpoint
 
 from model.ranking import ConfidenceScorer, RewardScorer, Score, rank_solutions
 from model.reward.checkpoint import (
-    build_tiny_orm,
-    build_tiny_prm,
-    reward_config,
     save_outcome_rm,
     save_reward_model,
 )
@@ -47,15 +44,12 @@ __all__ = [
     "RewardHead",
     "RewardScorer",
     "Score",
-    "build_tiny_orm",
-    "build_tiny_prm",
     "estimate_rm_bytes",
     "load_scorer",
     "make_scorer",
     "parameter_split",
     "plan_precision",
     "rank_solutions",
-    "reward_config",
     "rm_messages",
     "save_outcome_rm",
     "save_reward_model",

@@ -226,7 +226,7 @@ class ProcessRewardScorer(_CheckpointScorer):
 
 
 @dataclass(frozen=True)
-class _Row:
+class _RewardInput:
     """A likelihood reward model's input: the token ids and where the solution starts."""
 
     ids: list[int]
@@ -261,11 +261,11 @@ class LikelihoodRewardScorer(_CheckpointScorer):
             )
         return prompt
 
-    def encode(self, problem: str, text: str, prompt: list[int] | None = None) -> tuple[_Row, bool]:
+    def encode(self, problem: str, text: str, prompt: list[int] | None = None) -> tuple[_RewardInput, bool]:
         """The prompt, the solution's tokens and `<|im_end|>`, cut to the context (and whether it was)."""
         prompt = self._prompt(problem) if prompt is None else prompt
         ids = prompt + list(self.tokenizer.encode(text, add_special_tokens=False)) + [self.end_id]
-        return _Row(ids[: self.max_tokens], len(prompt)), len(ids) > self.max_tokens
+        return _RewardInput(ids[: self.max_tokens], len(prompt)), len(ids) > self.max_tokens
 
     def score(self, problem: str, solutions: Sequence[Solution]) -> list[Score]:
         if not solutions:
@@ -273,7 +273,7 @@ class LikelihoodRewardScorer(_CheckpointScorer):
         prompt = self._prompt(problem)
         return self._scalar_scores([self.encode(problem, s.text, prompt) for s in solutions])
 
-    def _forward_rows(self, rows: list[_Row]) -> list[float]:
+    def _forward_rows(self, rows: list[_RewardInput]) -> list[float]:
         ids, mask = self._pad([row.ids for row in rows])
         solution = torch.zeros_like(mask)
         for i, row in enumerate(rows):

@@ -30,12 +30,12 @@ from model.reward import (
     LikelihoodRewardScorer,
     Qwen2ForLikelihoodRewardModel,
     Qwen2ForRewardModel,
-    reward_config,
     rm_messages,
     save_reward_model,
 )
 from model.solver import Solver
 from model.training.synthetic import DEFAULT_HELDOUT_PATH, read_jsonl, stream_problems
+from model.training.tiny_rm import reward_config
 
 
 @dataclass
