@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.steps import check_solution, checked_vote  # noqa: E402
-from model.types import Solution  # noqa: E402
+from model.steps import check_solution, checked_vote
+from model.types import Solution
 
 
 def evaluation_module() -> str:
@@ -87,6 +87,16 @@ def really_wrong(claim_text: str) -> bool | None:
         return None
 
 
+def has_slip(solution: str) -> bool | None:
+    """Whether any `$a op b = c$` of the bundled format is wrong, by the generator's own
+    recomputation (None when that code is not there)."""
+    try:
+        from model.training.synthetic import equation_value, solution_equations
+    except ImportError:
+        return None
+    return any(equation_value(left) != int(written) for left, written in solution_equations(solution))
+
+
 def percent(count: int, total: int) -> str:
     return f"{100 * count / total:.1f}%" if total else "-"
 
@@ -105,24 +115,32 @@ def main(argv: list[str] | None = None) -> None:
         generate(args, results.parent)
     rows = load(results, args.n)
 
-    started = time.perf_counter()
+    check_s = 0.0
     flags = {True: [0, 0], False: [0, 0]}  # right? -> [flagged, total]
     real = [0, 0]  # flagged right solutions: [holding a really wrong claim, recomputable]
+    claims = [0, 0]  # flagged claims: [really wrong, recomputable]
+    slips = [0, 0]  # wrong solutions holding a slip (independent recomputation): [flagged, all]
     methods = {"greedy": [], f"Maj@{args.n}": [], f"RM@{args.n}": []}
     checked: list[bool] = []
     fell_back = kept_total = solutions = 0
     for row in rows:
         texts = [row["greedy"]] + row["samples"]
+        clock = time.perf_counter()
         checks = [check_solution(s["text"]) for s in texts]
+        check_s += time.perf_counter() - clock
         solutions += len(texts)
         for s, check in zip(texts, checks):
             flags[bool(s["correct"])][0] += check.has_wrong
             flags[bool(s["correct"])][1] += 1
-            if s["correct"] and check.has_wrong:
-                verdicts = [really_wrong(c.text) for c in check.wrong]
-                if all(v is not None for v in verdicts):
-                    real[1] += 1
-                    real[0] += any(verdicts)
+            verdicts = [really_wrong(c.text) for c in check.wrong]
+            claims[0] += sum(v is True for v in verdicts)
+            claims[1] += sum(v is not None for v in verdicts)
+            if s["correct"] and check.has_wrong and all(v is not None for v in verdicts):
+                real[1] += 1
+                real[0] += any(verdicts)
+            if not s["correct"] and has_slip(s["text"]):
+                slips[1] += 1
+                slips[0] += check.has_wrong
         samples = [Solution(index=i + 1, kind="sampled", text=s["text"], answer=s["answer"]) for i, s in enumerate(row["samples"])]
         result = checked_vote(samples, checks[1:])
         fell_back += result.fell_back
@@ -132,7 +150,6 @@ def main(argv: list[str] | None = None) -> None:
         methods["greedy"].append(bool(row["greedy"]["correct"]))
         methods[f"Maj@{args.n}"].append(bool(row["at_n"][str(args.n)]["maj"]["correct"]))
         methods[f"RM@{args.n}"].append(bool(row["at_n"][str(args.n)]["rm"]["correct"]))
-    elapsed = time.perf_counter() - started
 
     problems = len(rows)
     wrong_flagged, wrong_total = flags[False]
@@ -143,9 +160,11 @@ def main(argv: list[str] | None = None) -> None:
         "| measure | value |",
         "|---|---:|",
         f"| recall: wrong solutions with a flagged claim | {percent(wrong_flagged, wrong_total)} ({wrong_flagged}/{wrong_total}) |",
+        f"| recall on wrong solutions that hold a slip (recomputed) | {percent(*slips)} ({slips[0]}/{slips[1]}) |",
         f"| false alarms: right solutions with a flagged claim | {percent(right_flagged, right_total)} ({right_flagged}/{right_total}) |",
-        f"| ... of those, holding a claim that really is wrong (independent recomputation) | {real[0]}/{real[1]} |",
-        f"| checker time per solution | {1000 * elapsed / max(solutions, 1):.2f} ms |",
+        f"| ... of those, holding a claim that really is wrong (two slips that cancel) | {real[0]}/{real[1]} |",
+        f"| flagged claims that really are wrong (of those the recomputation reads) | {claims[0]}/{claims[1]} |",
+        f"| checker time per solution | {1000 * check_s / max(solutions, 1):.2f} ms |",
         "",
         "| method | accuracy | checked vote right, it wrong (b) | checked vote wrong, it right (c) | sign test p |",
         "|---|---:|---:|---:|---:|",
@@ -157,8 +176,10 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {percent(sum(picks), problems)} ({sum(picks)}/{problems}) | {b} | {c} | {sign_test(b, c):.2g} |")
     lines += [
         "",
-        f"Checked vote kept {kept_total / max(problems, 1):.2f} of {args.n} samples per problem on average and fell "
-        f"back to Maj@{args.n} (no sample left without a wrong claim) on {fell_back} of {problems} problems.",
+        (
+            f"Checked vote kept {kept_total / max(problems, 1):.2f} of {args.n} samples per problem on average and "
+            f"fell back to Maj@{args.n} (no sample left without a wrong claim) on {fell_back} of {problems} problems."
+        ),
         "",
     ]
     markdown = "\n".join(lines)

@@ -100,6 +100,8 @@ class AppConfig:
     context_length: int | None = None
     db_url: str = "sqlite:///data/mathapp.sqlite3"
     teacher_password: str | None = field(default=None, repr=False)
+    # Key of the browser's stored session id; unset = one generated once and kept beside the log.
+    browser_secret: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False
@@ -142,6 +144,8 @@ class AppConfig:
         _check_int("max_queue", self.max_queue, 1, 10_000)
         if self.max_batch_rows is not None:
             _check_int("max_batch_rows", self.max_batch_rows, 1, 4096)
+        if self.browser_secret is not None and len(self.browser_secret) < 16:
+            raise ConfigError("browser_secret must be at least 16 characters (it keys every browser's stored session id).")
         if self.teacher_password is not None and len(self.teacher_password) < 8:
             raise ConfigError("The teacher password must have at least 8 characters.")
         if self.server_url is not None:
@@ -220,6 +224,7 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("context_length", "--context-length", int, "cap on prompt + answer tokens (default: the model's own, 4096 for Qwen2-Math)"),
     ("db_url", "--db-url", str, "SQLAlchemy URL of the session log (default sqlite:///data/mathapp.sqlite3)"),
     ("teacher_password", "--teacher-password", str, "password of the teacher view; unset = no teacher view (prefer the environment variable)"),
+    ("browser_secret", "--browser-secret", str, "key of the session id each browser keeps, so History survives restarts; unset = generated once and stored beside the SQLite log (set it for PostgreSQL or several app copies; prefer the environment variable)"),
     ("host", "--host", str, "address to serve on"),
     ("port", "--port", int, "port to serve on"),
     ("share", "--share", bool, "also open a public gradio.live link"),
@@ -260,7 +265,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     for name, flag, kind, help_text in _OPTIONS:
         env = ENV_PREFIX + name.upper()
         default = getattr(defaults, name)
-        shown = "unset" if default is None or name == "teacher_password" else default
+        shown = "unset" if default is None or name in ("teacher_password", "browser_secret") else default
         full_help = f"{help_text} [env {env}; default {shown}]"
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=full_help)

@@ -43,6 +43,10 @@ class InvalidProblemError(ModelError, ValueError):
     """The problem text is empty, too long, or not text."""
 
 
+class InvalidQuestionError(InvalidProblemError):
+    """A follow-up question is empty, too long, or not text (caught wherever a bad problem is)."""
+
+
 class GenerationError(ModelError):
     """Generation failed for a reason other than memory."""
 

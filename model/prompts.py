@@ -9,7 +9,8 @@ rendered by the tokenizer's own template, never by hand.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from model.errors import ConfigError, NotACausalLMError
 
@@ -45,25 +46,32 @@ def build_messages(problem: str, family: str) -> list[dict[str, str]]:
 
 def build_prompt(tokenizer: Any, problem: str, family: str) -> list[int]:
     """Token ids of the prompt, ending with the assistant header so the model answers next."""
+    return chat_prompt_ids(tokenizer, build_messages(problem, family))
+
+
+def render_prompt(tokenizer: Any, problem: str, family: str) -> str:
+    """The prompt as text (for display, logs and tests)."""
+    return chat_prompt_text(tokenizer, build_messages(problem, family))
+
+
+def chat_prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> list[int]:
+    """Token ids of any chat through the tokenizer's own template, ending with the assistant
+    header (the solve prompt and the follow-up conversations of `model.conversation`)."""
     if not getattr(tokenizer, "chat_template", None):
         raise NotACausalLMError(
             "This tokenizer has no chat template; Qwen2-Math-Instruct checkpoints ship one. "
             "Is this a base (non-Instruct) model?"
         )
-    ids = tokenizer.apply_chat_template(
-        build_messages(problem, family), add_generation_prompt=True, tokenize=True
-    )
+    ids = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
     # transformers 5 returns a BatchEncoding from apply_chat_template(tokenize=True).
     if hasattr(ids, "keys") and "input_ids" in ids:
         ids = ids["input_ids"]
     return list(ids)
 
 
-def render_prompt(tokenizer: Any, problem: str, family: str) -> str:
-    """The prompt as text (for display, logs and tests)."""
-    return tokenizer.apply_chat_template(
-        build_messages(problem, family), add_generation_prompt=True, tokenize=False
-    )
+def chat_prompt_text(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> str:
+    """The same chat as text: what a server backend sends."""
+    return tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
 
 
 def detect_family(model_name: str, tokenizer: Any | None = None, override: str = "auto") -> str:

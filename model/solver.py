@@ -9,6 +9,10 @@ thread. It yields the events that the UI renders, the evaluation command counts 
 session log stores (`model.types`), ending every run with one `RunDone`.
 
 Phases: `prepare` -> backend `stream` (rows) -> `finish_row` x rows -> `vote` -> `rank`.
+
+Follow-up questions about a solution (`prepare_follow_up` -> `stream_follow_up`) are runs of
+their own: the conversation built by `model.conversation`, one greedy row with its own token
+budget, through the same backend (same queue, same batch), streamed with the same events.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from model.answers import extract_answer, majority_vote
 from model.backend import (
@@ -34,15 +39,35 @@ from model.backend import (
     Waiting,
 )
 from model.config import SamplingParams
-from model.errors import GenerationError, InvalidProblemError, PromptTooLongError
+from model.conversation import ConversationPrompt, fit_conversation
+from model.errors import (
+    ConfigError,
+    GenerationError,
+    InvalidProblemError,
+    InvalidQuestionError,
+    PromptTooLongError,
+)
 from model.prompts import build_prompt, render_prompt
 from model.ranking import RewardScorer, rank_solutions
-from model.types import Delta, Queued, RowDone, RunDone, RunResult, Solution, Started, StreamEvent, Timings, kind_of_row
+from model.types import (
+    Delta,
+    Queued,
+    RowDone,
+    RunDone,
+    RunResult,
+    Solution,
+    Started,
+    StreamEvent,
+    Timings,
+    kind_of_row,
+)
 
 log = logging.getLogger(__name__)
 
 # A solution needs at least this many tokens of room in the context to be worth starting.
 MIN_ANSWER_TOKENS = 32
+# The token budget of a follow-up answer, unless the caller gives one.
+DEFAULT_FOLLOW_UP_TOKENS = 1024
 # Finish reasons after which a row's text is a whole solution whose answer counts. A stopped
 # or failed row is unfinished thought: its "last number" is no answer.
 ANSWERED_REASONS = ("stop", "length", "repetition")
@@ -50,19 +75,28 @@ ANSWERED_REASONS = ("stop", "length", "repetition")
 
 def validate_problem(text: object, max_chars: int) -> str:
     """The problem as the model will see it, or `InvalidProblemError` saying what is wrong."""
+    return _plain_text(text, max_chars, "problem", "Type a math problem first: the problem box is empty.", InvalidProblemError)
+
+
+def validate_question(text: object, max_chars: int) -> str:
+    """A follow-up question as the model will see it, or `InvalidQuestionError` (a kind of
+    `InvalidProblemError`) saying what is wrong: the same rules as a problem's."""
+    return _plain_text(text, max_chars, "question", "Type a question first: the question box is empty.", InvalidQuestionError)
+
+
+def _plain_text(text: object, max_chars: int, noun: str, empty: str, error: type[InvalidProblemError]) -> str:
+    """Text a person typed, line ends normalised and trimmed; markup stays text (the UI escapes it)."""
     if not isinstance(text, str):
-        raise InvalidProblemError("The problem must be text.")
+        raise error(f"The {noun} must be text.")
     cleaned = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not cleaned:
-        raise InvalidProblemError("Type a math problem first: the problem box is empty.")
+        raise error(empty)
     if len(cleaned) > max_chars:
-        raise InvalidProblemError(
-            f"The problem is {len(cleaned):,} characters long; the limit is {max_chars:,}. Shorten it."
-        )
+        raise error(f"The {noun} is {len(cleaned):,} characters long; the limit is {max_chars:,}. Shorten it.")
     controls = sum(1 for ch in cleaned if (ord(ch) < 32 and ch not in "\n\t") or ch == "\ufffd")
     if "\x00" in cleaned or controls > max(3, len(cleaned) // 100):
-        raise InvalidProblemError(
-            "The problem contains binary data or control characters, not text. Paste the problem as plain text."
+        raise error(
+            f"The {noun} contains binary data or control characters, not text. Paste the {noun} as plain text."
         )
     return cleaned
 
@@ -83,6 +117,29 @@ class PreparedRun:
     @property
     def max_new_tokens(self) -> int:
         return self.request.max_new_tokens
+
+
+@dataclass(frozen=True)
+class PreparedFollowUp:
+    """A validated follow-up question, ready for a backend: the cleaned question, the
+    conversation as the model gets it (`prompt.notice` says what was left out) and the run,
+    a greedy row with the follow-up's own budget."""
+
+    question: str
+    prompt: ConversationPrompt
+    run: PreparedRun
+
+    @property
+    def request(self) -> GenerationRequest:
+        return self.run.request
+
+    @property
+    def dropped_exchanges(self) -> int:
+        return self.prompt.dropped_exchanges
+
+    @property
+    def notice(self) -> str | None:
+        return self.prompt.notice
 
 
 class Solver:
@@ -165,6 +222,63 @@ class Solver:
             if isinstance(event, RunDone):
                 return event.result
         raise GenerationError("The run ended without a result.")  # pragma: no cover - every run ends with RunDone
+
+    # ------------------------------------------------------------ follow-ups
+
+    def prepare_follow_up(
+        self,
+        problem: str,
+        solution: str,
+        question: object,
+        earlier: Sequence[tuple[str, str]] = (),
+        *,
+        max_new_tokens: int = DEFAULT_FOLLOW_UP_TOKENS,
+    ) -> PreparedFollowUp:
+        """Validate a follow-up question about `solution` and build its conversation
+        (`model.conversation`); raise before any model work.
+
+        `problem` is the attempt's problem as solved, `solution` the text of the solution asked
+        about, `earlier` the (question, answer) pairs asked about it before, oldest first.
+        The prompt may use the context less `max_new_tokens` (at most half the context); the
+        answer gets `max_new_tokens`, clamped to what the prompt leaves. Raises
+        `InvalidQuestionError`, `PromptTooLongError`, `ConfigError` (a bad budget), or
+        `BackendUnavailable`.
+        """
+        cleaned = validate_question(question, self.max_problem_chars)
+        if not isinstance(problem, str) or not isinstance(solution, str):
+            raise ConfigError("A follow-up needs the problem and the solution as text.")
+        params = SamplingParams(n=0, temperature=0.0, top_p=1.0, max_new_tokens=max_new_tokens, seed=0)
+        self.backend.ready()
+        context = self.info.context_length
+        reserve = min(max_new_tokens, context // 2)
+        prompt = fit_conversation(
+            self.backend.tokenizer, self.info.family, problem, solution, earlier, cleaned, context - reserve
+        )
+        request = GenerationRequest(
+            prompt_text=prompt.text,
+            prompt_ids=prompt.ids,
+            greedy=True,
+            n=0,
+            temperature=0.0,
+            top_p=1.0,
+            max_new_tokens=min(max_new_tokens, context - len(prompt.ids)),
+            seed=0,
+        )
+        return PreparedFollowUp(cleaned, prompt, PreparedRun(cleaned, params, request))
+
+    def stream_follow_up(self, follow_up: PreparedFollowUp, *, cancel: threading.Event | None = None) -> Iterator[StreamEvent]:
+        """Stream the answer to a prepared follow-up like a solve with only its greedy row:
+        `Queued`, `Started`, `Delta`s and one `RowDone` for row 0, then `RunDone` whose
+        `result.greedy` is the answer (no vote, no ranking). It waits in the same queue and
+        shares the same batch as solves; `cancel` or closing the iterator stops it."""
+        return self._stream(follow_up.run, cancel or threading.Event())
+
+    def follow_up(self, follow_up: PreparedFollowUp, **kwargs: Any) -> RunResult:
+        """Answer a prepared follow-up to completion (no streaming); `result.greedy` is the answer."""
+        for event in self.stream_follow_up(follow_up, **kwargs):
+            if isinstance(event, RunDone):
+                return event.result
+        raise GenerationError("The follow-up ended without a result.")  # pragma: no cover - every run ends with RunDone
 
     # ----------------------------------------------------------------- one run
 
@@ -349,4 +463,16 @@ class _Clock:
         )
 
 
-__all__ = ["MIN_ANSWER_TOKENS", "PreparedRun", "Solver", "finish_row", "open_solver", "rank", "validate_problem", "vote"]
+__all__ = [
+    "DEFAULT_FOLLOW_UP_TOKENS",
+    "MIN_ANSWER_TOKENS",
+    "PreparedFollowUp",
+    "PreparedRun",
+    "Solver",
+    "finish_row",
+    "open_solver",
+    "rank",
+    "validate_problem",
+    "validate_question",
+    "vote",
+]

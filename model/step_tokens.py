@@ -28,6 +28,9 @@ from fractions import Fraction
 MAX_NUMBER_DIGITS = 1_000
 """A number with more digits than this is not read (the answers module's bound)."""
 
+MAX_TEXT_GROUP = 200
+"""A `\\text{...}` longer than this is not looked into (units and words are short)."""
+
 # Token kinds.
 NUM, OP, PCT, FACT, LP, RP, FRAC, SQRT, REL, UNIT, WORD, POISON, BREAK = (
     "num", "op", "pct", "fact", "lp", "rp", "frac", "sqrt", "rel", "unit", "word", "poison", "break",
@@ -46,7 +49,7 @@ class Tok:
     space: bool = False  # whitespace (or a dropped command) right before it
     math: bool = False  # inside math delimiters
     decimals: int = 0  # digits after the decimal point, for numbers
-    text: str = ""  # the number as written, without separators (for numbers)
+    text: str = ""  # numbers: as written without separators; words and units: as written
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Side:
     end: int
     poisoned: bool = False
     after_word: bool = False  # a prose word right before it (`step 1 = ...`)
+    after: list[str] = field(default_factory=list)  # its unit words and the word after it
 
     @property
     def core(self) -> list[Tok]:
@@ -86,10 +90,12 @@ class Chain:
 
 _NUM_GROUPED = re.compile(r"\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?![\d])(?:\.\d+)?")
 _NUM = re.compile(r"\d+(?:\.\d+)?|\.\d+")
-_WORD = re.compile(r"[^\W\d_]+")
+_WORD = re.compile(r"[^\W\d_¹²³⁰⁴-⁹]+")  # letters; superscript digits are powers
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 _SPACE = re.compile(r"\s+")
 _DEGREE = re.compile(r"\^\s*(?:\\circ|\{\s*\\circ\s*\})")
+_UNIT_TAIL = re.compile(r"/[^\W\d_]+|\^\s*(?:\{\s*[23]\s*\}|[23])|[²³]")
+_PER_UNIT = re.compile(r"/(?:[^\W\d_]{2,}|[mgshL])(?![^\W\d_])")
 _CONTINUES = re.compile(r"(?:\\\\|\s)*&?\s*(?:=|\\approx)")
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "/": "/", "^": "^"}
@@ -100,9 +106,11 @@ _BREAK_COMMANDS = {
     "implies", "Rightarrow", "Longrightarrow", "rightarrow", "longrightarrow", "to", "iff", "therefore",
     "because", "quad", "qquad", "hline", "newline", "item", "label", "tag", "notag", "nonumber", "sim",
 }
+_SIZING_COMMANDS = {
+    "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg", "Bigg", "middle",
+}
 _SKIP_COMMANDS = {
-    "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg", "Bigg",
-    "middle", "displaystyle", "textstyle", "boxed", "fbox", "limits", "mathbf", "bm", "mathbb",
+    "displaystyle", "textstyle", "boxed", "fbox", "limits", "mathbf", "bm", "mathbb",
     "phantom", "hspace", "color", "textcolor",
 }
 _TEXT_COMMANDS = {
@@ -118,15 +126,23 @@ _MATH_ENVS = re.compile(r"\\(begin|end)\{([A-Za-z*]+)\}")
 _ARRAY_ENVS = {"array", "matrix", "pmatrix", "bmatrix", "vmatrix", "Bmatrix", "smallmatrix", "tabular"}
 # Words after a number that are not its unit.
 _NOT_UNITS = frozenset(
-    "of and or is are was were be been to so then than that this these those which who the a an in on at "
-    "for from with by if it its as not plus minus times divided over into equals equal gives makes make "
-    "we he she they i you x y z n k t r p q e d c b w v u".split()
+    [
+        "of", "and", "or", "is", "are", "was", "were", "be", "been", "to", "so", "then", "than", "that",
+        "this", "these", "those", "which", "who", "the", "a", "an", "in", "on", "at", "for", "from",
+        "with", "by", "if", "it", "its", "as", "not", "plus", "minus", "times", "divided", "over",
+        "into", "equals", "equal", "gives", "makes", "make", "we", "he", "she", "they", "i", "you", "x",
+        "y", "z", "n", "k", "t", "r", "p", "q", "e", "d", "c", "b", "w", "v", "u", "mod", "remainder",
+        "rem"
+    ]
 )
 _SINGLE_LETTER_UNITS = frozenset("mgshL")
 _ATTACHED_UNITS = frozenset(
-    "cm mm m km kg g mg ml l s h hr hrs min mins sec ft yd mi lb lbs oz in pm am k kb mb gb".split()
+    [
+        "cm", "mm", "m", "km", "kg", "g", "mg", "ml", "l", "s", "h", "hr", "hrs", "min", "mins", "sec",
+        "ft", "yd", "mi", "lb", "lbs", "oz", "in", "pm", "am", "k", "kb", "mb", "gb"
+    ]
 )
-_ORDINALS = frozenset("st nd rd th".split())
+_ORDINALS = frozenset(["st", "nd", "rd", "th"])
 _MAX_UNIT_WORDS = 3
 
 
@@ -136,10 +152,11 @@ def _number(match: str) -> tuple[Fraction, int, str]:
     return Fraction(digits), decimals, digits
 
 
-def _group_end(text: str, i: int) -> int | None:
-    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None."""
+def group_end(text: str, i: int, limit: int | None = None) -> int | None:
+    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None; with
+    `limit`, None as well when the group is longer than that."""
     depth = 0
-    n = len(text)
+    n = len(text) if limit is None else min(len(text), i + limit)
     while i < n:
         c = text[i]
         if c == "\\":
@@ -153,6 +170,11 @@ def _group_end(text: str, i: int) -> int | None:
                 return i + 1
         i += 1
     return None
+
+
+def _continues(text: str, i: int) -> bool:
+    """Whether the next line (or align row) starts with `=`: the chain goes on. A short look."""
+    return _CONTINUES.match(text[i:i + 64]) is not None
 
 
 def _next_char(text: str, i: int) -> str:
@@ -171,6 +193,8 @@ class _Scanner:
         self.space = False
 
     def add(self, kind: str, start: int, end: int, value: object = None, **extra: object) -> Tok:
+        if kind in (UNIT, WORD):
+            extra.setdefault("text", self.text[start:end])
         tok = Tok(kind, start, end, value, space=self.space, math=self.math, **extra)  # type: ignore[arg-type]
         self.toks.append(tok)
         self.space = False
@@ -193,12 +217,12 @@ class _Scanner:
         c = text[i]
         if c.isspace():
             j = _SPACE.match(text, i).end()  # type: ignore[union-attr]
-            if "\n" in text[i:j] and not self.math and not _CONTINUES.match(text, j):
+            if "\n" in text[i:j] and not self.math and not _continues(text, j):
                 self.add(BREAK, i, j)
             else:
                 self.space = True
             return j
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        if "0" <= c <= "9" or (c == "." and i + 1 < n and "0" <= text[i + 1] <= "9"):
             return self.number(text, i)
         if c.isalpha():
             return self.word(text, i)
@@ -211,6 +235,17 @@ class _Scanner:
             return j
         if c == "^" and _DEGREE.match(text, i):
             return self.add(UNIT, i, _DEGREE.match(text, i).end()).end  # type: ignore[union-attr]
+        p = self.prev()
+        if p is not None and p.kind == UNIT and not self.space:
+            unit = _UNIT_TAIL.match(text, i)  # km/h, m^2, cm²: still the unit
+            if unit:
+                self.add(UNIT, i, unit.end())
+                return unit.end()
+        if p is not None and p.kind == NUM and not self.space:
+            rate = _PER_UNIT.match(text, i)  # $15/hour, 5/s: a rate's unit, not a division
+            if rate:
+                self.add(UNIT, i, rate.end())
+                return rate.end()
         if c in "²³":
             self.add(OP, i, i, "^")
             self.add(NUM, i, i + 1, Fraction(2 if c == "²" else 3), text="2" if c == "²" else "3")
@@ -276,7 +311,7 @@ class _Scanner:
 
     def star(self, text: str, i: int) -> int:
         """`*` multiplies between operands; `**bold**` and a `* item` are markdown."""
-        if text.startswith("**", i) or not self.after_number() or not re.match(r"\s*[\d(\\.]", text[i + 1:i + 3]):
+        if text.startswith("**", i) or not self.after_number() or not re.match(r"\s*[\d(\[{\\.-]", text[i + 1:i + 3]):
             j = i + 2 if text.startswith("**", i) else i + 1
             self.add(BREAK, i, j)
             return j
@@ -315,9 +350,7 @@ class _Scanner:
         p = self.prev()
         ahead = _next_char(text, j)
         operand_ahead = ahead.isdigit() or ahead in "(\\"
-        if lower in ("times", "x") and p is not None and p.kind in (NUM, RP, UNIT) and self.space and operand_ahead:
-            self.add(OP, i, j, "*")
-        elif lower == "of" and p is not None and p.kind == PCT:
+        if lower in ("times", "x") and p is not None and p.kind in (NUM, RP, UNIT) and self.space and operand_ahead or lower == "of" and p is not None and p.kind == PCT:
             self.add(OP, i, j, "*")
         elif lower == "percent" and p is not None and p.kind == NUM:
             self.add(PCT, i, j)
@@ -348,7 +381,7 @@ class _Scanner:
         elif name in (")", "]"):
             self.math, self.space = False, True
         elif name == "\\":
-            if not _CONTINUES.match(text, j):
+            if not _continues(text, j):
                 self.add(BREAK, i, j)
         elif name in _SPACE_COMMANDS:
             self.space = True
@@ -368,6 +401,8 @@ class _Scanner:
             return self.environment(text, i)
         elif name in _TEXT_COMMANDS:
             return self.text_command(text, i, j)
+        elif name in _SIZING_COMMANDS:
+            pass  # part of the bracket that follows: `3\left(4\right)` is still a product
         elif name in _SKIP_COMMANDS:
             self.space = True
         elif name in ("circ", "degree"):
@@ -392,7 +427,7 @@ class _Scanner:
 
     def text_command(self, text: str, i: int, j: int) -> int:
         k = _SPACE.match(text, j).end() if _SPACE.match(text, j) else j  # type: ignore[union-attr]
-        end = _group_end(text, k) if k < len(text) and text[k] == "{" else None
+        end = group_end(text, k, MAX_TEXT_GROUP) if k < len(text) and text[k] == "{" else None
         if end is None:
             self.space = True
             return j
@@ -403,9 +438,7 @@ class _Scanner:
         elif re.fullmatch(r"[^\W\d_]+(?:[ \-./][^\W\d_]+)*", inner.strip()):
             p = self.prev()
             lower = inner.strip().lower()
-            if lower == "of" and p is not None and p.kind == PCT:
-                self.add(OP, i, end, "*")
-            elif lower == "times" and self.after_number():
+            if lower == "of" and p is not None and p.kind == PCT or lower == "times" and self.after_number():
                 self.add(OP, i, end, "*")
             elif p is not None and p.kind in (NUM, UNIT, PCT) and words[0].lower() not in _NOT_UNITS:
                 self.add(UNIT, i, end)
@@ -450,7 +483,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
             break
         if t.kind == WORD:
             first = side[-1] if side else None
-            if first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space):
+            joined = first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space)
+            if joined or depth > 0:
                 poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`
             else:
                 after_word = True
@@ -464,6 +498,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
                 break
             depth -= 1
         if side and not _joins(t, side[-1]):
+            # `1 000` is not two numbers, and `3 (4 + 5)` in prose may be a product
+            poisoned = poisoned or (t.kind == NUM and side[-1].kind == NUM) or (t.kind in (NUM, RP) and side[-1].kind == LP)
             break
         side.append(t)  # backwards; reversed below
         i -= 1
@@ -488,8 +524,8 @@ def _right_side(toks: list[Tok], rel: int, hi: int) -> tuple[Side, int]:
             break
         if t.kind == WORD:
             last = side[-1] if side else None
-            if last is None or last.kind == OP:
-                poisoned = True  # `= x`, `= 3 + x`
+            if last is None or last.kind == OP or depth > 0:
+                poisoned = True  # `= x`, `= 3 + x`, `= (a + b)`
             break
         if t.kind in (BREAK, REL):
             break
@@ -500,13 +536,16 @@ def _right_side(toks: list[Tok], rel: int, hi: int) -> tuple[Side, int]:
                 break
             depth -= 1
         if side and not _joins(side[-1], t):
+            poisoned = poisoned or (t.kind == NUM and side[-1].kind == NUM)
             break
         side.append(t)
         i += 1
     while side and side[-1].kind == OP:  # `= 15 -` trailing dash: not an operand
         side.pop()
         poisoned = True
-    return _side(side, poisoned, False), i
+    found = _side(side, poisoned, False)
+    found.after = [t.text for t in side if t.kind == UNIT] + [t.text for t in toks[i:i + 1] if t.kind == WORD]
+    return found, i
 
 
 def _side(toks: list[Tok], poisoned: bool, after_word: bool) -> Side:
@@ -516,13 +555,14 @@ def _side(toks: list[Tok], poisoned: bool, after_word: bool) -> Side:
     return Side(toks, start, end, poisoned or not core, after_word)
 
 
-def chains(toks: list[Tok]) -> list[Chain]:
-    """Every relation chain among the tokens, in order."""
+def chains(toks: list[Tok], limit: int = 1_000) -> list[Chain]:
+    """The relation chains among the tokens, in order, up to `limit` relations in all."""
     found: list[Chain] = []
     i, n = 0, len(toks)
     current: Chain | None = None
     last_stop = 0
-    while i < n:
+    relations = 0
+    while i < n and relations < limit:
         t = toks[i]
         if t.kind == BREAK:
             current = None
@@ -532,6 +572,7 @@ def chains(toks: list[Tok]) -> list[Chain]:
                 current = Chain(sides=[_left_side(toks, i, last_stop)])
                 found.append(current)
             right, stop = _right_side(toks, i, n)
+            relations += 1
             current.rels.append(str(t.value))
             current.sides.append(right)
             if stop < n and toks[stop].kind == REL:

@@ -2,8 +2,8 @@
 
 A side's tokens (`model.step_tokens`) are parsed by a small recursive-descent parser:
 `+ -`, `* /` and implicit products, unary signs, `^` (integer exponents), postfix `%` and
-`!`, brackets and TeX groups, `\\frac{a}{b}` (and `\\frac12`), `\\sqrt{...}` of a perfect
-square. A value is an interval `(lo, hi)` of Fractions: exact numbers have `lo == hi`; a
+`!`, brackets and TeX groups, `\\frac{a}{b}` (and `\\frac12`), `\\sqrt{...}` (exact for a perfect
+square, else pinned to `SQRT_DIGITS` places). A value is an interval `(lo, hi)` of Fractions: exact numbers have `lo == hi`; a
 number that an earlier claim of the same solution rounded (`10/3 ≈ 3.33`, then `3.33 × 3`)
 stands for anything within one unit of its last digit, so a later claim built on it is not
 called wrong for the rounding.
@@ -12,8 +12,8 @@ Bounds, so that `10^{10^{10}}`, `99999!` or a 200,000-digit number return at onc
 unreadable: every intermediate numerator and denominator stays within `MAX_VALUE_BITS`
 (checked before a power or a factorial is computed, from the sizes of its inputs), brackets
 nest at most `MAX_DEPTH` deep and a side has at most `MAX_SIDE_TOKENS` tokens. Anything
-outside the bounds, or that the parser cannot read (a variable, division by zero, the square
-root of a non-square), raises `Unreadable`: the claim is then "not checked", never "wrong".
+outside the bounds, or that the parser cannot read (a variable, division by zero, a
+fractional power), raises `Unreadable`: the claim is then "not checked", never "wrong".
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from model.step_tokens import FACT, FRAC, LP, NUM, OP, PCT, RP, SQRT, Side, Tok
 
 MAX_VALUE_BITS = 10_000
 """Largest numerator or denominator (in bits, about 3,000 digits) any step may compute."""
+
+SQRT_DIGITS = 30
+"""Decimal places to which the square root of a non-square is pinned."""
 
 MAX_DEPTH = 40
 """Deepest bracket nesting read."""
@@ -117,9 +120,12 @@ def _sqrt(a: Interval) -> Interval:
     if a[0] != a[1] or x < 0:
         raise Unreadable("square root of an inexact or negative number")
     num, den = math.isqrt(x.numerator), math.isqrt(x.denominator)
-    if num * num != x.numerator or den * den != x.denominator:
-        raise Unreadable("square root of a non-square")
-    return _exact(Fraction(num, den))
+    if num * num == x.numerator and den * den == x.denominator:
+        return _exact(Fraction(num, den))
+    # Irrational: an interval 10^-SQRT_DIGITS wide around it, so `\sqrt{2} \approx 1.414` reads.
+    scale = 10**SQRT_DIGITS
+    q = x.numerator * scale * scale // x.denominator
+    return (Fraction(math.isqrt(q), scale), Fraction(math.isqrt(q + 1) + 1, scale))
 
 
 def _number(tok: Tok, rounded: frozenset[str]) -> Interval:
@@ -274,7 +280,7 @@ def _scientific_ulp(core: list[Tok]) -> Fraction | None:
 def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Reading]:
     """Every reading of a side (one, or two when it is ambiguous); raises `Unreadable`."""
     if side.poisoned:
-        raise Unreadable("a variable or a word takes part")
+        raise Unreadable("a variable, a word or a symbol the checker does not read takes part")
     core = side.core
     if len(core) > MAX_SIDE_TOKENS:
         raise Unreadable("side too long")
@@ -290,9 +296,9 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
         return [Reading(value, ulp)]
     parser = _Parser(core, rounded, mixed=False)
     readings = [Reading(parser.parse(), _scientific_ulp(core))]
-    if parser.saw_mixed:
+    if parser.saw_mixed:  # `2\frac{1}{2}`: the mixed number first, the product second
         try:
-            readings.append(Reading(_Parser(core, rounded, mixed=True).parse()))
+            readings.insert(0, Reading(_Parser(core, rounded, mixed=True).parse()))
         except Unreadable:
             pass
     return readings

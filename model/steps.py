@@ -15,27 +15,32 @@ calls sympy, so a check never waits on a parser. A claim the checker cannot read
 `\\pi`, a number past the bounds such as `10^{10^{10}}`) is "not checked", never "wrong". Prose
 that only looks like arithmetic is not read as a claim (`model.step_tokens`): dates and ranges
 (`2019-2020`, `3-5 days`), ratios `3:4`, labels (`step 1 = ...`: a bare number right after a
-word is not compared with a result), two bare numbers (`1 hour = 60 minutes`) unless a
-computation earlier in the same chain makes the second a result (`3 \\times 4 = 12 = 13`).
+word is not compared with a result), unit conversions (`1 hour = 60 minutes`, `2 hours = 2
+\\times 60`), remainders (`100 \\div 7 = 14 R 2`), and two bare numbers unless a computation
+earlier in the chain makes the second a result (`3 \\times 4 = 12 = 13` is wrong). A step that
+starts with `=` (an align row, the next display) continues the previous step's last side.
 
-Rounding, a judgement call: a written decimal is accepted when it is within one unit of its
-last digit of the exact value, so `10/3 = 3.33` and `2/3 = 0.66` (rounded or cut) are right and
-`10/3 = 3.32` is wrong; a whole number must be exact (`10/3 = 3` is wrong) unless the relation
-is `≈` (`10/3 ≈ 3`). A number a claim rounded may then be used as the rounding it is:
-`3.33 \\times 3 = 10` after `10/3 ≈ 3.33` is right. A bare percent is read as a share or as
-the number (`\\frac{30}{120} \\times 100 = 25\\%` is right). `x = 12 + 3 = 15 + 1 = 16` writes a
-running total, not an equation: a side that starts from the previous result is not compared.
+Rounding, a judgement call: a written decimal is right when it is the exact value rounded to
+its number of decimals or cut there (`10/3 = 3.33`, `2/3 = 0.66`; not `10/3 = 3.32`, not
+`\\sqrt{2} = 1.5`); a whole number after `=` must be exact (`10/3 = 3` is wrong), after `≈` it
+may be rounded (`10/3 ≈ 3`); `≈` with no written precision (`1024 ≈ 10^3`) is not checked. A
+number a claim rounded stands for its rounding later on (`10/3 ≈ 3.33`, then `3.33 \\times 3 =
+10` is right). A bare percent reads as a share or as the number (`\\frac{30}{120} \\times 100 =
+25\\%` is right). `12 + 3 = 15 + 1 = 16` is a running total, not an equation: a side that starts
+from the previous result is not compared with it.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
-from model.step_tokens import NUM, Chain, Side, chains, tokenize
+from model.step_tokens import NUM, Chain, Side, chains, group_end, tokenize
 from model.step_values import Reading, Unreadable, first_number, side_readings
 
 if TYPE_CHECKING:
@@ -184,11 +189,11 @@ def split_steps(text: str) -> list[Step]:
 
 
 def _number_text(x: Fraction) -> str:
-    """A value as a person writes it: `168`, `2.5`, `10/3 ≈ 3.33333`, `9.33262e155`."""
+    """A value as a person writes it: `168`, `2.5`, `10/3 ≈ 3.33333`, `933262…0000 (156 digits)`."""
     sign, x = ("-" if x < 0 else ""), abs(x)
     if x.denominator == 1:
         digits = str(x.numerator)
-        return sign + (digits if len(digits) <= 40 else f"{digits[0]}.{digits[1:6]}e{len(digits) - 1}")
+        return sign + (digits if len(digits) <= 40 else f"{digits[:6]}…{digits[-4:]} ({len(digits)} digits)")
     den = x.denominator
     while den % 2 == 0:
         den //= 2
@@ -209,11 +214,17 @@ def _number_text(x: Fraction) -> str:
 def _value_text(value: tuple[Fraction, Fraction]) -> str:
     if value[0] == value[1]:
         return _number_text(value[0])
-    return f"≈ {float((value[0] + value[1]) / 2):.4g}"
+    middle = (value[0] + value[1]) / 2
+    return f"≈ {float(middle):.4g}" if abs(middle) < 10**300 else "≈ " + _number_text(Fraction(round(middle)))
 
 
-def _multiple_of(x: Fraction, ulp: Fraction) -> bool:
-    return (x / ulp).denominator == 1
+def _rounds_to(lo: Fraction, hi: Fraction, written: Fraction, ulp: Fraction) -> bool:
+    """Whether `written` (a multiple of `ulp`) is some value in [lo, hi] rounded to the
+    nearest multiple of `ulp` or cut toward zero at it."""
+    k, a, b = written / ulp, lo / ulp, hi / ulp
+    low = math.floor(a) if lo >= 0 else math.ceil(a - Fraction(1, 2))
+    high = math.ceil(b) if hi <= 0 else math.floor(b + Fraction(1, 2))
+    return low <= k <= high
 
 
 def _consistent(computed: Reading, written: Reading, relation: str) -> tuple[bool, bool]:
@@ -225,15 +236,15 @@ def _consistent(computed: Reading, written: Reading, relation: str) -> tuple[boo
     ulp = written.ulp
     if ulp is None or (relation == "=" and ulp == 1):
         return False, False  # with `=`, a whole number is exact
-    if relation == "=" and lo == hi and _multiple_of(lo, ulp):
+    if relation == "=" and lo == hi and (lo / ulp).denominator == 1:
         return False, False  # the exact value is writable at this precision, and was not
-    return wlo - ulp < hi and lo < whi + ulp, True
+    return _rounds_to(lo, hi, (wlo + whi) / 2, ulp), True
 
 
 def _link_status(
     left: list[Reading], right: list[Reading], left_side: Side, right_side: Side, relation: str
-) -> tuple[bool, bool, list[Reading], list[Reading]]:
-    """(consistent, rounded, computed readings, written readings) of one `left rel right`."""
+) -> tuple[bool, bool, list[Reading]]:
+    """(consistent, only by rounding, the computed side's readings) of one `left rel right`."""
     if right_side.bare or not left_side.bare:
         computed, written = left, right
     else:
@@ -242,71 +253,113 @@ def _link_status(
         for w in written:
             ok, rounded = _consistent(c, w, relation)
             if ok:
-                return True, rounded, computed, written
-    return False, False, computed, written
+                return True, rounded, computed
+    return False, False, computed
 
 
-def _chain_claims(chain: Chain, step: Step, rounded: set[str]) -> list[Claim]:
+@dataclass
+class _Carry:
+    """The last side of a step, which a next step starting with `=` continues."""
+
+    side: Side
+    readings: list[Reading] | Unreadable
+    text: str
+    computed: bool
+
+
+_STARTS_WITH_RELATION = re.compile(r"\s*(?:\$\$?|\\\[|\\\(|\\begin\{[^}]*\})?\s*&?\s*(?:=|\\approx|≈)")
+_ENDS_AFTER = re.compile(r"[\s$.,;\\\])]*(?:\\end\{[^}]*\})?[\s$.,]*")
+_REMAINDER = {"remainder", "r", "rem"}
+
+
+def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
+    try:
+        return side_readings(side, frozenset(rounded))
+    except Unreadable as exc:
+        return exc
+
+
+def _verdict(
+    a: Side, b: Side, ra: list[Reading] | Unreadable, rb: list[Reading] | Unreadable, relation: str, first: bool,
+    computed_before: bool, rounded: set[str],
+) -> tuple[ClaimStatus, str, str | None]:
+    """(status, why not checked, right value when wrong) of one link `a relation b`."""
+    if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
+        return "not checked", str(ra if isinstance(ra, Unreadable) else rb), None
+    if a.bare and b.bare and not computed_before:
+        return "not checked", "two numbers, no computation", None
+    if a.bare and b.bare and (a.has_unit or b.has_unit):
+        return "not checked", "a unit conversion", None
+    if a.bare and first and a.after_word:
+        return "not checked", "a number after a word is a label or a quantity", None
+    if a.bare and a.has_unit and not b.bare:
+        return "not checked", "a unit conversion", None  # 2 hours = 2 \times 60
+    ok, by_rounding, computed = _link_status(ra, rb, a, b, relation)
+    if not ok and relation == "≈" and all(r.ulp is None for r in rb):
+        return "not checked", "an approximation without a written precision", None  # 1024 ≈ 10^3
+    if ok:
+        if by_rounding or relation == "≈":
+            written = a if (a.bare and not b.bare) else b
+            rounded.update(t.text for t in written.core if t.kind == NUM and t.decimals)
+        return "right", "", None
+    lead = first_number(b)
+    if lead is not None and not b.bare and any(r.value[0] <= lead.value <= r.value[1] for r in ra):  # type: ignore[operator]
+        return "not checked", "a running total", None
+    if {w.lower() for w in b.after} & _REMAINDER:
+        return "not checked", "a division with a remainder", None  # 100 \div 7 = 14 R 2
+    return "wrong", "", _value_text(computed[0].value)
+
+
+def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None) -> list[Claim]:
+    """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`)."""
     text, offset = step.text, step.start
-    readings: list[list[Reading] | Unreadable] = []
-    for side in chain.sides:
-        try:
-            readings.append(side_readings(side, frozenset(rounded)))
-        except Unreadable as exc:
-            readings.append(exc)
+    readings = [_readings(side, rounded) for side in chain.sides]
+    head = chain.sides[0]
+    if carry is not None and (head.toks or head.start != head.end):
+        carry = None
+    if carry is not None:
+        readings[0] = carry.readings
     claims = []
-    computed_before = False
+    computed_before = carry is not None and carry.computed
     for i, relation in enumerate(chain.rels):
-        a, b = chain.sides[i], chain.sides[i + 1]
+        a = carry.side if carry is not None and i == 0 else chain.sides[i]
+        b = chain.sides[i + 1]
         ra, rb = readings[i], readings[i + 1]
         computed_before = (computed_before or not a.bare) if not isinstance(ra, Unreadable) else False
-        start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
-        written_side = a if (a.bare and not b.bare) else b
-
-        def claim(status: ClaimStatus, reason: str = "", right: str | None = None) -> Claim:
-            return Claim(
-                step=step.index,
-                text=text[start:end],
-                written=text[written_side.start:written_side.end],
-                right=right,
-                span=(offset + start, offset + end),
-                status=status,
-                relation=relation,
-                reason=reason,
-            )
-
-        if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
-            claims.append(claim("not checked", str(ra if isinstance(ra, Unreadable) else rb)))
-            continue
-        if a.bare and b.bare and not computed_before:
-            claims.append(claim("not checked", "two numbers, no computation"))
-            continue
-        if a.bare and b.bare and (a.has_unit or b.has_unit):
-            claims.append(claim("not checked", "a unit conversion"))
-            continue
-        if a.bare and i == 0 and a.after_word:
-            claims.append(claim("not checked", "a number after a word is a label or a quantity"))
-            continue
-        ok, by_rounding, computed, written = _link_status(ra, rb, a, b, relation)
-        if ok:
-            if by_rounding or relation == "≈":
-                rounded.update(t.text for t in written_side.core if t.kind == NUM and t.decimals)
-            claims.append(claim("right"))
-            continue
-        lead = first_number(b)
-        if lead is not None and not b.bare and any(r.value[0] <= lead.value <= r.value[1] for r in ra):  # type: ignore[operator]
-            claims.append(claim("not checked", "a running total"))
-            continue
-        claims.append(claim("wrong", right=_value_text(computed[0].value)))
+        written = a if (a.bare and not b.bare) else b
+        if carry is not None and i == 0:
+            start, end = b.start, b.end
+            shown = f"{carry.text} {relation} {text[b.start:b.end]}"
+            written_text = carry.text if written is a else text[b.start:b.end]
+        else:
+            start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
+            shown, written_text = text[start:end], text[written.start:written.end]
+        status, reason, right = _verdict(a, b, ra, rb, relation, i == 0, computed_before, rounded)
+        claims.append(Claim(step.index, shown, written_text, right, (offset + start, offset + end), status, relation, reason))
     return claims
+
+
+def _check_step(step: Step, rounded: set[str], carry: _Carry | None) -> tuple[list[Claim], _Carry | None]:
+    found = chains(tokenize(step.text))
+    if not _STARTS_WITH_RELATION.match(step.text):
+        carry = None
+    claims = []
+    for n, chain in enumerate(found):
+        claims.extend(_chain_claims(chain, step, rounded, carry if n == 0 else None))
+    if not found:
+        return claims, None
+    last = found[-1].sides[-1]
+    if last.poisoned or len(step.text) - last.end > 64 or not _ENDS_AFTER.fullmatch(step.text, last.end):
+        return claims, None
+    computed = any(not side.bare for side in found[-1].sides if side.toks)
+    return claims, _Carry(last, _readings(last, rounded), step.text[last.start:last.end], computed)
 
 
 def check_step(step: Step, rounded: set[str] | None = None) -> list[Claim]:
     """Every claim in one step; `rounded` collects the numbers earlier claims rounded."""
     if len(step.text) > MAX_STEP_CHARS:
         return []
-    rounded = set() if rounded is None else rounded
-    return [claim for chain in chains(tokenize(step.text)) for claim in _chain_claims(chain, step, rounded)]
+    return _check_step(step, set() if rounded is None else rounded, None)[0]
 
 
 def check_solution(text: str) -> SolutionCheck:
@@ -316,11 +369,13 @@ def check_solution(text: str) -> SolutionCheck:
     rounded: set[str] = set()
     claims: list[Claim] = []
     truncated = len(text) > MAX_TEXT_CHARS or len(steps) >= MAX_STEPS
+    carry: _Carry | None = None
     for step in steps:
         if len(step.text) > MAX_STEP_CHARS:
-            truncated = True
+            truncated, carry = True, None
             continue
-        claims.extend(check_step(step, rounded))
+        found, carry = _check_step(step, rounded, carry)
+        claims.extend(found)
         if len(claims) > MAX_CLAIMS:
             claims, truncated = claims[:MAX_CLAIMS], True
             break
@@ -339,7 +394,7 @@ _SPACING = re.compile(r"\\[,;:! >]|\\(?:quad|qquad|enspace|thinspace|displaystyl
 _SIZING = re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|big|Big|bigg|Bigg)(?![A-Za-z])")
 _DELIMITERS = re.compile(r"\\\$|\$\$?|\\[()\[\]]")
 _GROUPED = re.compile(r"(?<![\d.])(\d{1,3})((?:(?:,|\{,\})\d{3})+)(?!\d)")
-_TRAILING_ZEROS = re.compile(r"(?<![\d.])(\d+)\.(\d*?)0+(?![\d.])")
+_DECIMAL = re.compile(r"(?<![\d.])(\d+)\.(\d+)(?![\d.])")
 _UNICODE_OPS = {"×": "\\times", "·": "\\cdot", "⋅": "\\cdot", "÷": "\\div", "−": "-", "≈": "\\approx"}
 
 
@@ -354,30 +409,51 @@ def normalize_step(text: str) -> str:
     s = _DELIMITERS.sub(" ", s)
     s = re.sub(r"\\[dtc]frac(?![A-Za-z])", r"\\frac", s)
     s = _GROUPED.sub(lambda m: m.group(1) + re.sub(r"\D", "", m.group(2)), s)
-    s = _TRAILING_ZEROS.sub(lambda m: m.group(1) + ("." + m.group(2) if m.group(2) else ""), s)
+    s = _DECIMAL.sub(lambda m: m.group(1) + ("." + m.group(2).rstrip("0") if m.group(2).rstrip("0") else ""), s)
     s = re.sub(r"\s+", " ", s).strip()
     s = re.sub(r"\s*([^\w\s\\])\s*", r"\1", s)
+    s = re.sub(r"\s+(?=\\[A-Za-z])", "", s)  # `14 \times` = `14\times`
     return re.sub(r"(\\[A-Za-z]+)\s+(?![A-Za-z])", r"\1", s)
 
 
-def equations(text: str) -> tuple[str, ...]:
+def equations(text: str, *, written: bool = False) -> tuple[str, ...]:
     """The equations a step states, each normalised: `She puts $20 - 5 = 15$ flowers` and
-    `That leaves 20 − 5 = 15.` both state `20-5=15`."""
+    `That leaves 20 − 5 = 15.` both state `20-5=15`. With `written`, as written instead
+    (spaces collapsed): `20 - 5 = 15`."""
     if len(text) > MAX_STEP_CHARS:
         return ()
     found = []
     for chain in chains(tokenize(text)):
         sides = [side for side in chain.sides if side.end > side.start]
         if len(sides) >= 2:
-            found.append(normalize_step(text[chain.sides[0].start:chain.sides[-1].end]))
+            span = text[chain.sides[0].start:chain.sides[-1].end]
+            found.append(" ".join(span.split()) if written else normalize_step(span))
     return tuple(found)
+
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+
+
+def _boxed(text: str) -> str | None:
+    """The content of the last `\\boxed{...}` of a text, or None."""
+    last = None
+    for last in _BOXED.finditer(text):  # only the last one is wanted
+        pass
+    if last is None:
+        return None
+    end = group_end(text, last.end() - 1)
+    return text[last.end():end - 1] if end is not None else None
 
 
 def step_key(text: str) -> str:
     """The key under which steps are the same in the reasoning map: the equations of a step
-    with any, else its normalised text."""
+    with any; else, for a step that states a boxed answer, that answer (`So the answer is
+    $\\boxed{7}$` = `The answer is $\\boxed{7}$`); else its normalised text."""
     found = equations(text)
-    return "= " + " ; ".join(found) if found else normalize_step(text)
+    if found:
+        return "= " + " ; ".join(found)
+    boxed = _boxed(text[:MAX_STEP_CHARS])
+    return f"boxed: {normalize_step(boxed)}" if boxed is not None else normalize_step(text)
 
 
 # --- the checked vote ----------------------------------------------------------------------------
@@ -411,8 +487,8 @@ def checked_vote(samples: Sequence[Solution], checks: Sequence[SolutionCheck] | 
 
 
 __all__ = [
-    "Claim",
     "CheckedVote",
+    "Claim",
     "SolutionCheck",
     "Step",
     "check_solution",

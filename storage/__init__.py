@@ -1,4 +1,4 @@
-"""The session log: every solve, its solutions and people's feedback, in SQL via SQLAlchemy 2.
+"""The session log: every solve, its solutions, follow-up questions and people's feedback, in SQL via SQLAlchemy 2.
 
 Plain records in and out; never imports torch, transformers, gradio or `model`. Open a
 `Store` and log with it; docs/storage.md is the specification, module by module.
@@ -17,6 +17,7 @@ from storage.records import (
     BACKENDS,
     FEEDBACK_FILTERS,
     FEEDBACK_TARGETS,
+    TURN_ROLES,
     AttemptDetail,
     AttemptOutcome,
     AttemptQuery,
@@ -25,9 +26,11 @@ from storage.records import (
     AttemptTimings,
     FeedbackInput,
     FeedbackView,
+    FollowUpAnswer,
     LogStatus,
     Page,
     SampleRecord,
+    TurnRecord,
 )
 from storage.session_keys import new_session_id, session_key
 from storage.store import Store
@@ -40,6 +43,7 @@ __all__ = [
     "DEFAULT_DB_URL",
     "FEEDBACK_FILTERS",
     "FEEDBACK_TARGETS",
+    "TURN_ROLES",
     "AttemptDetail",
     "AttemptOutcome",
     "AttemptQuery",
@@ -49,6 +53,7 @@ __all__ = [
     "DatabaseUnavailableError",
     "FeedbackInput",
     "FeedbackView",
+    "FollowUpAnswer",
     "InvalidInputError",
     "LogStatus",
     "Page",
@@ -58,6 +63,7 @@ __all__ = [
     "Store",
     "TeacherAccess",
     "TeacherAccessError",
+    "TurnRecord",
     "new_session_id",
     "resolve_db_url",
     "session_key",

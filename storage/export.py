@@ -45,6 +45,9 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", dest="model_id", help="only this model id")
     parser.add_argument("--feedback", choices=FEEDBACK_FILTERS, help="only attempts with this kind of feedback")
     parser.add_argument("--status", help="only attempts with this status")
+    asked = parser.add_mutually_exclusive_group()
+    asked.add_argument("--follow-ups", dest="has_follow_ups", action="store_const", const=True, help="only attempts with follow-up questions")
+    asked.add_argument("--no-follow-ups", dest="has_follow_ups", action="store_const", const=False, help="only attempts without follow-up questions")
     parser.add_argument("--session", help="only this browser session (its id, as the browser holds it)")
     return parser
 
@@ -60,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_id=args.model_id,
         feedback=args.feedback,
         status=args.status,
+        has_follow_ups=args.has_follow_ups,
     )
     try:
         # recover=False: an export must not change the log; create=False: nor invent one.

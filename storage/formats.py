@@ -1,7 +1,8 @@
 """The JSONL and CSV export formats: writing an export, and reading one back exactly.
 
 JSONL is one `AttemptDetail.to_dict()` per line; CSV is one row per solution, with cells a
-spreadsheet would run as formulas escaped. docs/storage.md describes both, cell by cell.
+spreadsheet would run as formulas escaped, and the attempt's feedback and follow-up turns as
+JSON lists in its own columns. docs/storage.md describes both, cell by cell.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from storage.errors import InvalidInputError
-from storage.records import AttemptDetail, AttemptSummary, SampleRecord
+from storage.records import DETAIL_ONLY, AttemptDetail, AttemptSummary, SampleRecord
 
 Writer = Callable[[Iterable[AttemptDetail], TextIO], int]
 
@@ -51,12 +52,14 @@ def _kind(hint: Any) -> str:
 
 def _field_kinds(cls: type) -> list[tuple[str, str]]:
     hints = typing.get_type_hints(cls)
-    return [(f.name, _kind(hints[f.name])) for f in fields(cls) if f.name not in ("samples", "feedback")]
+    return [(f.name, _kind(hints[f.name])) for f in fields(cls) if f.name not in DETAIL_ONLY]
 
 
-ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [("feedback", "json")]
+ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [("feedback", "json"), ("turns", "json")]
 SAMPLE_COLUMNS: list[tuple[str, str]] = [(f"sample_{name}", kind) for name, kind in _field_kinds(SampleRecord)]
 CSV_HEADER: list[str] = [name for name, _ in ATTEMPT_COLUMNS + SAMPLE_COLUMNS]
+# The header of exports written before follow-up turns were logged (migration 0004): still read.
+CSV_HEADER_BEFORE_TURNS: list[str] = [name for name in CSV_HEADER if name != "turns"]
 
 
 # ------------------------------------------------------------------------------ writing
@@ -157,15 +160,15 @@ def read_csv(handle: TextIO | str) -> list[dict[str, Any]]:
     stream = io.StringIO(handle) if isinstance(handle, str) else handle
     reader = csv.reader(stream)
     header = next(reader, None)
-    if header != CSV_HEADER:
+    if header not in (CSV_HEADER, CSV_HEADER_BEFORE_TURNS):
         raise ValueError("not a session log CSV export: the header differs")
     records: list[dict[str, Any]] = []
     for row in reader:
-        cells = dict(zip(header, row))
+        cells = {"turns": "[]", **dict(zip(header, row))}
         attempt = {name: _value(cells[name], kind) for name, kind in ATTEMPT_COLUMNS}
         if not records or records[-1]["id"] != attempt["id"]:
-            feedback = attempt.pop("feedback")
-            records.append({**attempt, "samples": [], "feedback": feedback})
+            feedback, turns = attempt.pop("feedback"), attempt.pop("turns")
+            records.append({**attempt, "samples": [], "feedback": feedback, "turns": turns})
         if cells["sample_index"] != "":
             sample = {name[len("sample_"):]: _value(cells[name], kind) for name, kind in SAMPLE_COLUMNS}
             records[-1]["samples"].append(sample)

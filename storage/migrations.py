@@ -175,11 +175,43 @@ def _m0003_backend_and_ranking(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {compiled}"))
 
 
+def _m0004_follow_up_turns(conn: Connection) -> None:
+    """Follow-up conversations: `follow_up_turns`, one row per question or answer.
+
+    Tied to the attempt (deleted with it) and to one of its solutions by `sample_index`
+    (greedy = 0, samples 1..N, as in `samples`); a question at an even `turn_index`, its
+    answer at the next odd one, unique per attempt and solution. Ownership is the attempt's
+    session, as for its samples. A new table only: the rows from before are untouched.
+    """
+    meta = MetaData()
+    # Only for the foreign key to resolve; `create` below makes the new table alone.
+    Table("attempts", meta, Column("id", String(32), primary_key=True))
+    turns = Table(
+        "follow_up_turns",
+        meta,
+        Column("id", String(32), primary_key=True),
+        Column("attempt_id", String(32), ForeignKey("attempts.id", ondelete="CASCADE"), nullable=False),
+        Column("sample_index", Integer, nullable=False),
+        Column("turn_index", Integer, nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("finish_reason", String(16)),
+        Column("tokens", Integer),
+        Column("model_id", Text),
+        UniqueConstraint("attempt_id", "sample_index", "turn_index", name="uq_follow_up_turns_position"),
+        CheckConstraint("role IN ('student', 'assistant')", name="ck_follow_up_turns_role"),
+    )
+    turns.create(conn)
+
+
 # Append only. The order is the order of application.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_initial", _m0001_initial),
     Migration("0002_attempt_owner", _m0002_attempt_owner),
     Migration("0003_backend_and_ranking", _m0003_backend_and_ranking),
+    Migration("0004_follow_up_turns", _m0004_follow_up_turns),
 )
 
 

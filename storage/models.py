@@ -132,6 +132,11 @@ class Attempt(Base):
     feedback: Mapped[list[Feedback]] = relationship(
         back_populates="attempt", order_by="Feedback.created_at", passive_deletes=True
     )
+    turns: Mapped[list[FollowUpTurn]] = relationship(
+        back_populates="attempt",
+        order_by="[FollowUpTurn.sample_index, FollowUpTurn.turn_index]",
+        passive_deletes=True,
+    )
 
 
 class Sample(Base):
@@ -189,6 +194,39 @@ class Feedback(Base):
     sample_index: Mapped[int | None] = mapped_column(Integer)
 
     attempt: Mapped[Attempt] = relationship(back_populates="feedback")
+
+
+class FollowUpTurn(Base):
+    """One turn of a follow-up conversation about one solution (`sample_index`) of an attempt.
+
+    A student's question sits at an even `turn_index` (2k), its answer at 2k + 1; the
+    conversation is the attempt's own session's (only it may add turns, see storage.turns).
+    `started_at`/`finished_at`: when a question was asked (both the same), or when an answer
+    started and ended; `finish_reason` and `tokens` are an answer's; `model_id` the model that
+    answered (History may ask long after the solve, with another model loaded).
+    """
+
+    __tablename__ = "follow_up_turns"
+    __table_args__ = (
+        UniqueConstraint("attempt_id", "sample_index", "turn_index", name="uq_follow_up_turns_position"),
+        CheckConstraint("role IN ('student', 'assistant')", name="ck_follow_up_turns_role"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(
+        String(ID_LENGTH), ForeignKey("attempts.id", ondelete="CASCADE")
+    )
+    sample_index: Mapped[int] = mapped_column(Integer)
+    turn_index: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finish_reason: Mapped[str | None] = mapped_column(String(16))
+    tokens: Mapped[int | None] = mapped_column(Integer)
+    model_id: Mapped[str | None] = mapped_column(Text)
+
+    attempt: Mapped[Attempt] = relationship(back_populates="turns")
 
 
 class SchemaMigration(Base):

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from storage.models import Attempt, Feedback, Sample
+from storage.models import Attempt, Feedback, FollowUpTurn, Sample
 from storage.records import (
     ATTEMPT_STATUSES,
     FEEDBACK_FILTERS,
@@ -22,6 +22,7 @@ from storage.records import (
     FeedbackView,
     Page,
     SampleRecord,
+    TurnRecord,
 )
 
 MAX_PAGE_SIZE = 500
@@ -73,6 +74,8 @@ def validate_query(query: AttemptQuery) -> None:
         raise ValueError(f"feedback filter must be one of {', '.join(FEEDBACK_FILTERS)}; got {query.feedback!r}")
     if query.status is not None and query.status not in ATTEMPT_STATUSES:
         raise ValueError(f"status must be one of {', '.join(ATTEMPT_STATUSES)}; got {query.status!r}")
+    if query.has_follow_ups is not None and not isinstance(query.has_follow_ups, bool):
+        raise ValueError(f"has_follow_ups must be True, False or None; got {query.has_follow_ups!r}")
     for name in ("date_from", "date_to"):
         value = getattr(query, name)
         if value is not None and not isinstance(value, (date, datetime)):
@@ -102,6 +105,9 @@ def filters(scope: Scope, query: AttemptQuery | None) -> list[ColumnElement[bool
         conditions.append(Attempt.status == query.status)
     if query.feedback:
         conditions.append(_FEEDBACK_FILTERS[query.feedback]())
+    if query.has_follow_ups is not None:
+        asked = exists().where(FollowUpTurn.attempt_id == Attempt.id)
+        conditions.append(asked if query.has_follow_ups else ~asked)
     return conditions
 
 
@@ -139,13 +145,13 @@ def page_of_attempts(
     return Page(items=[summary_of(row) for row in rows], page=page, page_size=page_size, total=total)
 
 
+# Everything an `AttemptDetail` holds beyond the attempt's own row, loaded in a few queries.
+_DETAIL_LOADS = (selectinload(Attempt.samples), selectinload(Attempt.feedback), selectinload(Attempt.turns))
+
+
 def load_detail(session: Session, scope: Scope, attempt_id: str) -> AttemptDetail | None:
-    """One attempt in scope with its samples and feedback, or None (absent or not in scope)."""
-    statement = (
-        select(Attempt)
-        .where(Attempt.id == attempt_id, scope.condition())
-        .options(selectinload(Attempt.samples), selectinload(Attempt.feedback))
-    )
+    """One attempt in scope with its samples, feedback and follow-up turns, or None (absent or not in scope)."""
+    statement = select(Attempt).where(Attempt.id == attempt_id, scope.condition()).options(*_DETAIL_LOADS)
     row = session.scalars(statement).first()
     return detail_of(row) if row is not None else None
 
@@ -153,10 +159,10 @@ def load_detail(session: Session, scope: Scope, attempt_id: str) -> AttemptDetai
 def iter_details(
     session: Session, scope: Scope, query: AttemptQuery | None, batch: int = 200
 ) -> Iterator[AttemptDetail]:
-    """Every attempt in scope matching the query, newest first, with samples and feedback."""
+    """Every attempt in scope matching the query, newest first, with samples, feedback and turns."""
     statement = (
         _newest_first(select(Attempt).where(*filters(scope, query)))
-        .options(selectinload(Attempt.samples), selectinload(Attempt.feedback))
+        .options(*_DETAIL_LOADS)
         .execution_options(yield_per=batch)
     )
     for row in session.scalars(statement):
@@ -206,12 +212,13 @@ def summary_of(row: Attempt) -> AttemptSummary:
 
 
 def detail_of(row: Attempt) -> AttemptDetail:
-    """An attempt row with its loaded samples and feedback as a plain record."""
+    """An attempt row with its loaded samples, feedback and turns as a plain record."""
     summary = summary_of(row)
     return AttemptDetail(
         **summary.__dict__,
         samples=tuple(_sample_of(s) for s in sorted(row.samples, key=lambda s: s.sample_index)),
         feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
+        turns=tuple(_turn_of(t) for t in sorted(row.turns, key=lambda t: (t.sample_index, t.turn_index))),
     )
 
 
@@ -241,4 +248,19 @@ def _feedback_of(row: Feedback) -> FeedbackView:
         comment=row.comment,
         target=row.target,
         sample_index=row.sample_index,
+    )
+
+
+def _turn_of(row: FollowUpTurn) -> TurnRecord:
+    return TurnRecord(
+        id=row.id,
+        sample_index=row.sample_index,
+        turn_index=row.turn_index,
+        role=row.role,
+        text=row.text,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        finish_reason=row.finish_reason,
+        tokens=row.tokens,
+        model_id=row.model_id,
     )

@@ -35,6 +35,12 @@ VERDICTS: tuple[str, ...] = ("right", "wrong")
 FEEDBACK_TARGETS: tuple[str, ...] = ("attempt", "greedy", "majority", "reward", "weighted", "sample")
 FEEDBACK_FILTERS: tuple[str, ...] = ("any", "none", "right", "wrong", "corrected")
 
+# Who wrote a turn of a follow-up conversation: the student asking, or the model answering.
+TurnRole = Literal["student", "assistant"]
+TURN_ROLES: tuple[str, ...] = ("student", "assistant")
+# Longest question or answer text the log takes (the app refuses long questions well before).
+MAX_TURN_CHARS = 100_000
+
 T = TypeVar("T")
 
 
@@ -152,6 +158,22 @@ class FeedbackInput:
 
 
 @dataclass(frozen=True)
+class FollowUpAnswer:
+    """The model's answer to a follow-up question, as it finished.
+
+    `finish_reason` is the answer row's (`stop`, `length`, `repetition`, `cancelled`,
+    `error`), `tokens` how many it generated, `started_at` when it started (an aware or UTC
+    datetime; default: when the question was logged), `model_id` the model that answered.
+    """
+
+    text: str
+    finish_reason: str
+    tokens: int | None = None
+    started_at: datetime | None = None
+    model_id: str | None = None
+
+
+@dataclass(frozen=True)
 class AttemptQuery:
     """Filters over attempts; every field left None filters nothing.
 
@@ -159,6 +181,8 @@ class AttemptQuery:
     includes all of May 1); a naive `datetime` is taken as UTC. `text` is a case-insensitive
     substring of the problem (ASCII case folding on SQLite). `feedback` is one of `any`,
     `none`, `right`, `wrong`, `corrected` (someone gave the correct answer).
+    `has_follow_ups`: True keeps the attempts someone asked follow-up questions about, False
+    those nobody did.
     """
 
     date_from: date | datetime | None = None
@@ -168,6 +192,7 @@ class AttemptQuery:
     model_id: str | None = None
     feedback: str | None = None
     status: str | None = None
+    has_follow_ups: bool | None = None
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -187,6 +212,8 @@ class LogStatus:
     attempt_id: str | None = None
     tries: int = 0
     pending: int = 0
+    # The id of the follow-up turn written (`Store.add_question` / `add_answer`), even on failure.
+    turn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +228,27 @@ class FeedbackView:
     comment: str | None
     target: str
     sample_index: int | None
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One stored turn of a follow-up conversation about solution `sample_index` of an attempt.
+
+    `role` is `student` (a question, at an even `turn_index`) or `assistant` (its answer, at
+    the next odd one). A question has `started_at` = `finished_at` = when it was asked and no
+    `finish_reason`, `tokens` or `model_id`; an answer has all of them.
+    """
+
+    id: str
+    sample_index: int
+    turn_index: int
+    role: str
+    text: str
+    started_at: datetime
+    finished_at: datetime | None
+    finish_reason: str | None
+    tokens: int | None
+    model_id: str | None
 
 
 @dataclass(frozen=True)
@@ -257,16 +305,38 @@ class AttemptSummary:
 
 @dataclass(frozen=True)
 class AttemptDetail(AttemptSummary):
-    """One attempt with all its samples (by index) and its feedback (oldest first)."""
+    """One attempt with all its samples (by index), its feedback (oldest first) and its
+    follow-up turns (by solution, then in conversation order)."""
 
     samples: tuple[SampleRecord, ...] = ()
     feedback: tuple[FeedbackView, ...] = ()
+    turns: tuple[TurnRecord, ...] = ()
 
     @property
     def summary(self) -> AttemptSummary:
-        """The same attempt without samples and feedback."""
-        values = {k: v for k, v in self.__dict__.items() if k not in ("samples", "feedback")}
+        """The same attempt without samples, feedback and turns."""
+        values = {k: v for k, v in self.__dict__.items() if k not in DETAIL_ONLY}
         return AttemptSummary(**values)
+
+    def turns_about(self, sample_index: int) -> tuple[TurnRecord, ...]:
+        """The follow-up conversation about one solution, in order (empty when none)."""
+        return tuple(t for t in self.turns if t.sample_index == sample_index)
+
+    def exchanges(self, sample_index: int) -> list[tuple[str, str]]:
+        """The (question, answer) pairs asked about one solution, oldest first: what the model
+        is shown as the earlier conversation. A question without an answer (the app stopped,
+        the answer was empty or never saved) is left out."""
+        turns = self.turns_about(sample_index)
+        answers = {t.turn_index: t.text for t in turns if t.role == "assistant"}
+        return [
+            (t.text, answers[t.turn_index + 1])
+            for t in turns
+            if t.role == "student" and answers.get(t.turn_index + 1)
+        ]
+
+
+# The fields an `AttemptDetail` has beyond its summary's.
+DETAIL_ONLY: tuple[str, ...] = ("samples", "feedback", "turns")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -59,12 +61,14 @@ from storage.records import (
     AttemptStart,
     AttemptSummary,
     FeedbackInput,
+    FollowUpAnswer,
     LogStatus,
     Page,
     SampleRecord,
 )
 from storage.session_keys import session_key
 from storage.teacher_auth import TeacherAccess, TeacherAuth
+from storage.turns import answer_row, insert_answer, insert_question, question_row
 from storage.validation import feedback_row, outcome_values, sample_rows, start_row
 from storage.writes import (
     OpenAttempt,
@@ -83,6 +87,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("storage")
 
 T = TypeVar("T")
+
+# Questions held in memory until their answer is logged (so an answer can write its question
+# if the question's own write has not landed); the oldest are forgotten beyond this many.
+MAX_OPEN_QUESTIONS = 1000
 
 
 class Store:
@@ -117,6 +125,7 @@ class Store:
         self._prepare_lock = threading.RLock()
         self._open: dict[str, OpenAttempt] = {}
         self._open_lock = threading.Lock()
+        self._questions: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # id -> (session key, row)
         self._backlog = Backlog(max_pending)
         self._health_note = ""  # why the log is not working, for health(); "" while it works
         self._teacher = TeacherAuth(teacher_password, timedelta(seconds=teacher_ttl_s))
@@ -317,6 +326,42 @@ class Store:
         unit = partial(insert_feedback, scope=Scope.everyone(), row=row)
         return self._write("The feedback", unit, attempt_id=attempt_id)
 
+    def add_question(self, attempt_id: str, *, session_id: str, sample_index: int, text: str) -> LogStatus:
+        """Log a student's follow-up question about solution `sample_index` (0 = greedy, 1..N
+        the samples) of one of their own session's attempts; `turn_id` names it for `add_answer`.
+
+        Another session's attempt and one that does not exist are refused alike, nothing
+        written (`storage.turns.NO_SUCH_ATTEMPT`). Text is stored as typed, never as HTML.
+        """
+        try:
+            key = session_key(session_id)
+            row = question_row(attempt_id, sample_index, text)
+        except (InvalidInputError, TypeError, ValueError) as exc:
+            return self._refuse("Your question", exc, attempt_id if isinstance(attempt_id, str) else None)
+        with self._open_lock:
+            self._questions[row["id"]] = (key, row)
+            while len(self._questions) > MAX_OPEN_QUESTIONS:
+                self._questions.popitem(last=False)
+        self._replay()  # the attempt's own writes first, when some wait in memory
+        unit = partial(insert_question, scope=Scope.of_session(key), row=row)
+        return replace(self._write("Your question", unit, attempt_id=attempt_id), turn_id=row["id"])
+
+    def add_answer(self, attempt_id: str, question_id: str, *, session_id: str, answer: FollowUpAnswer) -> LogStatus:
+        """Log the model's answer to question `question_id` (a `turn_id` from `add_question`),
+        with the same refusal as `add_question` for any attempt not the session's own."""
+        try:
+            key = session_key(session_id)
+            row = answer_row(attempt_id, answer)
+            if not isinstance(question_id, str):
+                raise InvalidInputError("the question id must be text")
+        except (InvalidInputError, TypeError, ValueError) as exc:
+            return self._refuse("The answer", exc, attempt_id if isinstance(attempt_id, str) else None)
+        with self._open_lock:
+            held = self._questions.get(question_id)
+            question = self._questions.pop(question_id)[1] if held is not None and held[0] == key else None
+        unit = partial(insert_answer, scope=Scope.of_session(key), question_id=question_id, question=question, row=row)
+        return replace(self._write("The answer", unit, attempt_id=attempt_id), turn_id=row["id"])
+
     # --------------------------------------------------------------------------- reads
 
     def history(
@@ -327,7 +372,8 @@ class Store:
         return self._read("your history", partial(page_of_attempts, scope=scope, query=query, page=page, page_size=page_size))
 
     def get_attempt(self, attempt_id: str, *, session_id: str) -> AttemptDetail | None:
-        """One of the session's own attempts with its samples and feedback; None if not its own."""
+        """One of the session's own attempts with its samples, feedback and follow-up turns;
+        None if not its own."""
         scope = Scope.of_session(session_key(session_id))
         if not isinstance(attempt_id, str):
             return None
@@ -375,7 +421,7 @@ class Store:
         return self._read("the class's attempts", unit)
 
     def teacher_get_attempt(self, access: TeacherAccess, attempt_id: str) -> AttemptDetail | None:
-        """Any attempt with its samples and feedback; None if there is none with that id."""
+        """Any attempt with its samples, feedback and follow-up turns; None if there is none with that id."""
         self._teacher.check(access)
         return self._read("this attempt", partial(load_detail, scope=Scope.everyone(), attempt_id=str(attempt_id)))
 

@@ -50,10 +50,10 @@ class RunningApp:
 def start_app(model_dir: Path, db_path: Path, **overrides) -> RunningApp:
     from ui.app import build_app, launch
 
+    overrides.setdefault("port", free_port())
     config = AppConfig(
         model=str(model_dir),
         db_url=f"sqlite:///{db_path}",
-        port=free_port(),
         reward_model="none",
         fallback_to_bundled=False,
         **overrides,

@@ -97,6 +97,7 @@ ADDED_BY = {
         "attempts": ["backend", "server_url", "rm_index", "scorer"],
         "samples": ["weight"],
     },
+    "0004_follow_up_turns": {},  # a new table (tests/test_storage_followups.py checks it)
 }
 
 

@@ -16,7 +16,7 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from storage import AttemptQuery, FeedbackInput, Store, new_session_id
+from storage import AttemptQuery, FeedbackInput, FollowUpAnswer, Store, new_session_id
 from storage.formats import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, applied_migrations
 from tests.optional import require
@@ -119,6 +119,39 @@ def test_threads_lose_nothing_on_postgres(pg_url):
             list(pool.map(solve, range(20)))
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM samples")).scalar() == 200 * 8
+
+
+def test_follow_ups_on_postgres(pg_url):
+    """Questions asked at once from several threads take distinct places (the attempt's row is
+    locked), their answers the places after them; privacy, the filter and exports as on SQLite."""
+    with Store.open(pg_url, teacher_password="teacher-password") as store:
+        alice, bob = new_session_id(), new_session_id()
+        mine = store.start_attempt(make_start(alice)).attempt_id
+        quiet = store.start_attempt(make_start(alice, "quiet")).attempt_id
+        for attempt_id in (mine, quiet):
+            assert store.finish_attempt(attempt_id, make_outcome(), make_samples(3)).ok
+        barrier = threading.Barrier(8)
+
+        def ask(number):
+            barrier.wait()
+            asked = store.add_question(mine, session_id=alice, sample_index=0, text=f"Question {number}?")
+            assert asked.ok, asked.message
+            answer = FollowUpAnswer(f"Answer {number}.", "stop", 3, model_id="m")
+            assert store.add_answer(mine, asked.turn_id, session_id=alice, answer=answer).ok
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(ask, range(8)))
+        detail = store.get_attempt(mine, session_id=alice)
+        assert [t.turn_index for t in detail.turns] == list(range(16))
+        assert sorted(detail.exchanges(0)) == sorted((f"Question {n}?", f"Answer {n}.") for n in range(8))
+        refused = store.add_question(mine, session_id=bob, sample_index=0, text="Let me in")
+        missing = store.add_question("0" * 32, session_id=bob, sample_index=0, text="Let me in")
+        assert not refused.ok and refused.message == missing.message
+        access = store.teacher_login("teacher-password")
+        assert [a.id for a in store.teacher_search(access, AttemptQuery(has_follow_ups=True)).items] == [mine]
+        expected = [store.get_attempt(a.id, session_id=alice).to_dict() for a in store.history(alice).items]
+        assert read_jsonl(store.export_session(alice, "jsonl")) == expected
+        assert read_csv(store.export_session(alice, "csv")) == expected
 
 
 def test_an_unreachable_server_leaves_solving_working():

@@ -44,6 +44,10 @@ PINNED_COLUMNS = {
         "id", "attempt_id", "session_key", "created_at", "author", "verdict", "correct_answer",
         "comment", "target", "sample_index",
     ],
+    "follow_up_turns": [
+        "id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at", "finished_at",
+        "finish_reason", "tokens", "model_id",
+    ],
     "schema_migrations": ["name", "applied_at"],
 }
 
@@ -52,6 +56,7 @@ NOT_NULL = {
     "attempts": {"id", "session_key", "started_at", "status", "problem", "model_id", "precision", "device", "params"},
     "samples": {"id", "attempt_id", "sample_index", "kind", "text"},
     "feedback": {"id", "attempt_id", "created_at", "author", "target"},
+    "follow_up_turns": {"id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at"},
     "schema_migrations": {"name", "applied_at"},
 }
 
@@ -133,7 +138,7 @@ def test_a_stored_solution_has_the_model_layers_shape():
     from model.types import Solution
 
     assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)]
-    assert [f.name for f in fields(AttemptDetail)][-2:] == ["samples", "feedback"]
+    assert [f.name for f in fields(AttemptDetail)][-3:] == ["samples", "feedback", "turns"]
 
 
 def test_storage_imports_no_model_or_ui_library():

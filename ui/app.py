@@ -38,6 +38,7 @@ from ui.layout import (
 from ui.outputs import model_line
 from ui.render import cluster_css
 from ui.resources import AppResources, open_resources, zero_gpu
+from storage.session_keys import browser_key
 from ui.sessions import SESSION_STORAGE_KEY, new_browser_id, session_of
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -50,9 +51,17 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
     defaults = default_sampling(config, info.family, on_gpu=info.kind == "server" or info.device.startswith("cuda"))
     gpu = _gpu_decorator()
 
+    secret, key_note = browser_key(app.config.db_url, app.config.browser_secret)
+    store_note = app.store_note
+    if key_note:
+        store_note = f"{store_note + ' ' if store_note else ''}History will not survive a restart: {key_note}. " \
+                     "Set MATHAPP_BROWSER_SECRET to keep it."
+
     with gr.Blocks(title="Qwen2-Math Studio", fill_width=False) as demo:
-        browser_id = gr.BrowserState(None, storage_key=SESSION_STORAGE_KEY)
-        backend_banner = header(info, app.scorer_note, app.store_note)
+        # A stable key: with a new one per start, no browser could read its id after a restart.
+        browser_id = gr.BrowserState(None, storage_key=SESSION_STORAGE_KEY, secret=secret)
+        had_stored_id = gr.Checkbox(False, visible=False)
+        backend_banner = header(info, app.scorer_note, store_note)
         with gr.Tabs():
             page = solve_tab(info, defaults, load_examples(), model_line(info))
             history_page = history_tab()
@@ -67,19 +76,28 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         # Gradio limit only bounds how many wait there.
         solve_limits = {"trigger_mode": "once", "concurrency_limit": app.config.max_queue + 1,
                         "concurrency_id": "solve", "show_progress": "minimal"}
-        page.solve_btn.click(run, solve_inputs, page.outputs, api_name="solve", **solve_limits)
-        page.problem.submit(run, solve_inputs, page.outputs, api_name=False, **solve_limits)
+        solved = [page.solve_btn.click(run, solve_inputs, page.outputs, api_name="solve", **solve_limits),
+                  page.problem.submit(run, solve_inputs, page.outputs, api_name=False, **solve_limits)]
 
         def stop(browser, request: gr.Request) -> str:
             return solve.stop(app, browser, request)
 
         page.stop_btn.click(stop, [browser_id], [page.status], api_name="stop", concurrency_limit=None, show_progress="hidden")
 
-        wire_history(app, history_page, browser_id)
+        show_history = wire_history(app, history_page, browser_id)
+        for event in solved:  # History is current after each solve
+            event.then(show_history, [history_page.page, browser_id], [history_page.table, history_page.info],
+                       api_name=False, show_progress="hidden")
         if teacher_page is not None:
             wire_teacher(app, teacher_page)
 
-        demo.load(new_browser_id, [browser_id], [browser_id], api_name=False, queue=False)
+        def start_session(current, had_stored):
+            return new_browser_id(current), history.lost_id_notice(current, had_stored)
+
+        # The browser says whether it held an id at all, so an id it can no longer read (a key
+        # changed) is told apart from a first visit.
+        demo.load(start_session, [browser_id, had_stored_id], [browser_id, history_page.notice], api_name=False,
+                  queue=False, js=f"(current, had) => [current, localStorage.getItem({SESSION_STORAGE_KEY!r}) !== null]")
 
         def check_backend():
             return solve.backend_health_update(app)
@@ -89,14 +107,15 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
     return demo
 
 
-def wire_history(app: AppResources, tab: HistoryTab, browser_id: gr.BrowserState) -> None:
-    """The History tab's events, each on the caller's own session."""
+def wire_history(app: AppResources, tab: HistoryTab, browser_id: gr.BrowserState) -> Any:
+    """The History tab's events, each on the caller's own session; returns the table loader."""
 
     def show_history(page, browser, request: gr.Request):
         return history.history_page(app, session_of(browser, request), page)
 
     tab.refresh_btn.click(show_history, [tab.page, browser_id], [tab.table, tab.info], api_name="history")
     tab.page.submit(show_history, [tab.page, browser_id], [tab.table, tab.info], api_name=False)
+    tab.tab.select(show_history, [tab.page, browser_id], [tab.table, tab.info], api_name=False)
 
     tab.table.select(history.row_id, [tab.table], [tab.attempt], api_name=False)
 
@@ -120,6 +139,7 @@ def wire_history(app: AppResources, tab: HistoryTab, browser_id: gr.BrowserState
         return history.export_file(app, fmt, session_id=session_of(browser, request))
 
     tab.export_btn.click(export_mine, [tab.export_fmt, browser_id], [tab.download], api_name="export_history")
+    return show_history
 
 
 def wire_teacher(app: AppResources, tab: TeacherTab) -> None:

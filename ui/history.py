@@ -19,7 +19,7 @@ from storage.errors import StorageError, TeacherAccessError
 from storage.records import AttemptQuery, FeedbackInput
 from ui import logbook
 from ui.outputs import model_line, render_outputs
-from ui.render import escape_text
+from ui.render import escape_text, math_markdown
 from ui.resources import AppResources
 from ui.transcript import transcript_html
 
@@ -67,6 +67,15 @@ def row_id(table: Any, evt: gr.SelectData) -> Any:
 # --------------------------------------------------------------------------- one session
 
 
+def lost_id_notice(current: object, had_stored: object) -> str:
+    """Said in History when the browser held a session id that could not be read back."""
+    if had_stored is True and not (isinstance(current, str) and current):
+        return ("<div class='warn'>This browser kept a History key this app can no longer read (the app's "
+                "browser key changed, e.g. a new deployment without MATHAPP_BROWSER_SECRET). Earlier attempts "
+                "are still in the log, but cannot be shown here; new ones are kept from now on.</div>")
+    return ""
+
+
 def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, str]:
     if app.store is None:
         return [], "The session log is off, so there is no history."
@@ -77,7 +86,7 @@ def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, st
     try:
         result = app.store.history(session_id, page=number, page_size=HISTORY_PAGE_SIZE)
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        return [], f"<span class='error'>History could not be loaded: {escape_text(str(exc))}</span>"
     rows = history_rows(result.items)
     return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
 
@@ -87,8 +96,9 @@ def _replay_outputs(app: AppResources, detail: Any) -> list[Any]:
         raise gr.Error("No such attempt in your history.", print_exception=False)
     view = logbook.run_view_from_detail(detail)
     outputs = render_outputs(model_line(app.solver.info), view, None, plots=True)
-    header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status})\n\n" \
-             f"<div class='problem'>\n\n{escape_text(detail.problem)}\n\n</div>"
+    seed = f", seed {detail.seed}" if detail.seed is not None else ""
+    header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status}{seed})\n\n" \
+             f"<div class='problem'>\n\n{math_markdown(detail.problem)}\n\n</div>"
     return [header] + outputs[1:]
 
 

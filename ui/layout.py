@@ -78,7 +78,10 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
                 top_p_in = gr.Slider(0.05, 1.0, value=defaults.top_p, step=0.05, label="top-p")
                 max_in = gr.Slider(16, min(4096, info.context_length), value=min(defaults.max_new_tokens, info.context_length),
                                    step=16, label="max new tokens per solution")
-                seed_in = gr.Number(value=defaults.seed, precision=0, label="seed (empty = random, recorded)")
+                # A text box: a Number box turns "empty" into 0, which would pin every run's seed.
+                seed_in = gr.Textbox(value="" if defaults.seed is None else str(defaults.seed), max_lines=1,
+                                     label="seed (empty = random; the seed used is shown and logged)",
+                                     placeholder="random", elem_id="seed")
         if examples:
             gr.Examples(examples=[[e] for e in examples], inputs=[problem], label="Examples", examples_per_page=12)
         status = gr.Markdown(status_markdown(model_line, None), elem_id="status")
@@ -99,6 +102,8 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
 
 @dataclass
 class HistoryTab:
+    tab: gr.Tab
+    notice: gr.Markdown  # why an earlier History cannot be shown, when that happens
     page: gr.Number
     refresh_btn: gr.Button
     info: gr.Markdown
@@ -117,9 +122,10 @@ class HistoryTab:
 
 def history_tab() -> HistoryTab:
     """This browser's own attempts: table, replay, feedback, transcript and export."""
-    with gr.Tab("History", id="history"):
+    with gr.Tab("History", id="history") as tab:
         gr.Markdown("Your own problems in this browser, newest first. Open one to see its solutions again, "
                     "tell us whether the answer was right, or download it as a printable page.")
+        notice = gr.Markdown(elem_id="history-notice")
         with gr.Row():
             page_in = gr.Number(value=1, precision=0, label="page", minimum=1, scale=0, min_width=100)
             refresh_btn = gr.Button("Refresh", scale=0)
@@ -142,7 +148,7 @@ def history_tab() -> HistoryTab:
             export_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export my history as")
             export_btn = gr.Button("Export my history")
         download = gr.File(label="download", elem_id="download")
-    return HistoryTab(page_in, refresh_btn, history_info, history_table, attempt_in, open_btn, replay_outputs,
+    return HistoryTab(tab, notice, page_in, refresh_btn, history_info, history_table, attempt_in, open_btn, replay_outputs,
                       [verdict_in, target_in, correct_in, comment_in], feedback_btn, feedback_msg,
                       transcript_btn, export_fmt, export_btn, download)
 

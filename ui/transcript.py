@@ -2,7 +2,8 @@
 
 No scripts, no external resources: markdown rendered by markdown-it-py with raw HTML
 disabled, formulas converted to MathML on the server (browsers typeset MathML natively), and
-the style inline. Everything written by a person or the model is escaped.
+the style inline. Everything written by a person or the model is escaped. Follow-up
+questions and their answers follow the solution they are about.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import html
 import math
 
-from storage.records import AttemptDetail
+from storage.records import AttemptDetail, TurnRecord
 from ui.render import CLUSTER_COLOURS, NO_ANSWER_COLOUR, markdown_to_html
 
 STYLE = """
@@ -20,6 +21,7 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.3rem .6rem;text-align:left;vertical-align:top}
 details{border:1px solid #ddd;border-left-width:6px;border-radius:4px;margin:.5rem 0;padding:.3rem .8rem}
 summary{cursor:pointer}code.latex{background:#fff4e5}math[display=block]{margin:.6rem 0}
+.turn{margin:.4rem 0 .4rem 1rem;padding:.2rem .8rem;border-left:3px solid #ddd}.turn.student{border-left-color:#2563eb;background:#f6f7f9}
 @media print{details{break-inside:avoid}details>*{display:block}}
 """
 
@@ -38,6 +40,23 @@ def _number(value: float | None, digits: int = 3) -> str:
     if value is None or not math.isfinite(value):
         return ""
     return f"{value:.{digits}g}"
+
+
+def _conversation(turns: tuple[TurnRecord, ...]) -> str:
+    """The follow-up questions about one solution and their answers, in order ("" when none)."""
+    if not turns:
+        return ""
+    parts = ["<h3>Follow-up questions</h3>"]
+    for turn in turns:
+        when = _text(turn.started_at.strftime("%Y-%m-%d %H:%M"))
+        if turn.role == "student":
+            parts.append(f"<div class='turn student'><p class='meta'>Student · {when}</p>{markdown_to_html(turn.text)}</div>")
+        else:
+            meta = f"Model · {when} · {_text(turn.finish_reason)} · {_text(turn.tokens)} tokens"
+            if turn.model_id:
+                meta += f" · {_text(turn.model_id)}"
+            parts.append(f"<div class='turn assistant'><p class='meta'>{meta}</p>{markdown_to_html(turn.text)}</div>")
+    return "".join(parts)
 
 
 def transcript_html(detail: AttemptDetail) -> str:
@@ -66,6 +85,7 @@ def transcript_html(detail: AttemptDetail) -> str:
             markdown_to_html(greedy.text),
             f"<p><b>Final answer:</b> {_answer(greedy.answer)} <span class='meta'>({_text(greedy.finish_reason)}, "
             f"{_text(greedy.tokens)} tokens)</span></p>",
+            _conversation(detail.turns_about(greedy.index)),
         ]
     if samples:
         rm_kind = "reward" if detail.rm_label == "reward" else "confidence"
@@ -85,7 +105,8 @@ def transcript_html(detail: AttemptDetail) -> str:
                 steps = "<p class='meta'>step rewards: " + ", ".join(_number(v, 2) for v in s.step_rewards) + "</p>"
             parts.append(
                 f"<details style='border-left-color:{colour}'><summary>#{s.index} · answer {_answer(s.answer)}{reward} · "
-                f"{_text(s.finish_reason)} · {_text(s.tokens)} tokens</summary>{markdown_to_html(s.text)}{steps}</details>"
+                f"{_text(s.finish_reason)} · {_text(s.tokens)} tokens</summary>{markdown_to_html(s.text)}{steps}"
+                f"{_conversation(detail.turns_about(s.index))}</details>"
             )
     if detail.feedback:
         parts.append("<h2>Feedback</h2><table><tr><th>when</th><th>who</th><th>about</th><th>verdict</th><th>correct answer</th><th>comment</th></tr>")

@@ -97,6 +97,7 @@ class LiveRun:
         self.first_token_at: float | None = None
         self.tokens_seen = 0
         self.queued_ahead: int | None = None
+        self.seed: int | None = None  # the seed the run really uses, once it starts
         self.result: RunResult | None = None
         self._interval = 1.0 / rate
         self._last_emit = 0.0
@@ -114,6 +115,7 @@ class LiveRun:
             self.queued_ahead = event.ahead
         elif isinstance(event, Started):
             self.queued_ahead = None
+            self.seed = event.seed
             for row in event.rows:
                 self.view.rows.setdefault(row, Solution(row, kind_of_row(row)))
                 self._parts.setdefault(row, [])
@@ -346,6 +348,8 @@ def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str =
             parts.append(f"{live.tokens_seen / max(elapsed, 1e-6):.1f} tok/s")
         else:
             parts.append("starting…")
+        if live.seed is not None:
+            parts.append(f"seed {live.seed}")
         if view.cancelled:
             parts.append("**stopped**")
         if view.error:

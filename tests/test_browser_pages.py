@@ -1,0 +1,153 @@
+"""What a student meets in the browser, in a real headless Chromium against the launched app:
+History that survives a restart and loads when its tab opens, 64 cards that all show when the
+model writes an unpaired `$`, and a seed box that is empty (random) with the seed used shown.
+
+Skips without Chromium on a user's machine; `.ci/run` makes that skip a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from model.training.tiny import train_tokenizer
+from tests.conftest import TINY_CORPUS
+from tests.crafted import build_scripted_model
+from tests.servers import free_port, scripted_model_dir, start_app
+from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (the module's Chromium fixture)
+
+UNPAIRED = "Each pen costs $3 so the total is \\boxed{7}."
+
+
+def open_page(context, url):
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url, wait_until="networkidle")
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+def solve(page, problem: str) -> None:
+    page.locator("#problem textarea").fill(problem)
+    page.locator("#solve-btn").click()
+    page.wait_for_selector("#final-answer .katex", timeout=60_000)
+
+
+def history_shows(page, text: str) -> None:
+    page.get_by_role("tab", name="History").click()  # no Refresh: the tab loads on opening
+    page.wait_for_function(
+        f"document.querySelector('#history-table') && document.querySelector('#history-table').innerText.includes({text!r})",
+        timeout=30_000,
+    )
+
+
+def test_history_loads_on_opening_and_survives_a_restart(browser, tmp_path):  # noqa: F811
+    model = scripted_model_dir(tmp_path)
+    db = tmp_path / "log.sqlite3"
+    port = free_port()
+    app = start_app(model, db, n_samples=2, port=port)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = open_page(context, app.url)
+        solve(page, "What is 2 plus 3, first time?")
+        history_shows(page, "first time")
+        page.get_by_role("tab", name="Solve").click()
+        solve(page, "And a second problem?")
+        history_shows(page, "second problem")  # refreshed after the solve
+        app.close()
+
+        app = start_app(model, db, n_samples=2, port=port)  # a restart: same log, same address
+        page = open_page(context, app.url)
+        history_shows(page, "first time")
+        assert "second problem" in page.locator("#history-table").inner_text()
+        assert page.locator("#history-notice").inner_text().strip() == ""
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        context.close()
+        app.close()
+    assert (tmp_path / "browser-state.key").stat().st_mode & 0o077 == 0  # kept private, beside the log
+
+
+def test_a_browser_whose_key_changed_is_told_why_its_history_is_empty(browser, tmp_path):  # noqa: F811
+    model = scripted_model_dir(tmp_path)
+    db = tmp_path / "log.sqlite3"
+    port = free_port()
+    app = start_app(model, db, n_samples=0, port=port, browser_secret="the-first-key-0123456789")
+    context = browser.new_context()
+    try:
+        page = open_page(context, app.url)
+        solve(page, "Kept under the first key?")
+        app.close()
+        app = start_app(model, db, n_samples=0, port=port, browser_secret="another-key-0123456789")
+        page = open_page(context, app.url)
+        page.get_by_role("tab", name="History").click()
+        page.wait_for_function("document.querySelector('#history-notice').innerText.includes('can no longer read')",
+                               timeout=30_000)
+    finally:
+        context.close()
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def unpaired_app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("unpaired")
+    tokenizer = train_tokenizer(TINY_CORPUS * 20 + [UNPAIRED] * 50, vocab_size=500)
+    model = build_scripted_model(tokenizer, UNPAIRED, root / "model", loop=False)
+    running = start_app(model, root / "log.sqlite3", n_samples=64)
+    yield running
+    running.close()
+
+
+def test_an_unpaired_dollar_takes_no_card_and_no_text_with_it_at_n64(browser, unpaired_app):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = open_page(context, unpaired_app.url)
+        page.locator("#problem textarea").fill("How much for the pens?")
+        page.locator("#solve-btn").click()
+        page.wait_for_function("document.querySelectorAll('#cards details.card').length === 64", timeout=90_000)
+        page.wait_for_function("document.querySelector('#votes').innerText.includes('64 of 64')", timeout=90_000)
+        cards = page.locator("#cards details.card")
+        assert cards.count() == 64
+        texts = page.evaluate("Array.from(document.querySelectorAll('#cards details.card')).map(d => d.textContent)")
+        assert all("Each pen costs $3 so the total is" in t for t in texts)
+        assert page.locator("#cards details.card .katex").count() == 2 * 64  # each card's answer and box
+        # The main solution keeps its words and spaces, and its box is typeset.
+        solution = page.locator("#solution").inner_text()
+        assert "Each pen costs $3 so the total is" in solution
+        assert page.locator("#solution .katex").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "browser-unpaired-dollar.png"), full_page=False)
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        context.close()
+
+
+def test_the_seed_box_is_empty_and_each_run_shows_and_logs_its_own_seed(browser, tmp_path):  # noqa: F811
+    app = start_app(scripted_model_dir(tmp_path), tmp_path / "log.sqlite3", n_samples=2)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = open_page(context, app.url)
+        page.get_by_text("Settings").click()
+        seed_box = page.locator("#seed textarea, #seed input").first
+        seed_box.wait_for(timeout=10_000)
+        assert seed_box.input_value() == ""
+        seeds = []
+        for problem in ("First run?", "Second run?"):
+            before = page.locator("#status").inner_text()
+            solve(page, problem)
+            # The run is over when the status line has its totals (and differs from the last one's).
+            page.wait_for_function(
+                f"(t => t !== {before!r} && /seed \\d+/.test(t) && /tokens in/.test(t))(document.querySelector('#status').innerText)",
+                timeout=60_000,
+            )
+            seeds.append(int(re.search(r"seed (\d+)", page.locator("#status").inner_text()).group(1)))
+            assert seed_box.input_value() == ""  # still random
+        assert seeds[0] != seeds[1]
+    finally:
+        context.close()
+        app.close()
+    with sqlite3.connect(tmp_path / "log.sqlite3") as db:
+        logged = [row[0] for row in db.execute("SELECT seed FROM attempts ORDER BY started_at")]
+    assert logged == seeds
