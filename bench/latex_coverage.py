@@ -36,7 +36,7 @@ COMMAND = re.compile(r"\\[A-Za-z]+")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 PAGE_CHECK = """
-() => Array.from(document.querySelectorAll('.sol')).map(div => {
+() => Array.from(document.querySelectorAll('div[id^="s"].sol')).filter(div => /^s\\d+$/.test(div.id)).map(div => {
   const copy = div.cloneNode(true);
   copy.querySelectorAll('.katex, pre, code').forEach(e => e.remove());
   return {id: div.id, raw: copy.textContent, errors: div.querySelectorAll('.katex-error').length};
@@ -53,31 +53,28 @@ def old_renderer(commit: str, *, finished: bool = True):
     return lambda text: module.streaming_markdown(text, finished=finished)
 
 
-def page_markup(renderer, solutions: list[str]) -> str:
-    return "\n\n".join(f"<div class='sol' id='s{i}'>\n\n{renderer(s)}\n\n</div>" for i, s in enumerate(solutions))
-
-
-def measure_in_browser(chromium: str, markups: dict[str, str]) -> dict[str, list[dict]]:
+def measure_in_browser(chromium: str, rendered: dict[str, list[str]]) -> dict[str, list[dict]]:
+    """Each solution in its own Markdown component (as each card and solution is on the page),
+    one page per renderer; the page is read once KaTeX has run."""
     from playwright.sync_api import sync_playwright
 
-    with gr.Blocks() as demo:
-        boxes = {name: gr.Markdown(value=markup, latex_delimiters=LATEX_DELIMITERS, elem_id=f"md-{name}") for name, markup in markups.items()}
-    del boxes
-    demo.launch(prevent_thread_lock=True, quiet=True)
     results: dict[str, list[dict]] = {}
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(demo.local_url, wait_until="networkidle")
-            for name in markups:
-                page.wait_for_selector(f"#md-{name} .katex", timeout=120_000)
-            time.sleep(3)  # KaTeX renders block by block
-            for name in markups:
-                results[name] = page.evaluate(PAGE_CHECK.replace("'.sol'", f"'#md-{name} .sol'"))
-            browser.close()
-    finally:
-        demo.close()
+    for name, markups in rendered.items():
+        with gr.Blocks() as demo:
+            for i, markup in enumerate(markups):
+                gr.Markdown(value=markup, latex_delimiters=LATEX_DELIMITERS, elem_id=f"s{i}", elem_classes=["sol"])
+        demo.launch(prevent_thread_lock=True, quiet=True)
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.goto(demo.local_url, wait_until="networkidle")
+                page.wait_for_selector(".sol .katex", timeout=120_000)
+                time.sleep(5)  # KaTeX renders block by block
+                results[name] = page.evaluate(PAGE_CHECK)
+                browser.close()
+        finally:
+            demo.close()
     return results
 
 
@@ -109,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     renderers = {"now": lambda t: math_markdown(t, finished=True)}
     if args.before:
         renderers = {"before": old_renderer(args.before), **renderers}
-    markups = {name: page_markup(render, solutions) for name, render in renderers.items()}
-    results = measure_in_browser(args.chromium, markups)
+    rendered = {name: [render(s) for s in solutions] for name, render in renderers.items()}
+    results = measure_in_browser(args.chromium, rendered)
 
     print(f"{len(solutions)} solutions from {args.data.name}, rendered in Chromium by Gradio {gr.__version__}'s Markdown + KaTeX")
     print("| renderer | solutions with raw LaTeX on the page | with a KaTeX error | commands left raw |")
@@ -121,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         leftovers = sum(len(COMMAND.findall(f["raw"])) for f in found)
         label = f"{name} ({args.before})" if name == "before" else name
         print(f"| {label} | {len(raw)} of {len(found)} ({len(raw) / len(found):.1%}) | {len(errors)} | {leftovers} |")
-        sample = [COMMAND.findall(f["raw"])[:3] for f in raw[:8]]
+        sample = [(rows[int(f["id"][1:])]["unique_id"], COMMAND.findall(f["raw"])[:3]) for f in raw[:8]]
         print(f"  e.g. {sample}")
     streaming = {"now": lambda t: math_markdown(t, finished=False)}
     if args.before:

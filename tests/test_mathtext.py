@@ -207,3 +207,9 @@ def test_answers_are_inline_math_or_text():
     assert not DELIMITER_TOKENS.search(inline_math("{unbalanced $"))
     assert "\\[\\boxed{x+1}\\]" in boxed_answer_markdown("x+1")
     assert not DELIMITER_TOKENS.search(boxed_answer_markdown("5 \\$"))
+
+
+def test_arrays_drop_what_katex_lacks_and_keep_the_table():
+    text = "$$\\begin{array}{@{}c@{\\;}c} 6 & 7 \\\\ \\cline{1-2} 4 & 2 \\end{array}$$"
+    _, blocks = gradio_delimiter_pass(math_markdown(text))
+    assert blocks == ["\\[\\begin{array}{cc} 6 &amp; 7 \\\\ \\hline  4 &amp; 2 \\end{array}\\]"]

@@ -253,7 +253,36 @@ def _formula_ok(latex: str, display: bool) -> bool:
     return not any(token in latex for token in forbidden)
 
 
+# `\cline{2-4}` (a rule under some columns, as in long additions) is not in KaTeX; a full
+# `\hline` keeps the table typeset instead of showing an error box.
+_CLINE = re.compile(r"\\cline\{\d+-\d+\}")
+
+
+def _plain_array_columns(latex: str) -> str:
+    """Drop `@{...}` column separators from array specs (`{@{}c@{\\;}c}`): KaTeX rejects them."""
+    out: list[str] = []
+    last = 0
+    pairs = brace_pairs(latex)
+    for match in re.finditer(r"\\begin\{array\}\{", latex):
+        close = pairs.get(match.end() - 1)
+        if close is None:
+            continue
+        spec = latex[match.end() : close]
+        cleaned, i = [], 0
+        while i < len(spec):
+            if spec.startswith("@{", i) and (end := pairs.get(match.end() + i + 1)) is not None:
+                i = end - match.end() + 1
+                continue
+            cleaned.append(spec[i])
+            i += 1
+        out.append(latex[last : match.end()] + "".join(cleaned))
+        last = close
+    out.append(latex[last:])
+    return "".join(out)
+
+
 def _rename_environments(latex: str) -> str:
+    latex = _plain_array_columns(_CLINE.sub(r"\\hline ", latex))
     for old, (new, spec) in RENAMED_ENVIRONMENTS.items():
         if f"\\begin{{{old}}}" in latex and f"\\end{{{old}}}" in latex:
             latex = latex.replace(f"\\begin{{{old}}}", f"\\begin{{{new}}}{spec}").replace(f"\\end{{{old}}}", f"\\end{{{new}}}")
