@@ -1,10 +1,12 @@
-"""Screenshots of the Solve tab mid-stream and finished, for the README.
+"""Screenshots of the Solve tab mid-stream and finished, and of a follow-up question, for the README.
 
 Starts the app in this process (default: the bundled offline model and reward model, so it
 runs anywhere), drives it in headless Chromium with Playwright, and writes
-`screenshot-streaming.png` and `screenshot-finished.png` to `--out`.
+`screenshot-streaming.png`, `screenshot-finished.png`, `screenshot-reasoning-map.png` (the
+"Where the solutions part ways" panel: its splits and the map) and `screenshot-followup.png`
+(the "Ask about this solution" box after one question) to `--out`.
 
-    python bench/screenshots.py [--model bundled] [--problem TEXT] [--n 8] [--out assets]
+    python bench/screenshots.py [--model bundled] [--problem TEXT] [--question TEXT] [--n 8] [--out assets]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.config import AppConfig  # noqa: E402
+from model.config import AppConfig
 
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -27,6 +29,7 @@ DEFAULT_PROBLEM = (
     "Emma has 52 dollars. She saves 16 dollars every week for 5 weeks. Then she buys a camera for 74 dollars. "
     "How much money does she have left?"
 )
+DEFAULT_QUESTION = "Why do we multiply 16 by 5 first?"
 
 
 def free_port() -> int:
@@ -35,11 +38,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def reasoning_map_shot(page, path: Path) -> None:
+    """The reasoning panel, from its heading to the bottom of its map."""
+    page.wait_for_function("(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#solve-reasoning-map img'))",
+                           timeout=60_000)
+    top = page.locator("#solve-reasoning").bounding_box()  # in the viewport; the clip is on the page
+    bottom = page.locator("#solve-reasoning-map").bounding_box()
+    scrolled = page.evaluate("window.scrollY")
+    clip = {"x": top["x"] - 8, "y": top["y"] + scrolled - 8, "width": top["width"] + 16,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 16}
+    page.screenshot(path=str(path), clip=clip, full_page=True)
+
+
+def follow_up_shot(page, path: Path) -> None:
+    """The sample cards and, under them, the "Ask about this solution" box with its conversation."""
+    page.wait_for_function("document.querySelector('#solve-question textarea').value === ''", timeout=60_000)
+    page.evaluate("document.querySelector('#solve-ask').scrollIntoView({block: 'end'})")
+    top = page.locator("#cards").bounding_box()
+    bottom = page.locator("#solve-ask").bounding_box()
+    scrolled = page.evaluate("window.scrollY")
+    clip = {"x": bottom["x"] - 8, "y": top["y"] + scrolled - 44, "width": bottom["width"] + 16,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 52}
+    page.screenshot(path=str(path), clip=clip, full_page=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--reward-model", default="auto")
     parser.add_argument("--problem", default=DEFAULT_PROBLEM)
+    parser.add_argument("--question", default=DEFAULT_QUESTION, help="the follow-up question asked about the solution")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
@@ -49,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     from playwright.sync_api import sync_playwright
 
     from ui.app import build_app, launch
+    from ui.sessions import SESSION_STORAGE_KEY
 
     workdir = Path(tempfile.mkdtemp(prefix="mathapp-shots-"))
     config = AppConfig(model=args.model, reward_model=args.reward_model, n_samples=args.n, seed=args.seed,
@@ -60,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=LAUNCH_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1250})
-            page.goto(f"http://127.0.0.1:{config.port}/", wait_until="networkidle")
+            # Not "networkidle": the page keeps Gradio's heartbeat open (it has per-session state).
+            page.goto(f"http://127.0.0.1:{config.port}/", wait_until="load")
+            page.wait_for_function(f"localStorage.getItem({SESSION_STORAGE_KEY!r}) !== null", timeout=60_000)
             page.locator("#problem textarea").fill(args.problem)
             page.locator("#solve-btn").click()
             # Mid-stream: some text in the solution, the final answer not there yet.
@@ -71,11 +102,21 @@ def main(argv: list[str] | None = None) -> None:
             page.wait_for_selector("#final-answer .katex", timeout=300_000)
             page.wait_for_selector("#vote-chart .vega-embed canvas, #vote-chart .vega-embed svg", timeout=60_000)
             page.screenshot(path=str(args.out / "screenshot-finished.png"), full_page=False)
+            reasoning_map_shot(page, args.out / "screenshot-reasoning-map.png")
+            page.locator("#solve-question textarea").fill(args.question)
+            page.locator("#solve-ask-btn").click()
+            # Answered: the answer is there, nothing held back, and the box says nothing more.
+            page.wait_for_function(
+                "document.querySelector('#solve-conversation .turn.assistant') "
+                "&& !document.querySelector('#solve-conversation .held') "
+                "&& document.querySelector('#solve-ask-notice').innerText.trim() === ''", timeout=300_000, polling=100)
+            follow_up_shot(page, args.out / "screenshot-followup.png")
             browser.close()
     finally:
         demo.resources.solver.close()  # type: ignore[attr-defined]
         demo.close()
-    print(f"wrote {args.out / 'screenshot-streaming.png'} and {args.out / 'screenshot-finished.png'}")
+    print(f"wrote screenshot-streaming.png, screenshot-finished.png, screenshot-reasoning-map.png and "
+          f"screenshot-followup.png to {args.out}")
 
 
 if __name__ == "__main__":

@@ -76,13 +76,28 @@ class MapNode:
 
 
 @dataclass(frozen=True)
+class Branch:
+    """One branch named in a split's sentence: its node, how many solutions take it, and what
+    it says: an equation (`formula`: `14 \\times 12 = 168`, or only its right side `= 158`
+    when it shares its left side with the main branch), an answer (`→ 8`) or text."""
+
+    node: int
+    weight: int
+    says: str
+    formula: bool
+
+
+@dataclass(frozen=True)
 class Split:
-    """At `node`, the branches toward the reference cluster (`right`) and away from it (`wrong`)."""
+    """At `node`, the branches toward the reference cluster (`right`) and away from it (`wrong`);
+    `branches` are the ones the sentence names (the heaviest right one first), for a renderer
+    that typesets them."""
 
     node: int
     right: tuple[int, ...]
     wrong: tuple[int, ...]
     sentence: str
+    branches: tuple[Branch, ...] = ()
 
 
 @dataclass
@@ -237,7 +252,7 @@ def short_label(node: MapNode) -> str:
     return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
-def _said(node: MapNode, against: MapNode | None) -> str:
+def _said(node: MapNode, against: MapNode | None) -> Branch:
     """What a branch says, shortened to `= 158` when it shares its left side with `against`."""
     mine = equations(node.text) if node.kind == "step" else ()
     if mine and against is not None and against.kind == "step":
@@ -247,9 +262,10 @@ def _said(node: MapNode, against: MapNode | None) -> str:
             if a != b:
                 left, sep, _ = a.partition("=")
                 if sep and left == b.partition("=")[0]:
-                    return "= " + text.partition("=")[2].strip()
-                return text
-    return short_label(node)
+                    return Branch(node.id, node.weight, "= " + text.partition("=")[2].strip(), True)
+                return Branch(node.id, node.weight, text, True)
+    label = short_label(node)
+    return Branch(node.id, node.weight, label, bool(mine) and label == equations(node.text, written=True)[0])
 
 
 def _splits(nodes: list[MapNode], clusters: dict[int, int | None], reference: int | None) -> list[Split]:
@@ -264,11 +280,12 @@ def _splits(nodes: list[MapNode], clusters: dict[int, int | None], reference: in
         if not right or not wrong:
             continue
         main = nodes[right[0]]
-        parts = [f"{main.weight} say `{short_label(main)}`"]
-        parts += [f"{nodes[c].weight} say `{_said(nodes[c], main)}`" for c in wrong[:SHOWN_WRONG_BRANCHES]]
+        branches = [_said(main, None)] + [_said(nodes[c], main) for c in wrong[:SHOWN_WRONG_BRANCHES]]
+        parts = [f"{b.weight} say `{b.says}`" for b in branches]
         if len(wrong) > SHOWN_WRONG_BRANCHES:
             parts.append(f"{sum(nodes[c].weight for c in wrong[SHOWN_WRONG_BRANCHES:])} more take other steps")
-        splits.append(Split(node.id, tuple(right), tuple(wrong), "the paths split here: " + ", ".join(parts)))
+        sentence = "the paths split here: " + ", ".join(parts)
+        splits.append(Split(node.id, tuple(right), tuple(wrong), sentence, tuple(branches)))
     return splits
 
 
@@ -344,6 +361,7 @@ def plot_data(tree: ReasoningMap) -> dict[str, list[dict[str, Any]]]:
 
 
 __all__ = [
+    "Branch",
     "MapNode",
     "ReasoningMap",
     "Split",

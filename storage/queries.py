@@ -74,6 +74,8 @@ def validate_query(query: AttemptQuery) -> None:
         raise ValueError(f"feedback filter must be one of {', '.join(FEEDBACK_FILTERS)}; got {query.feedback!r}")
     if query.status is not None and query.status not in ATTEMPT_STATUSES:
         raise ValueError(f"status must be one of {', '.join(ATTEMPT_STATUSES)}; got {query.status!r}")
+    if query.problem is not None and not isinstance(query.problem, str):
+        raise ValueError(f"problem must be the problem's text; got {query.problem!r}")
     if query.has_follow_ups is not None and not isinstance(query.has_follow_ups, bool):
         raise ValueError(f"has_follow_ups must be True, False or None; got {query.has_follow_ups!r}")
     for name in ("date_from", "date_to"):
@@ -97,6 +99,8 @@ def filters(scope: Scope, query: AttemptQuery | None) -> list[ColumnElement[bool
             conditions.append(Attempt.started_at < _start_of(query.date_to + timedelta(days=1)))
     if query.text:
         conditions.append(Attempt.problem.ilike(f"%{_escape_like(query.text)}%", escape="\\"))
+    if query.problem is not None:
+        conditions.append(Attempt.problem == query.problem)
     if query.all_agree is not None:
         conditions.append(Attempt.all_agree.is_(query.all_agree))
     if query.model_id:

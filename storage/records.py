@@ -182,7 +182,8 @@ class AttemptQuery:
     substring of the problem (ASCII case folding on SQLite). `feedback` is one of `any`,
     `none`, `right`, `wrong`, `corrected` (someone gave the correct answer).
     `has_follow_ups`: True keeps the attempts someone asked follow-up questions about, False
-    those nobody did.
+    those nobody did. `problem` is the whole problem text, exactly (the attempts of one problem
+    across the class).
     """
 
     date_from: date | datetime | None = None
@@ -193,6 +194,7 @@ class AttemptQuery:
     feedback: str | None = None
     status: str | None = None
     has_follow_ups: bool | None = None
+    problem: str | None = None
 
 
 # ---------------------------------------------------------------------------- outputs

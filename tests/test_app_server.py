@@ -42,7 +42,7 @@ def test_the_app_solves_through_a_real_server_and_logs_the_servers_model(served,
         banner = client.predict(api_name="/backend_health")
         assert "not answering" not in str(banner)
         outputs, final = solve(client, PROBLEM)
-        status, main, answer, cards, votes, chart, heatmap = final
+        status, main, answer, cards, votes, chart, heatmap, reasoning, reasoning_map = final
         assert len(outputs) >= 2  # streamed: a first page at once, then more
         assert "served" in status and "127.0.0.1" in status and "seeds not guaranteed" in status
         assert "\\boxed" in answer and cards.count("<details class='card") == 4

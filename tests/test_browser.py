@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,35 @@ from tests.servers import scripted_model_dir, start_app
 ARTIFACTS = Path(os.environ.get("MATHAPP_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts"))
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def goto_app(page, url: str, *, quiet_s: float = 0.5, timeout_s: float = 60.0) -> None:
+    """Open the app and wait until its start-up requests (the browser's session id, the model
+    check) have all answered and none has started for `quiet_s`. Playwright's "networkidle"
+    never comes: the page holds Gradio's heartbeat open while it has per-session state."""
+    pending: set = set()
+
+    def started(request) -> None:
+        if "/heartbeat/" not in request.url:
+            pending.add(request)
+
+    def ended(request) -> None:
+        pending.discard(request)
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", ended)
+    page.goto(url, wait_until="load")
+    deadline = time.monotonic() + timeout_s
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page kept loading for {timeout_s:.0f} s: {sorted(r.url for r in pending)}")
+        page.wait_for_timeout(50)
+        if pending:
+            quiet_since = time.monotonic()
+    for event, handler in (("request", started), ("requestfinished", ended), ("requestfailed", ended)):
+        page.remove_listener(event, handler)
 
 
 def chromium_path() -> str | None:
@@ -58,7 +88,7 @@ def page(browser, app):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    page.goto(app.url, wait_until="networkidle")
+    goto_app(page, app.url)
     page.errors = errors  # type: ignore[attr-defined]
     yield page
     context.close()

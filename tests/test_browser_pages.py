@@ -16,7 +16,7 @@ from model.training.tiny import train_tokenizer
 from tests.conftest import TINY_CORPUS
 from tests.crafted import build_scripted_model
 from tests.servers import free_port, scripted_model_dir, start_app
-from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (the module's Chromium fixture)
+from tests.test_browser import ARTIFACTS, browser, goto_app  # noqa: F401  (the module's Chromium fixture)
 
 UNPAIRED = "Each pen costs $3 so the total is \\boxed{7}."
 
@@ -25,7 +25,7 @@ def open_page(context, url):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url, wait_until="networkidle")
+    goto_app(page, url)
     page.errors = errors  # type: ignore[attr-defined]
     return page
 
@@ -151,3 +151,129 @@ def test_the_seed_box_is_empty_and_each_run_shows_and_logs_its_own_seed(browser,
     with sqlite3.connect(tmp_path / "log.sqlite3") as db:
         logged = [row[0] for row in db.execute("SELECT seed FROM attempts ORDER BY started_at")]
     assert logged == seeds
+
+
+def ask_and_wait(page, prefix: str, question: str, answers: int) -> None:
+    """Ask in the `prefix` ask box; wait until `answers` answers stand there, typeset."""
+    page.locator(f"#{prefix}-question textarea").fill(question)
+    page.locator(f"#{prefix}-ask-btn").click()
+    answered(page, f"#{prefix}-conversation", answers)
+
+
+def answered(page, conversation: str, answers: int, timeout: int = 60_000) -> None:
+    """Wait until the conversation holds `answers` finished answers, each with its math typeset."""
+    page.wait_for_function(
+        f"(turns => turns.length >= {answers} && turns.every(t => t.querySelector('.katex') && !t.querySelector('.held')))"
+        f"(Array.from(document.querySelectorAll('{conversation} .turn.assistant')))", timeout=timeout)
+
+
+def test_a_follow_up_streams_typeset_and_is_in_history_after_a_restart(browser, tmp_path):  # noqa: F811
+    model = scripted_model_dir(tmp_path)
+    db = tmp_path / "log.sqlite3"
+    port = free_port()
+    app = start_app(model, db, n_samples=2, port=port)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = open_page(context, app.url)
+        solve(page, "What is 2 plus 3, asked about?")
+        page.wait_for_selector("#solve-ask", state="visible", timeout=30_000)
+        assert "ask about #1 below" in page.locator("#cards").inner_text()
+        # Every state the conversation passes through, to see the answer arrive after the question.
+        page.evaluate("""() => { window.seen = [];
+            new MutationObserver(() => window.seen.push(document.querySelector('#solve-conversation').innerText))
+              .observe(document.querySelector('#solve-conversation'), {childList: true, subtree: true, characterData: true}); }""")
+        ask_and_wait(page, "solve", "Why is it $5$ and not <b>6</b>?", 1)
+        seen = page.evaluate("window.seen")
+        assert any("Thinking…" in s and "Why is it" in s for s in seen)  # the question first, the answer streaming in
+        conversation = page.locator("#solve-conversation")
+        assert conversation.locator(".turn.student .katex").count() == 1  # the question's math typeset too
+        assert "not <b>6</b>?" in conversation.inner_text() and conversation.locator("b").count() == 0
+        assert "We add" in conversation.locator(".turn.assistant").inner_text()
+        assert page.locator("#solve-question textarea").input_value() == ""  # ready for the next question
+        ask_and_wait(page, "solve", "And then?", 2)  # a second turn, under the first
+        assert conversation.locator(".turn.student").count() == 2
+        page.locator("#solve-ask").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-followup.png"), full_page=False)
+        app.close()
+
+        app = start_app(model, db, n_samples=2, port=port)  # a restart: same log, same address
+        page = open_page(context, app.url)
+        history_shows(page, "asked about")
+        page.locator("#history-table :text('asked about'):visible").first.click()  # picks the attempt's id
+        page.wait_for_function("document.querySelector('#attempt-id textarea, #attempt-id input').value.length > 8",
+                               timeout=10_000)
+        page.get_by_role("button", name="Open", exact=True).click()
+        answered(page, "#history-conversation", 2, timeout=30_000)
+        shown = page.locator("#history-conversation").inner_text()
+        assert shown.index("Why is it") < shown.index("And then?")
+        assert "2 questions" in page.locator("#history-ask-about input").input_value()
+        page.locator("#history-ask").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-followup-history.png"), full_page=False)
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        context.close()
+        app.close()
+
+
+# A wrong claim (6 × 7 is 42) after injected markup; every token unique, as the scripted model needs.
+SLIP_SCRIPT = "<img src=x onerror=alert(1)> So 6\\times7=52, the answer is \\boxed{9}."
+
+
+@pytest.fixture(scope="module")
+def slip_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slip")
+    tokenizer = train_tokenizer(TINY_CORPUS * 20 + [SLIP_SCRIPT] * 50, vocab_size=500)
+    return build_scripted_model(tokenizer, SLIP_SCRIPT, root / "model", loop=False), root
+
+
+def reasoning_shows(page, prefix: str, solutions: int) -> None:
+    """The "Where the solutions part ways" panel of `prefix` shows its words and its drawn map."""
+    page.wait_for_function(
+        f"(e => e && e.innerText.includes('Where the solutions part ways') && e.innerText.includes('{solutions} solutions'))"
+        f"(document.querySelector('#{prefix}-reasoning'))", timeout=90_000)
+    page.wait_for_function(f"(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#{prefix}-reasoning-map img'))",
+                           timeout=60_000)
+
+
+@pytest.mark.parametrize("n", [8, 64])
+def test_the_reasoning_map_shows_the_slip_is_marked_and_markup_stays_text(browser, slip_model, n):  # noqa: F811
+    model, root = slip_model
+    app = start_app(model, root / f"log-{n}.sqlite3", n_samples=n)
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    try:
+        page = open_page(context, app.url)
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.locator("#problem textarea").fill("What is 6 times 7?")
+        page.locator("#solve-btn").click()
+        page.wait_for_function(f"document.querySelector('#votes').innerText.includes('{n} of {n}')", timeout=120_000)
+        reasoning_shows(page, "solve", n + 1)
+        panel = page.locator("#solve-reasoning").inner_text()
+        assert "Every solution reaches the same answer" in panel  # one script: one path, no split
+        # Each card marks its wrong step, with the right value typeset.
+        cards = page.locator("#cards details.card")
+        assert cards.count() == n
+        first = cards.first
+        assert "1 wrong step" in first.locator("summary").inner_text()
+        first.locator("summary").click()
+        assert "step 1" in first.inner_text() and "should be" in first.inner_text()
+        assert first.locator(".slip .katex").count() == 2  # 6×7=52 and 42
+        assert "should be" in page.locator("#solution").inner_text()  # and the main solution
+        assert "every sample has a wrong step" in page.locator("#votes").inner_text()  # the checked vote fell back
+        # The model's markup is text on the page: no image, no handler ran.
+        assert "<img src=x onerror=alert(1)>" in page.locator("#solution").inner_text()
+        assert page.locator("img[src='x']").count() == 0 and dialogs == []
+        page.locator("#solve-reasoning-map").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / f"browser-reasoning-map-n{n}.png"), full_page=False)
+        if n == 8:  # History replays the panel from the log
+            history_shows(page, "6 times 7")
+            page.locator("#history-table [role=gridcell]", has_text="6 times 7").first.click()
+            page.wait_for_function("document.querySelector('#attempt-id textarea, #attempt-id input').value.length > 0",
+                                   timeout=30_000)
+            page.get_by_role("button", name="Open", exact=True).click()
+            reasoning_shows(page, "history", n + 1)
+            assert "should be" in page.locator("#history-solution").inner_text()
+        assert page.errors == [] and dialogs == []  # type: ignore[attr-defined]
+    finally:
+        context.close()
+        app.close()

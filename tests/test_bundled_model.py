@@ -255,7 +255,7 @@ def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, 
     results = [json.loads(line) for line in lines]
     assert summary["greedy"]["correct"] == sum(r["greedy"]["correct"] for r in results)
     for row in summary["at_n"]:
-        for method in ("maj", "rm", "weighted"):
+        for method in ("maj", "checked", "rm", "weighted"):
             counted = sum(r["at_n"][str(row["n"])][method]["correct"] for r in results)
             assert row[method]["correct"] == counted and 0 <= row[method]["accuracy"] <= 1
         assert row["pass"]["correct"] == sum(any(s["correct"] for s in r["samples"][: row["n"]]) for r in results)

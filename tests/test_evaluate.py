@@ -201,6 +201,18 @@ def test_unscored_prefixes_have_no_rm_pick_and_equivalence_decides():
     assert outcomes[1].majority.correct and outcomes[1].passed
 
 
+def test_the_checked_vote_drops_samples_with_a_wrong_calculation_on_every_prefix():
+    right = "A baker makes $14 \\times 12 = 168$ muffins and sells 150, so \\boxed{18} are left."
+    slip = "A baker makes $14 \\times 12 = 158$ muffins and sells 150, so \\boxed{8} are left."
+    texts = [slip, slip, right, slip, right]
+    samples = [Solution(i + 1, "sampled", t, 20, "stop", -0.2, "18" if t == right else "8") for i, t in enumerate(texts)]
+    outcomes = evaluate_prefixes(samples, None, [1, 2, 4, 5], Judge("18"), scorer_name="", label="reward")
+    # Maj@N follows the slipping majority; the checked vote keeps only the unflagged samples, and
+    # falls back to Maj@N while none of them is in the prefix.
+    assert [(o.majority.answer, o.majority.correct) for o in outcomes] == [("8", False)] * 4
+    assert [(o.checked.answer, o.checked.correct) for o in outcomes] == [("8", False), ("8", False), ("18", True), ("18", True)]
+
+
 def test_scores_of_keeps_step_rewards():
     samples = samples_of(["1", "2"], rewards=[0.9, 0.2])
     samples[0].step_rewards = [0.95, 0.9]
@@ -280,6 +292,7 @@ def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
     assert first["reference"] == "5" and first["greedy"]["correct"] is True
     assert first["at_n"]["4"] == {
         "maj": {"answer": "5", "correct": True},
+        "checked": {"answer": "5", "correct": True},  # no sample holds a calculation to check
         "rm": {"answer": "4", "correct": False},
         "weighted": {"answer": "4", "correct": False},  # e^1 beats 2 * e^0 after the softmax
         "pass": True,
@@ -296,9 +309,9 @@ def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
     assert summary.finish_reasons == {"stop": 15}
 
     markdown = format_markdown(summary, run_info())
-    assert "| N | Maj@N | RM@N | reward-weighted | pass@N |" in markdown
-    assert "| 2 | 50.0% | 75.0% | 75.0% | 75.0% |" in markdown
-    assert "| 4 | 25.0% | 50.0% | 50.0% | 75.0% |" in markdown
+    assert "| N | Maj@N | checked vote | RM@N | reward-weighted | pass@N |" in markdown
+    assert "| 2 | 50.0% | 50.0% | 75.0% | 75.0% | 75.0% |" in markdown
+    assert "| 4 | 25.0% | 25.0% | 50.0% | 50.0% | 75.0% |" in markdown
     assert "Greedy accuracy: **50.0%** (2/4)" in markdown
     assert "1 lines skipped: 6 (not valid JSON)" in markdown
     assert "**test reward model**" in markdown
@@ -308,6 +321,7 @@ def test_evaluate_seeds_writes_lines_and_summarizes_exactly():
     assert "10% of the solutions stopped at the limit of 64 new tokens" in cut
     data = summary_json(summary, run_info())
     assert data["at_n"][1]["rm"] == {"correct": 3, "total": 4, "accuracy": 0.75}
+    assert data["at_n"][1]["checked"] == {"correct": 2, "total": 4, "accuracy": 0.5}
     assert data["data"]["skipped"] == [{"line": 6, "reason": "not valid JSON"}]
 
 
@@ -333,8 +347,8 @@ def test_plot_has_every_method_and_greedy(tmp_path):
     figure = accuracy_figure(summarize(results, [1, 2, 4]), run_info())
     axes = figure.axes[0]
     labels = [line.get_label() for line in axes.get_lines()]
-    assert labels == ["Maj@N", "RM@N", "reward-weighted", "pass@N (upper bound)", "greedy (50.0%)"]
-    assert list(axes.get_lines()[1].get_ydata()) == [50.0, 75.0, 50.0]
+    assert labels == ["Maj@N", "checked vote", "RM@N", "reward-weighted", "pass@N (upper bound)", "greedy (50.0%)"]
+    assert list(axes.get_lines()[2].get_ydata()) == [50.0, 75.0, 50.0]
     assert axes.get_xscale() == "log"
     assert [t.get_text() for t in axes.get_xticklabels()] == ["1", "2", "4"]
     figure.savefig(tmp_path / "a.png")
@@ -369,9 +383,9 @@ def test_cli_end_to_end_by_confidence(five_model_dir, problem_file, tmp_path, ca
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "set.jsonl:2: skipped: not valid JSON" in captured.err
-    assert "| N | Maj@N | Conf@N | confidence-weighted | pass@N |" in captured.out
+    assert "| N | Maj@N | checked vote | Conf@N | confidence-weighted | pass@N |" in captured.out
     for n in (1, 2, 4):
-        assert f"| {n} | 66.7% | 66.7% | 66.7% | 66.7% |" in captured.out
+        assert f"| {n} | 66.7% | 66.7% | 66.7% | 66.7% | 66.7% |" in captured.out
     assert "Greedy accuracy: **66.7%** (2/3)" in captured.out
     assert (out / "summary.md").read_text(encoding="utf-8") == captured.out
 
@@ -408,8 +422,8 @@ def test_cli_module_with_a_reward_model(five_model_dir, problem_file, tmp_path, 
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "| N | Maj@N | RM@N | reward-weighted | pass@N |" in done.stdout
-    assert "| 2 | 100.0% | 100.0% | 100.0% | 100.0% |" in done.stdout
+    assert "| N | Maj@N | checked vote | RM@N | reward-weighted | pass@N |" in done.stdout
+    assert "| 2 | 100.0% | 100.0% | 100.0% | 100.0% | 100.0% |" in done.stdout
     assert "**tiny-orm**" in done.stdout
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 2 and lines[0]["score_label"] == "reward"

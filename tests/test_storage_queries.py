@@ -179,6 +179,10 @@ def classroom(store):
         (AttemptQuery(feedback="corrected"), ["percent"]),
         (AttemptQuery(status="cancelled"), ["cancelled"]),
         (AttemptQuery(text="triangle", all_agree=True, model_id="Qwen/Qwen2-Math-1.5B-Instruct"), ["triangle"]),
+        (AttemptQuery(problem="What is 50% of 80_000?"), ["percent"]),  # the whole text, exactly
+        (AttemptQuery(problem="what is 50% of 80_000?"), []),
+        (AttemptQuery(problem="What is 50% of 80_000"), []),
+        (AttemptQuery(problem="Unfinished triangle", status="running"), ["running"]),
     ],
 )
 def test_teacher_filters(classroom, query, expected):
@@ -196,7 +200,8 @@ def test_teacher_sees_any_attempt_in_full(classroom):
     assert store.teacher_get_attempt(access, "0" * 32) is None
 
 
-@pytest.mark.parametrize("query", [AttemptQuery(feedback="maybe"), AttemptQuery(status="thinking"), AttemptQuery(date_from="yesterday")])
+@pytest.mark.parametrize("query", [AttemptQuery(feedback="maybe"), AttemptQuery(status="thinking"), AttemptQuery(date_from="yesterday"),
+                                   AttemptQuery(problem=["a list"])])
 def test_bad_filters_are_refused(classroom, query):
     store, access, _ids = classroom
     with pytest.raises(ValueError):

@@ -25,7 +25,8 @@ from typing import Any
 import gradio as gr
 
 from model.config import AppConfig, default_sampling
-from ui import history, solve
+from storage.session_keys import browser_key
+from ui import classview, followups, history, solve
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -38,7 +39,6 @@ from ui.layout import (
 from ui.outputs import model_line
 from ui.render import cluster_css
 from ui.resources import AppResources, open_resources, zero_gpu
-from storage.session_keys import browser_key
 from ui.sessions import SESSION_STORAGE_KEY, new_browser_id, session_of
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -84,6 +84,10 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
 
         page.stop_btn.click(stop, [browser_id], [page.status], api_name="stop", concurrency_limit=None, show_progress="hidden")
 
+        followups.wire_follow_up_box(app, page.ask, browser_id, gpu, api=True)
+        followups.wire_follow_up_box(app, history_page.ask, browser_id, gpu, api=False,
+                                     opens=[(history_page.open_btn.click, history_page.attempt),
+                                            (history_page.attempt.submit, history_page.attempt)])
         show_history = wire_history(app, history_page, browser_id)
         for event in solved:  # History is current after each solve
             event.then(show_history, [history_page.page, browser_id], [history_page.table, history_page.info],
@@ -151,8 +155,8 @@ def wire_teacher(app: AppResources, tab: TeacherTab) -> None:
     tab.login_btn.click(login, [tab.password], [tab.access, tab.login_msg], api_name="teacher_login")
     tab.password.submit(login, [tab.password], [tab.access, tab.login_msg], api_name=False)
 
-    def search(token, page, date_from, date_to, text, agreement, model, feedback):
-        return history.teacher_page(app, token, page, date_from, date_to, text, agreement, model, feedback)
+    def search(token, page, *filters):  # from, to, text, agreement, model, feedback, follow-ups
+        return history.teacher_page(app, token, page, *filters)
 
     tab.search_btn.click(search, [tab.access, tab.page, *tab.filters], [tab.table, tab.info], api_name="teacher_search")
     tab.table.select(history.row_id, [tab.table], [tab.attempt], api_name=False)
@@ -162,8 +166,15 @@ def wire_teacher(app: AppResources, tab: TeacherTab) -> None:
 
     tab.open_btn.click(open_trace, [tab.access, tab.attempt], tab.trace_outputs, api_name="teacher_open")
 
-    def export(token, fmt, date_from, date_to, text, agreement, model, feedback):
-        return history.teacher_export(app, token, fmt, date_from, date_to, text, agreement, model, feedback)
+    def same_problem(token, attempt_id):
+        return classview.class_view(app, token, attempt_id)
+
+    if tab.class_view is not None:
+        tab.open_btn.click(same_problem, [tab.access, tab.attempt], tab.class_view, api_name="teacher_class")
+    followups.wire_teacher_conversations(app, [tab.open_btn.click], tab.access, tab.attempt, tab.follow_ups)
+
+    def export(token, fmt, *filters):
+        return history.teacher_export(app, token, fmt, *filters)
 
     tab.export_btn.click(export, [tab.access, tab.export_fmt, *tab.filters], [tab.download], api_name="teacher_export")
 

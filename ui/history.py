@@ -18,6 +18,7 @@ import gradio as gr
 from storage.errors import StorageError, TeacherAccessError
 from storage.records import AttemptQuery, FeedbackInput
 from ui import logbook
+from ui.classview import feedback_answer
 from ui.outputs import model_line, render_outputs
 from ui.render import escape_text, math_markdown
 from ui.resources import AppResources
@@ -91,11 +92,12 @@ def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, st
     return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
 
 
-def _replay_outputs(app: AppResources, detail: Any) -> list[Any]:
+def _replay_outputs(app: AppResources, detail: Any, *, ask_hint: bool = False) -> list[Any]:
     if detail is None:
         raise gr.Error("No such attempt in your history.", print_exception=False)
     view = logbook.run_view_from_detail(detail)
-    outputs = render_outputs(model_line(app.solver.info), view, None, plots=True)
+    outputs = render_outputs(model_line(app.solver.info), view, None, plots=True, ask_hint=ask_hint,
+                             right_answer=feedback_answer([detail]))  # the map's splits follow feedback
     seed = f", seed {detail.seed}" if detail.seed is not None else ""
     header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status}{seed})\n\n" \
              f"<div class='problem'>\n\n{math_markdown(detail.problem)}\n\n</div>"
@@ -111,7 +113,7 @@ def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:
         detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
     except StorageError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
-    return _replay_outputs(app, detail)
+    return _replay_outputs(app, detail, ask_hint=True)  # History's replay has the ask box under it
 
 
 def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: Any, target: Any, correct: Any, comment: Any) -> str:
@@ -195,7 +197,8 @@ def teacher_login(app: AppResources, password: Any) -> tuple[Any, str]:
     return token, "Logged in."
 
 
-def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: Any, feedback: Any) -> AttemptQuery:
+def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: Any, feedback: Any,
+                  follow_ups: Any = "any") -> AttemptQuery:
     """The Teacher tab's filters, checked."""
     return AttemptQuery(
         date_from=parse_day(date_from, "from"),
@@ -204,6 +207,7 @@ def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: An
         all_agree={"agree": True, "disagree": False}.get(agree) if isinstance(agree, str) else None,
         model_id=model.strip() if isinstance(model, str) and model.strip() else None,
         feedback=feedback if feedback in ("none", "right", "wrong", "corrected") else None,
+        has_follow_ups={"with follow-ups": True, "without": False}.get(follow_ups) if isinstance(follow_ups, str) else None,
     )
 
 

@@ -15,8 +15,9 @@ import gradio as gr
 
 from model.backend import BackendInfo
 from model.config import MAX_SAMPLES, SamplingParams
+from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
 from ui.history import HISTORY_HEADERS
-from ui.outputs import trace_panel, vote_plot_component
+from ui.outputs import reasoning_components, trace_panel, vote_plot_component
 from ui.render import LATEX_DELIMITERS, escape_text
 from ui.views import status_markdown
 
@@ -57,7 +58,8 @@ class SolveTab:
     stop_btn: gr.Button
     settings: list[Any]  # N, temperature, top-p, max new tokens, seed
     status: gr.Markdown
-    outputs: list[Any]  # in `ui.outputs.render_outputs` order
+    outputs: list[Any]  # in `ui.outputs.render_outputs` order, then the ask box's context (`ui.followups`)
+    ask: FollowUpBox | None = None  # "Ask about this solution", under the sampled solutions
 
 
 def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], model_line: str) -> SolveTab:
@@ -94,10 +96,12 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
                 votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="votes")
                 chart = vote_plot_component(elem_id="vote-chart")
                 heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, elem_id="step-heatmap", format="png")
+        reasoning = reasoning_components("solve")  # under the vote, once the run is over
         gr.Markdown("### Sampled solutions")
         cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="cards")
+        ask = follow_up_box("solve")
     return SolveTab(problem, solve_btn, stop_btn, [n_in, temp_in, top_p_in, max_in, seed_in], status,
-                    [status, main, answer, cards, votes, chart, heatmap])
+                    [status, main, answer, cards, votes, chart, heatmap, *reasoning, ask.context], ask=ask)
 
 
 @dataclass
@@ -118,6 +122,7 @@ class HistoryTab:
     export_fmt: gr.Radio
     export_btn: gr.Button
     download: gr.File
+    ask: FollowUpBox | None = None  # "Ask about this solution", under the replay
 
 
 def history_tab() -> HistoryTab:
@@ -135,6 +140,7 @@ def history_tab() -> HistoryTab:
             attempt_in = gr.Textbox(label="attempt id", scale=3, elem_id="attempt-id")
             open_btn = gr.Button("Open", scale=1)
         replay_outputs = trace_panel("history")
+        ask = follow_up_box("history")
         with gr.Accordion("Was the answer right?", open=True):
             with gr.Row():
                 verdict_in = gr.Radio(["right", "wrong"], label="verdict")
@@ -150,7 +156,7 @@ def history_tab() -> HistoryTab:
         download = gr.File(label="download", elem_id="download")
     return HistoryTab(tab, notice, page_in, refresh_btn, history_info, history_table, attempt_in, open_btn, replay_outputs,
                       [verdict_in, target_in, correct_in, comment_in], feedback_btn, feedback_msg,
-                      transcript_btn, export_fmt, export_btn, download)
+                      transcript_btn, export_fmt, export_btn, download, ask=ask)
 
 
 @dataclass
@@ -159,7 +165,7 @@ class TeacherTab:
     password: gr.Textbox
     login_btn: gr.Button
     login_msg: gr.Markdown
-    filters: list[Any]  # from, to, problem text, agreement, model, feedback
+    filters: list[Any]  # from, to, problem text, agreement, model, feedback, follow-ups
     page: gr.Number
     search_btn: gr.Button
     info: gr.Markdown
@@ -170,6 +176,8 @@ class TeacherTab:
     export_fmt: gr.Radio
     export_btn: gr.Button
     download: gr.File
+    follow_ups: gr.Markdown | None = None  # the opened attempt's follow-up questions
+    class_view: list[Any] | None = None  # "Same problem across the class": words, map (`ui.classview`)
 
 
 def teacher_tab() -> TeacherTab:
@@ -187,6 +195,7 @@ def teacher_tab() -> TeacherTab:
             t_agree = gr.Dropdown(["any", "agree", "disagree"], value="any", label="greedy / Maj / RM", scale=1)
             t_model = gr.Textbox(label="model", scale=1)
             t_feedback = gr.Dropdown(["any", "none", "right", "wrong", "corrected"], value="any", label="feedback", scale=1)
+            t_asked = gr.Dropdown(["any", "with follow-ups", "without"], value="any", label="follow-up questions", scale=1)
             t_page = gr.Number(value=1, precision=0, minimum=1, label="page", scale=0, min_width=90)
         search_btn = gr.Button("Search")
         t_info = gr.Markdown()
@@ -195,9 +204,12 @@ def teacher_tab() -> TeacherTab:
             t_attempt = gr.Textbox(label="attempt id", scale=3)
             t_open = gr.Button("Open trace", scale=1)
         trace_outputs = trace_panel("teacher")
+        follow_ups = follow_up_trace("teacher")
+        class_view = reasoning_components("teacher-class")  # filled when a trace opens
         with gr.Row():
             t_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export format")
             t_export = gr.Button("Export these results")
         t_download = gr.File(label="download")
-    return TeacherTab(access, password, login_btn, login_msg, [t_from, t_to, t_text, t_agree, t_model, t_feedback],
-                      t_page, search_btn, t_info, t_table, t_attempt, t_open, trace_outputs, t_fmt, t_export, t_download)
+    return TeacherTab(access, password, login_btn, login_msg, [t_from, t_to, t_text, t_agree, t_model, t_feedback, t_asked],
+                      t_page, search_btn, t_info, t_table, t_attempt, t_open, trace_outputs, t_fmt, t_export, t_download,
+                      follow_ups=follow_ups, class_view=class_view)

@@ -1,6 +1,7 @@
 """The result panel: its components and the values that fill them, in one order shared by the
 Solve tab (live) and the History and Teacher tabs (replayed): status or problem, solution,
-final answer, sample cards, votes, vote chart, step-reward heatmap.
+final answer, sample cards, votes, vote chart, step-reward heatmap, and the reasoning map
+("Where the solutions part ways": words and figure, `ui.reasoning`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import gradio as gr
 
 from model.backend import BackendInfo
 from ui.plots import VOTE_COLUMNS, step_heatmap, vote_bars
+from ui.reasoning import panel_updates
 from ui.render import LATEX_DELIMITERS, escape_text
 from ui.views import (
     LiveRun,
@@ -59,17 +61,31 @@ def trace_panel(prefix: str) -> list[Any]:
             votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
             chart = vote_plot_component()
             heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
+    reasoning = reasoning_components(prefix)
     cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-cards")
-    return [problem, main, answer, cards, votes, chart, heatmap]
+    return [problem, main, answer, cards, votes, chart, heatmap, *reasoning]
 
 
-def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool) -> list[Any]:
+def reasoning_components(prefix: str) -> list[Any]:
+    """The "Where the solutions part ways" panel: its words and its map, hidden until a run ends."""
+    words = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, visible=False, elem_id=f"{prefix}-reasoning")
+    figure = gr.Plot(label="Reasoning map", show_label=False, visible=False, format="png",
+                     elem_id=f"{prefix}-reasoning-map")
+    return [words, figure]
+
+
+def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool,
+                   ask_hint: bool = False, right_answer: str | None = None) -> list[Any]:
     """Values for the Solve/History outputs: status, solution, answer, cards, votes, chart,
-    heatmap. `line` is the status line's `model_line`; without `live` the status is empty."""
+    heatmap. `line` is the status line's `model_line`; without `live` the status is empty;
+    `ask_hint`: the cards point to the ask box (where there is one). Then the reasoning map's
+    words and figure, drawn with the plots (`right_answer`: one feedback marked right)."""
     status = status_markdown(line, live, log_message=log_message) if live is not None else ""
     chart: Any = gr.skip()
     heatmap: Any = gr.skip()
+    reasoning: list[Any] = [gr.skip(), gr.skip()]
     if plots:
+        reasoning = panel_updates(view, right_answer=right_answer)
         chart = vote_plot(view)
         rows = heatmap_rows(view)
         heatmap = gr.update(value=step_heatmap(rows), visible=True) if rows else gr.update(value=None, visible=False)
@@ -77,10 +93,11 @@ def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_messag
         status,
         main_solution_markdown(view),
         final_answer_markdown(view),
-        cards_markdown(view),
+        cards_markdown(view, ask_hint=ask_hint),
         vote_markdown(view),
         chart,
         heatmap,
+        *reasoning,
     ]
 
 

@@ -11,7 +11,8 @@ with the object-oriented API (`Figure`, never `pyplot`), safe from Gradio's work
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 
@@ -33,9 +34,9 @@ _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _SQRT = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
 
 
-def plain_label(answer: str) -> str:
+def plain_label(answer: str, limit: int = LABEL_CHARS) -> str:
     """An answer as short plain text for an axis: `\\frac{3}{4}` -> 3/4, `\\sqrt{2}` -> √2,
-    `\\pi` -> π, other commands by name, braces and `$` dropped."""
+    `\\pi` -> π, other commands by name, braces and `$` dropped; at most `limit` characters."""
     text = answer.replace("$", "")
     for _ in range(3):  # nested fractions and wrappers, from the inside out
         text = _WRAPPER.sub(r"\1", text)
@@ -46,7 +47,7 @@ def plain_label(answer: str) -> str:
     text = _COMMAND.sub(lambda m: _SYMBOLS.get(m.group(1), m.group(1)), text)
     text = re.sub(r"(?<!\\)[{}]", "", text).replace("^°", "°").replace("\\{", "{").replace("\\}", "}")
     text = " ".join(text.split())
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _group(part: str) -> str:

@@ -59,7 +59,7 @@ class RunsInFlight:
 @dataclass
 class AppResources:
     """The Solver (backend and reward scorer), the session log (None when it is off), the solves
-    in flight and the download folder; `scorer_note` and `store_note` say what did not start as
+    and the follow-up questions in flight and the download folder; `scorer_note` and `store_note` say what did not start as
     configured, for the page's banners."""
 
     config: AppConfig
@@ -68,6 +68,7 @@ class AppResources:
     scorer_note: str | None = None
     store_note: str | None = None
     runs: RunsInFlight = field(default_factory=RunsInFlight)
+    follow_ups: RunsInFlight = field(default_factory=RunsInFlight)  # apart: a question never stops a solve
     downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mathapp-")))
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from model.config import SamplingParams
 from model.errors import ConfigError, ModelError
 from model.types import RunDone
 from ui import logbook
+from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
 from ui.render import escape_text
 from ui.resources import AppResources
@@ -87,20 +88,23 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
     live = LiveRun(run.request.rows)
     finished = False
     try:
-        yield render_outputs(line, live.snapshot(), live, plots=True)
+        # The last output is the ask box's context: none while solving, the solutions once done.
+        yield [*render_outputs(line, live.snapshot(), live, plots=True), None]
         for event in app.solver.stream(run, cancel=cancel):
             live.apply(event)
             if isinstance(event, RunDone):
                 break
             if live.due():
-                yield render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=False)
+                yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=False),
+                       gr.skip()]
         result = live.result
         if result is not None and app.store is not None and attempt_id is not None:
             done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result), logbook.sample_records(result.solutions))
             if not done.ok:
                 log_messages.append(done.message)
         finished = True
-        yield render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True)
+        yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True, ask_hint=True),
+               solved_context(attempt_id, result)]
     finally:
         cancel.set()
         app.runs.finish(session_id, cancel)

@@ -34,6 +34,7 @@ from ui.render import (
     streaming_markdown,
     tail,
 )
+from ui.stepmarks import checked_vote_of, slip_badge, slips_markdown
 
 CARD_TAIL_CHARS = 480
 
@@ -223,7 +224,8 @@ def main_solution_markdown(view: RunView) -> str:
         return ""
     if not row.text and not row.finished:
         return "<span class='held'>Thinking…</span>"
-    return streaming_markdown(row.text, finished=row.finished)
+    slips = slips_markdown(row)  # the step checker's finds, once the solution is finished
+    return streaming_markdown(row.text, finished=row.finished) + (f"\n\n{slips}" if slips else "")
 
 
 def final_answer_markdown(view: RunView) -> str:
@@ -240,8 +242,9 @@ def final_answer_markdown(view: RunView) -> str:
     return boxed_answer_markdown(row.answer) + note
 
 
-def cards_markdown(view: RunView, reward_label: str | None = None) -> str:
-    """The N sample cards: colour of the answer cluster, answer, reward, finish reason."""
+def cards_markdown(view: RunView, reward_label: str | None = None, *, ask_hint: bool = False) -> str:
+    """The N sample cards: colour of the answer cluster, answer, reward, finish reason;
+    `ask_hint`: a finished card with text points to the ask box below (`ui.followups`)."""
     samples = view.samples
     if not samples:
         return ""
@@ -257,15 +260,21 @@ def cards_markdown(view: RunView, reward_label: str | None = None) -> str:
             if reward:
                 bits.append(reward)
             bits.append(f"{row.finish_reason} · {row.tokens} tok")
+            if badge := slip_badge(row):
+                bits.append(badge)
             if rm_index == row.index:
                 pick = "most confident" if label == "confidence" else "RM pick"
                 bits.append(f"<span class='pick'>★ {pick}</span>")
+            if ask_hint and row.text:
+                bits.append(f"<span class='ask-hint'>ask about #{row.index} below</span>")
         else:
             bits.append("<span class='held'>writing…</span>")
         summary = " · ".join(bits)
         body = streaming_markdown(row.text, finished=True) if row.finished else streaming_markdown(
             tail(row.text, CARD_TAIL_CHARS), finished=False
         )
+        if slips := slips_markdown(row):
+            body = f"{slips}\n\n{body}"
         state = "" if row.finished else " open"
         parts.append(
             f"<details class='card {colour_class}'{state}><summary><span class='chip {colour_class}'></span> "
@@ -305,7 +314,7 @@ def vote_markdown(view: RunView) -> str:
         f"<div class='vote-answer'>{_answer_math(vote.rm_answer)}</div>"
         f"<div class='vote-detail'>{rm_detail}</div></div>"
     )
-    boxes = [maj, rm]
+    boxes = [maj, checked_box(view), rm]
     if vote.weighted_answer is not None and vote.weighted_shares:
         share = max(vote.weighted_shares)
         kind = "reward" if vote.rm_label == "reward" else "confidence"
@@ -322,6 +331,24 @@ def vote_markdown(view: RunView) -> str:
     elif vote.greedy_answer is not None:
         badge = f"<div class='badge'>greedy answer {_answer_math(vote.greedy_answer)}</div>"
     return f"<div class='votes'>{''.join(boxes)}</div>\n\n{badge}"
+
+
+def checked_box(view: RunView) -> str:
+    """The checked vote: Maj@N among the samples in which the step checker found no wrong claim."""
+    checked = checked_vote_of(view.samples)
+    if checked is None:
+        return ""
+    kept = len(checked.kept)
+    if checked.fell_back:
+        detail = (f"every sample has a wrong step: Maj@{len(view.samples)} of all" if not kept
+                  else f"no answer among the {kept} unflagged samples: Maj@{len(view.samples)} of all")
+    else:
+        detail = f"{checked.vote.count} of {kept} unflagged sample{'s' if kept != 1 else ''}"
+    return (
+        f"<div class='vote-box checked-vote'><div class='vote-title'>Checked vote</div>"
+        f"<div class='vote-answer'>{_answer_math(checked.answer)}</div>"
+        f"<div class='vote-detail'>{detail}</div></div>"
+    )
 
 
 def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str = "") -> str:

@@ -40,7 +40,7 @@ MAX_PROBLEM_CHARS = 100_000
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m model.evaluation",
-        description="Greedy, Maj@N, RM@N, reward-weighted accuracy and pass@N for N = 1, 2, 4, ... "
+        description="Greedy, Maj@N, the checked vote, RM@N, reward-weighted accuracy and pass@N for N = 1, 2, 4, ... "
         "on problems with known answers, with the app's own Solver, answer checking and ranking.",
         epilog="Input lines need `problem` or `question`, and `answer` (a GSM8K `#### N` inside "
         "it is read as N) or a `solution` with `#### N` or \\boxed{}. Every N uses the first N of "

@@ -43,17 +43,20 @@ def format_markdown(summary: Summary, info: RunInfo) -> str:
         (f"- Sampling: greedy + N = {n_max} samples per problem in one batch, temperature "
          f"{info.params.temperature:g}, top-p {info.params.top_p:g}, up to {info.params.max_new_tokens} new tokens, {seeds}"),
         f"- Ranking: {ranking}; {weighted_name} sums the weights of each answer's samples",
+        ("- Checked vote: Maj@N among the samples in which the step checker (`model.steps`) finds no "
+         "wrong calculation; Maj@N of all when none of those has an answer"),
     ]
     if info.scorer_note:
         lines.append(f"- Note: {info.scorer_note}")
     lines += [
         f"- Greedy accuracy: **{summary.greedy.percent()}** ({summary.greedy.correct}/{summary.greedy.total})",
         "",
-        f"| N | Maj@N | {rm_name} | {weighted_name} | pass@N |",
-        "|---:|---:|---:|---:|---:|",
+        f"| N | Maj@N | checked vote | {rm_name} | {weighted_name} | pass@N |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary.rows:
-        cells = [row.majority.percent(), row.rm.percent(), row.weighted.percent(), row.passed.percent()]
+        cells = [row.majority.percent(), row.checked.percent(), row.rm.percent(), row.weighted.percent(),
+                 row.passed.percent()]
         lines.append(f"| {row.n} | " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -106,6 +109,7 @@ def accuracy_figure(summary: Summary, info: RunInfo) -> Any:
     axes = figure.add_subplot()
     series = [
         ("Maj@N", "majority", "o", "-", "tab:blue"),
+        ("checked vote", "checked", "D", "-", "tab:red"),
         (rm_name, "rm", "s", "-", "tab:orange"),
         (weighted_name, "weighted", "^", "-", "tab:green"),
         ("pass@N (upper bound)", "passed", "", "--", "grey"),
@@ -163,6 +167,7 @@ def summary_json(summary: Summary, info: RunInfo) -> dict[str, Any]:
             {
                 "n": row.n,
                 "maj": row.majority.to_json(),
+                "checked": row.checked.to_json(),
                 "rm": row.rm.to_json(),
                 "weighted": row.weighted.to_json(),
                 "pass": row.passed.to_json(),

@@ -82,7 +82,8 @@ class ProblemResult:
             "seed": self.seed,
             "greedy": self.greedy.to_json() if self.greedy else None,
             "at_n": {
-                str(o.n): {"maj": pick(o.majority), "rm": pick(o.rm), "weighted": pick(o.weighted), "pass": o.passed}
+                str(o.n): {"maj": pick(o.majority), "checked": pick(o.checked), "rm": pick(o.rm),
+                           "weighted": pick(o.weighted), "pass": o.passed}
                 for o in self.at_n
             },
             "score_label": score_label,

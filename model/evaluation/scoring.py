@@ -1,7 +1,10 @@
-"""Judging one problem's samples: Maj@N, RM@N, the weighted vote and pass@N on nested prefixes.
+"""Judging one problem's samples: Maj@N, the checked vote, RM@N, the weighted vote and pass@N
+on nested prefixes.
 
 Every N in `nested_sizes` sees the first N samples of the same run, ranked by the app's own
-`majority_vote` and `rank_solutions`, so ties break exactly as on the page.
+`majority_vote` and `rank_solutions`, so ties break exactly as on the page. The checked vote is
+Maj@N among the samples in which the step checker finds no wrong claim (`model.steps.checked_vote`,
+Maj@N when none is left), as the page shows it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from model.answers import equivalent, majority_vote
 from model.errors import ConfigError
 from model.ranking import Score, rank_solutions
+from model.steps import check_solution, checked_vote
 from model.types import Solution
 
 
@@ -62,6 +66,7 @@ class AtN:
     rm: Pick
     weighted: Pick
     passed: bool
+    checked: Pick = NO_PICK
 
 
 def scores_of(samples: Sequence[Solution]) -> list[Score] | None:
@@ -84,12 +89,14 @@ def evaluate_prefixes(
     label: str,
     greedy_answer: str | None = None,
 ) -> list[AtN]:
-    """Maj@N, RM@N, the weighted vote and pass@N on the first N samples, for each N in `sizes`.
+    """Maj@N, RM@N, the weighted vote, pass@N and the checked vote on the first N samples, for
+    each N in `sizes`.
 
     `scores` (one per sample, or None when nothing was scored) are sliced with the samples, so
     each prefix is ranked exactly as the app would rank a run of that many samples.
     """
     answers = [s.answer for s in samples]
+    checks = [check_solution(s.text) for s in samples]  # once per sample, shared by every prefix
     outcomes = []
     for n in sizes:
         head = list(samples[:n])
@@ -101,6 +108,7 @@ def evaluate_prefixes(
             )
             rm = Pick(ranking.rm_answer, judge(ranking.rm_answer))
             weighted = Pick(ranking.weighted_answer, judge(ranking.weighted_answer))
+        checked = checked_vote(head, checks[:n]).answer if head else None
         outcomes.append(
             AtN(
                 n=n,
@@ -108,6 +116,7 @@ def evaluate_prefixes(
                 rm=rm,
                 weighted=weighted,
                 passed=any(judge(a) for a in answers[:n]),
+                checked=Pick(checked, judge(checked)),
             )
         )
     return outcomes

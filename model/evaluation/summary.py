@@ -39,6 +39,7 @@ class SummaryRow:
     rm: Accuracy
     weighted: Accuracy
     passed: Accuracy
+    checked: Accuracy = Accuracy(0, 0)  # the checked vote (`model.steps.checked_vote`)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ def summarize(results: Sequence[ProblemResult], sizes: Sequence[int]) -> Summary
                 rm=Accuracy(sum(o.rm.correct for o in outcomes), total),
                 weighted=Accuracy(sum(o.weighted.correct for o in outcomes), total),
                 passed=Accuracy(sum(o.passed for o in outcomes), total),
+                checked=Accuracy(sum(o.checked.correct for o in outcomes), total),
             )
         )
     finish: dict[str, int] = {}

@@ -1,0 +1,249 @@
+"""The step checker and the reasoning map on the page: the "Where the solutions part ways" panel
+(words escaped, figure drawn from plain text), wrong steps marked in the right card and under the
+main solution, the checked vote beside Maj@N, and the Teacher's view of one problem across the
+class, read from a real log.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from model.answers import majority_vote
+from model.types import Solution
+from storage import FeedbackInput, Store, new_session_id
+from tests.storage_worker import make_outcome, make_start
+from tests.test_mathtext import DELIMITER_TOKENS, gradio_delimiter_pass, model_text
+from ui import logbook
+from ui.classview import class_view, feedback_answer, summarize_class
+from ui.reasoning import map_figure, reasoning_panel
+from ui.stepmarks import claim_math
+from ui.views import (
+    RunView,
+    VoteView,
+    cards_markdown,
+    main_solution_markdown,
+    vote_markdown,
+)
+
+RIGHT = "A baker makes $14 \\times 12 = 168$ muffins.\n\nShe has $168 - 150 = 18$ left.\n\nThe answer is $\\boxed{18}$."
+SLIP = "A baker makes $14 \\times 12 = 158$ muffins.\n\nShe has $158 - 150 = 8$ left.\n\nThe answer is $\\boxed{8}$."
+ATTACK = "<img src=x onerror=\"window.__pwned=1\"> <script>window.__pwned=2</script>"
+PROBLEM = "A baker makes 14 dozen muffins and sells 150. How many are left?"
+PASSWORD = "correct horse battery staple"
+
+
+def finished(texts: list[str], *, greedy: str | None = None) -> list[Solution]:
+    """Greedy (row 0, when given) and samples 1..N, finished and clustered as the Solver would."""
+    answers = [_answer(t) for t in texts]
+    vote = majority_vote(answers)
+    rows = [Solution(0, "greedy", greedy, 30, "stop", -0.1, _answer(greedy))] if greedy is not None else []
+    rows += [Solution(i + 1, "sampled", t, 30, "stop", -0.2, a, cluster=c)
+             for i, (t, a, c) in enumerate(zip(texts, answers, vote.assignments))]
+    return rows
+
+
+def _answer(text: str) -> str | None:
+    found = re.findall(r"\\boxed\{([^{}]*)\}", text)
+    return found[-1] if found else None
+
+
+def view_of(rows: list[Solution]) -> RunView:
+    samples = [r for r in rows if r.kind == "sampled"]
+    vote = majority_vote([s.answer for s in samples])
+    shown = VoteView(n=len(samples), labels=[c.answer for c in vote.clusters], counts=[c.count for c in vote.clusters],
+                     no_answer=vote.total - vote.answered, maj_answer=vote.answer, maj_count=vote.count)
+    return RunView(rows={r.index: r for r in rows}, vote=shown, finished=True)
+
+
+# --- the panel ----------------------------------------------------------------------------------
+
+
+def test_the_panel_says_where_the_slip_leaves_the_majority_and_typesets_it():
+    rows = finished([RIGHT] * 5 + [SLIP] * 3, greedy=RIGHT)
+    panel = reasoning_panel(rows[0], rows[1:])
+    assert panel is not None and len(panel.tree.splits) == 1
+    [split] = panel.tree.splits
+    assert [(b.weight, b.says, b.formula) for b in split.branches] == [(6, "14 \\times 12 = 168", True), (3, "= 158", True)]
+    words = panel.markdown
+    assert "Where the solutions part ways" in words and "9 solutions" in words
+    assert "6 say \\(14 \\times 12 = 168\\)" in words and "3 say \\(= 158\\)" in words
+    assert "should be \\(168\\)" in words  # the wrong branch's full text, with its right value
+    assert "<details class='map-steps'>" in words
+    texts = [t.get_text() for t in panel.figure.axes[0].texts]
+    assert "split 1" in texts and any(t.startswith("✗ should be 168") for t in texts)
+
+
+def test_feedback_moves_the_reference_and_an_answer_nobody_reached_is_said():
+    rows = finished([RIGHT] * 3 + [SLIP] * 5)
+    moved = reasoning_panel(None, rows, right_answer="18")
+    assert moved.tree.reference == moved.tree.nodes[moved.tree.splits[0].right[0]].cluster == 1
+    nobody = reasoning_panel(None, rows, right_answer="1000")
+    assert "No solution reached the answer marked right" in nobody.markdown
+
+
+def test_no_samples_no_panel():
+    assert reasoning_panel(Solution(0, "greedy", RIGHT, 9, "stop", answer="18"), []) is None
+
+
+def test_the_panel_escapes_injected_markup_from_the_model():
+    evil = SLIP.replace("A baker makes", f"{ATTACK} A baker makes").replace("left.", "left $ unpaired.")
+    rows = finished([RIGHT] * 3 + [evil] * 2 + [ATTACK + "\n\nso \\boxed{<b>x</b>}"])
+    words = reasoning_panel(None, rows).markdown
+    assert "<img" not in words and "<script" not in words and "<b>" not in words
+    assert "&lt;img src=x" in words and "&lt;script&gt;" in words
+    remaining, blocks = gradio_delimiter_pass(words)
+    assert all(b.startswith(("\\(", "\\[")) for b in blocks)
+    assert not DELIMITER_TOKENS.search(remaining)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(model_text, min_size=2, max_size=6))
+def test_any_model_text_leaves_no_raw_delimiter_or_tag_in_the_panel(texts):
+    rows = finished([RIGHT, SLIP] + [t + " so \\boxed{7}" for t in texts])
+    words = reasoning_panel(None, rows).markdown
+    remaining, blocks = gradio_delimiter_pass(words)
+    assert all(b.startswith(("\\(", "\\[")) for b in blocks)
+    assert not DELIMITER_TOKENS.search(remaining)
+    assert "<script" not in words and "<details>" not in words  # only the panel's own details
+
+
+def test_the_figure_is_plain_text_and_legible_at_n64():
+    texts = []
+    for i in range(64):  # 64 samples that part at the second step, some with a slip
+        a, b = 10 + i % 7, 3 + i % 5
+        wrong = i % 4 == 0
+        product = a * b + (1 if wrong else 0)
+        texts.append(f"We need ${a} \\times {b}$.\n\nSo ${a} \\times {b} = {product}$.\n\nAdd $1$.\n\n"
+                     f"Then ${product} + 1 = {product + 1}$ and the answer is $\\boxed{{{product + 1}}}$.")
+    texts[0] = "<script>alert(1)</script> $$x$$ \x1b\x07 " + texts[0]
+    rows = finished(texts, greedy=texts[1])
+    panel = reasoning_panel(rows[0], rows[1:])
+    figure = panel.figure
+    labels = [t.get_text() for t in figure.axes[0].texts]
+    assert labels and not any("$" in t or not t.isprintable() for t in labels)
+    assert all(not t.get_usetex() for t in figure.axes[0].texts)
+    lanes = len(panel.tree.leaves)
+    width, height = figure.get_size_inches()
+    assert width <= 14 and height >= 0.25 * lanes  # every lane keeps its own line of text
+    assert any(t.startswith("+") and "more steps" in t for t in labels)  # single-solution tails fold
+
+
+def test_map_figure_of_one_path():
+    rows = finished([RIGHT] * 3)
+    figure = map_figure(reasoning_panel(None, rows).tree)
+    assert [t.get_text() for t in figure.axes[0].texts if t.get_text().startswith("→")] == ["→ 18  (3)"]
+
+
+# --- wrong steps on the cards and the main solution ---------------------------------------------
+
+
+def test_a_wrong_step_is_marked_in_its_own_card_with_the_right_value():
+    rows = finished([RIGHT, SLIP, RIGHT], greedy=SLIP)
+    view = view_of(rows)
+    cards = cards_markdown(view).split("<details")[1:]
+    assert len(cards) == 3
+    assert "should be \\(168\\)" in cards[1] and "⚠ step 1: \\(14 \\times 12 = 158\\)" in cards[1]
+    assert "⚠ 1 wrong step" in cards[1]  # 14 × 12 = 158; then 158 - 150 = 8 is right
+    assert "should be" not in cards[0] and "should be" not in cards[2]
+    main = main_solution_markdown(view)
+    assert "should be \\(168\\)" in main
+
+
+def test_only_finished_solutions_are_checked():
+    row = Solution(1, "sampled", SLIP)  # still writing
+    view = RunView(rows={1: row})
+    assert "should be" not in cards_markdown(view) and "wrong step" not in cards_markdown(view)
+
+
+def test_claims_are_typeset_or_literal_never_markup():
+    assert claim_math("20% of 50 = 12") == "\\(20\\% \\text{ of } 50 = 12\\)"
+    assert claim_math("14 \\times 12 = 158") == "\\(14 \\times 12 = 158\\)"
+    shown = claim_math("<img src=x> = 3")
+    assert "<img" not in shown
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(model_text, min_size=1, max_size=5))
+def test_a_marked_card_never_takes_another_with_it(texts):
+    rows = finished([t + " So $14 \\times 12 = 158$ and 7 + 8 = 16." for t in texts])
+    page = cards_markdown(view_of(rows))
+    remaining, blocks = gradio_delimiter_pass(page)
+    assert not any("<details" in b or "</details>" in b for b in blocks)
+    assert not DELIMITER_TOKENS.search(remaining)
+    assert remaining.count("<details class='card") == len(texts) == remaining.count("</details>")
+
+
+# --- the checked vote ---------------------------------------------------------------------------
+
+
+def test_the_checked_vote_stands_beside_maj_with_its_count():
+    view = view_of(finished([SLIP] * 3 + [RIGHT] * 2))
+    votes = vote_markdown(view)
+    assert "Majority vote (Maj@5)" in votes and "Checked vote" in votes
+    maj, checked = votes.split("Checked vote")
+    assert "\\(8\\)" in maj and "\\(18\\)" in checked.split("</div></div>")[0]
+    assert "2 of 2 unflagged samples" in votes
+
+
+def test_the_checked_vote_falls_back_to_maj_when_every_sample_slips():
+    votes = vote_markdown(view_of(finished([SLIP] * 3)))
+    assert "every sample has a wrong step: Maj@3 of all" in votes
+
+
+def test_no_checked_vote_while_samples_are_writing():
+    view = view_of(finished([RIGHT] * 2))
+    view.rows[2] = Solution(2, "sampled", "half")
+    assert "Checked vote" not in vote_markdown(view)
+
+
+# --- the Teacher's view of one problem across the class -----------------------------------------
+
+
+def _log(store: Store, texts: list[str], *, greedy: str | None = None, problem: str = PROBLEM) -> str:
+    rows = finished(texts, greedy=greedy)
+    samples = [r for r in rows if r.kind == "sampled"]
+    vote = majority_vote([s.answer for s in samples])
+    attempt = store.start_attempt(make_start(new_session_id(), problem)).attempt_id
+    outcome = make_outcome(greedy_answer=rows[0].answer if greedy else None, maj_answer=vote.answer, maj_count=vote.count,
+                           n=len(samples), rm_index=None, rm_answer=None, weighted_answer=None)
+    store.finish_attempt(attempt, outcome, logbook.sample_records(rows))
+    return attempt
+
+
+def test_the_class_view_counts_answers_recurring_slips_and_where_they_leave(tmp_db_url):
+    with Store.open(tmp_db_url, teacher_password=PASSWORD) as store:
+        alice = _log(store, [RIGHT, RIGHT, RIGHT, SLIP], greedy=RIGHT)
+        bob = _log(store, [SLIP, SLIP, RIGHT, RIGHT], greedy=SLIP)
+        carol = _log(store, [SLIP, SLIP, RIGHT.replace("= 18", "= 28").replace("{18}", "{28}")])
+        _log(store, [SLIP] * 4, problem=PROBLEM + " Show your work.")  # another problem: not read
+        token = store.teacher_login(PASSWORD)
+        store.teacher_add_feedback(token, bob, FeedbackInput("wrong", correct_answer="18"))
+        words, figure = class_view(SimpleNamespace(store=store), token, carol)
+        details = [store.teacher_get_attempt(token, a) for a in (carol, bob, alice)]
+    assert words["visible"] and figure["visible"] and figure["value"] is not None
+    text = words["value"]
+    assert "Same problem across the class" in text and "3 runs of this problem, from 3 sessions" in text
+    assert "Right answer (from feedback): \\(18\\)" in text
+    assert "**Recurring wrong answers:** \\(8\\) (in 3 runs, 6 solutions)" in text  # Bob's tie went to 8
+    assert "\\(28\\)" in text.split("Recurring")[0]  # in the table, but it does not recur
+    assert "say \\(14 \\times 12 = 168\\)" in text and "say \\(= 158\\)" in text  # where the slip leaves
+
+    summary = summarize_class(details, 3)
+    rows = {r.answer: (r.solutions, r.in_runs, r.concluded, r.right) for r in summary.rows}
+    assert rows == {"18": (6, 2, 1, True), "8": (6, 3, 2, False), "28": (1, 1, 0, False)}
+
+
+def test_feedback_answer_prefers_a_teacher_and_reads_right_verdicts(tmp_db_url):
+    with Store.open(tmp_db_url, teacher_password=PASSWORD) as store:
+        attempt = _log(store, [RIGHT, SLIP, SLIP])
+        token = store.teacher_login(PASSWORD)
+        detail = store.teacher_get_attempt(token, attempt)
+        assert feedback_answer([detail]) is None
+        store.teacher_add_feedback(token, attempt, FeedbackInput("right", target="majority"))
+        assert feedback_answer([store.teacher_get_attempt(token, attempt)]) == "8"
+        store.teacher_add_feedback(token, attempt, FeedbackInput("wrong", correct_answer="18"))
+        assert feedback_answer([store.teacher_get_attempt(token, attempt)]) == "18"
