@@ -107,9 +107,11 @@ def test_sampling_params_validation(kwargs, message):
         SamplingParams(**kwargs)
 
 
-def test_config_is_frozen():
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        AppConfig().port = 1  # type: ignore[misc]
+def test_a_changed_config_is_validated_again():
+    # The configuration is changed only through `replace`, which checks the new values too.
+    assert dataclasses.replace(AppConfig(), n_samples=16).n_samples == 16
+    with pytest.raises(ConfigError, match="n_samples"):
+        dataclasses.replace(AppConfig(), n_samples=999)
 
 
 def test_help_documents_every_option():
