@@ -25,7 +25,6 @@ Writes `OUT/summary.md` and prints it.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import subprocess
@@ -40,17 +39,9 @@ from model.steps import check_solution, checked_vote
 from model.types import Solution
 
 
-def evaluation_module() -> str:
-    """The evaluation command's module (it moved from `model.evaluate` to `model.evaluation`)."""
-    for name in ("model.evaluation", "model.evaluate"):
-        if importlib.util.find_spec(name) is not None:
-            return name
-    raise SystemExit("no evaluation module (model.evaluation or model.evaluate) found")
-
-
 def generate(args: argparse.Namespace, folder: Path) -> None:
     command = [
-        sys.executable, "-m", evaluation_module(), "--model", args.model, "--reward-model", args.reward_model,
+        sys.executable, "-m", "model.evaluation", "--model", args.model, "--reward-model", args.reward_model,
         "--data", str(args.data), "--n", str(args.n), "--seed", str(args.seed), "--save-text",
         "--out", str(folder), "--no-progress",
     ]
