@@ -189,6 +189,11 @@ def test_asymptote_figures_are_code_whose_labels_stay_text():
     assert gradio_delimiter_pass(markup)[1] == ["\\(x\\)"]
 
 
+def test_a_cut_that_leaves_an_opener_open_cuts_again():
+    # "$$" was prose only because a blank line followed it; once that is held back, it is open.
+    assert hold_back_open_math("One$$\\begin{cases}\n\n") == ("One", True)
+
+
 def test_streaming_holds_back_an_open_environment_and_figure():
     assert hold_back_open_math("so \\begin{align*} a &= b") == ("so ", True)
     assert hold_back_open_math("so [asy] draw(") == ("so ", True)

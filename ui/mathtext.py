@@ -178,17 +178,26 @@ def hold_back_open_math(text: str) -> tuple[str, bool]:
     Cuts at the start of an unclosed formula, environment or figure, and drops a tail that may
     be the first characters of a delimiter still on its way (`\\`, `$`, `[as`, `\\begin{ali`).
     """
+    held = False
+    while True:  # a cut can leave an opener that was prose only because of what followed it
+        shown = _hold_back_once(text)
+        if shown == text:
+            return text, held
+        text, held = shown, True
+
+
+def _hold_back_once(text: str) -> str:
     parts = pieces(text)
     if parts and not parts[-1].closed:
-        return text[: parts[-1].start], True
+        return text[: parts[-1].start]
     if text.endswith("\\"):
-        return text[:-1], True
+        return text[:-1]
     if text.endswith("$") and not (parts and parts[-1].kind == "math" and parts[-1].end == len(text)):
-        return text[:-1], True
+        return text[:-1]
     for k in range(len(ASY_OPEN) - 1, 1, -1):
         if text.endswith(ASY_OPEN[:k]):
-            return text[:-k], True
-    return text, False
+            return text[:-k]
+    return text
 
 
 def wrap_bare_boxed(text: str) -> str:
