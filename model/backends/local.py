@@ -203,6 +203,11 @@ class LocalBackend:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+        # Let the scheduler finish its step: a thread killed inside a torch op at interpreter
+        # exit aborts the process ("terminate called without an active exception").
+        worker = getattr(self, "_worker", None)
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=10)
 
     # ----------------------------------------------------------------- consumer side
 
