@@ -37,6 +37,26 @@ def braced_group(text: str, open_at: int) -> int | None:
     return brace_pairs(text).get(open_at)
 
 
+def group_end(text: str, i: int, limit: int | None = None) -> int | None:
+    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None; with
+    `limit`, None as well when the group is longer than that."""
+    depth = 0
+    n = len(text) if limit is None else min(len(text), i + limit)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
 def top_level_split(text: str, sep: str = ",") -> list[str]:
     """Split at `sep` outside every (), [], {} and `\\{ \\}` (mismatched pairs such as `[0,1)` count)."""
     parts: list[str] = []

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from model.latex import group_end
+
 MAX_NUMBER_DIGITS = 1_000
 """A number with more digits than this is not read (the answers module's bound)."""
 
@@ -150,26 +152,6 @@ def _number(match: str) -> tuple[Fraction, int, str]:
     digits = match.replace("{,}", "").replace("\\,", "").replace(",", "")
     decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
     return Fraction(digits), decimals, digits
-
-
-def group_end(text: str, i: int, limit: int | None = None) -> int | None:
-    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None; with
-    `limit`, None as well when the group is longer than that."""
-    depth = 0
-    n = len(text) if limit is None else min(len(text), i + limit)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return None
 
 
 def _continues(text: str, i: int) -> bool:

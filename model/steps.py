@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
-from model.step_tokens import NUM, Chain, Side, chains, group_end, tokenize
+from model.latex import group_end
+from model.step_tokens import NUM, Chain, Side, chains, tokenize
 from model.step_values import Reading, Unreadable, first_number, side_readings
 
 if TYPE_CHECKING:
