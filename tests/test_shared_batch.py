@@ -166,3 +166,38 @@ def test_the_repetition_guard_cuts_a_row_exactly_where_it_fires(tmp_path, tiny_t
     counts = {s.tokens for r in results for s in r.solutions}
     assert all(s.finish_reason == "repetition" for r in results for s in r.solutions)
     assert len(counts) == 1 and counts.pop() % RepetitionGuard().check_every == 0
+
+
+@pytest.mark.parametrize("prompt_length", [37, 500, 700])
+def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, prompt_length):
+    """The CPU step attends over the longest row's length with a mask: a run's log-probs are the
+    same bit for bit alone and beside longer and shorter runs (also across the attention
+    kernel's 512-position blocks), wherever its slots are."""
+    from model.backends.slots import SlotModel, row_settings
+
+    slots = SlotModel(random_model.model, slots=32, max_len=2048, graphs=False)
+    vocab = random_model.model.config.vocab_size
+    prompt = [(7 * i + 3) % vocab for i in range(prompt_length)]
+
+    def decode(runs: list[tuple[list[int], int, int]], watch: int, steps: int = 6) -> list[list[float]]:
+        """Prefill `runs` (prompt, first slot, rows), step them together, return run `watch`'s log-probs."""
+        groups = []
+        for ids, start, rows in runs:
+            slots.prefill(ids, start, row_settings(range(rows), len(ids), 1.0, 0.95))
+            groups.append([start, rows, len(ids)])
+        start, rows = runs[watch][1], runs[watch][2]
+        seen = []
+        for _ in range(steps):
+            for group in groups:
+                group[2] += 1
+            used = max(g[0] + g[1] for g in groups)
+            _tokens, logprobs = slots.step(slots.batch_rows(used), [tuple(g) for g in groups])
+            seen.append(logprobs[start : start + rows])
+        slots.reset()
+        return seen
+
+    alone = decode([(prompt, 0, 5)], 0)
+    longer = [(9 * i + 1) % vocab for i in range(prompt_length + 300)]
+    shorter = prompt[:11]
+    assert decode([(longer, 0, 9), (prompt, 9, 5), (shorter, 14, 3)], 1) == alone
+    assert decode([(shorter, 0, 2), (prompt, 16, 5)], 1) == alone

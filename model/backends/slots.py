@@ -9,16 +9,19 @@ samples), its prompt is prefilled once into the first slot and copied to the oth
 rows then advance together, one token per step. A row that finishes stays in its range (its
 output is ignored) until the whole run leaves; ranges are compacted when runs leave holes.
 
-Attention, two ways:
-- `padded` (CUDA): one attention call over the first B slots and the first L positions, with a
-  mask of each row's own length. B and L are bucketed (powers of two), and each (B, L) step
-  (forward, sampling, and the advance of tokens, positions and steps, all on the device) is
-  captured once as a CUDA graph at start-up and replayed: one host copy per step, the new
-  tokens out.
-- `grouped` (CPU): one attention call per run over exactly its own positions, and, while any
-  row samples, the batch padded to a multiple of 8 rows, so that a row's numbers
-  do not depend on which other runs share the batch or where its rows sit: a seeded run gives
-  the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
+Attention: one call over the first B slots and the first L positions, with a mask of each
+row's own length.
+- CUDA: B and L are bucketed (powers of two), and each (B, L) step (forward, sampling, and the
+  advance of tokens, positions and steps, all on the device) is captured once as a CUDA graph at
+  start-up and replayed: one host copy per step, the new tokens out.
+- CPU: L is the longest row rounded up to a multiple of 16, and while any row samples the batch
+  is padded to a multiple of 8 rows. The CPU attention kernel gives a row the same numbers
+  whatever the other rows and whatever L (masked positions add exact zeros; checked bit for bit
+  in `tests/test_shared_batch.py`), and the matrix kernels do at any multiple of 8 rows, so a row's
+  numbers do not depend on which other runs share the batch or where its rows sit: a seeded run
+  gives the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
+  The cache is allocated empty (not resident until used) and zeroed up to the longest L any
+  step has read, so a masked position never holds a NaN that 0 x NaN would spread.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 # row's numbers do not depend on how many other rows are in the batch.
 MIN_CPU_ROWS = 8
 MIN_GRAPH_LENGTH = 256
+CPU_LENGTH_STEP = 16  # the CPU attention's L: the longest row rounded up to this (a multiple of every SIMD width)
 NUCLEUS_CANDIDATES = 64
 
 
@@ -206,18 +210,19 @@ class SlotModel:
         self.device = self.embed.weight.device
         self.dtype = self.embed.weight.dtype
         self.cuda = self.device.type == "cuda"
-        self.attention = "padded" if self.cuda else "grouped"
         self.min_rows = 1 if self.cuda else MIN_CPU_ROWS
         self.slots = max(slots, self.min_rows)
         self.max_len = max_len
         shape = (self.slots, self.kv_heads, max_len, self.head_dim)
         options = {"dtype": self.dtype, "device": self.device}
-        # CUDA: zeros, since the padded step reads (masked) positions nobody wrote, and 0 x NaN
-        # would poison a row. CPU: grouped attention reads only what prefill and steps wrote, and
-        # empty memory is not touched (not resident) until a row uses it.
+        # The step reads (masked) positions nobody wrote, and 0 x NaN would poison a row, so
+        # every position a step reads must hold a number. CUDA: zeros from the start (graphs read
+        # every bucket). CPU: empty memory (not resident until touched), zeroed up to the longest
+        # length a step has read (`_finite_to`).
         make = torch.zeros if self.cuda else torch.empty
         self.k = [make(shape, **options) for _ in self.layers]
         self.v = [make(shape, **options) for _ in self.layers]
+        self._finite_to = max_len if self.cuda else 0
         long = {"dtype": torch.long, "device": self.device}
         self.tokens = torch.zeros(self.slots, **long)
         self.positions = torch.zeros(self.slots, **long)
@@ -261,6 +266,20 @@ class SlotModel:
     def graph_length(self, longest: int) -> int:
         return min(self.max_len, bucket(longest, MIN_GRAPH_LENGTH))
 
+    def attention_length(self, longest: int) -> int:
+        """Positions one step's attention reads when the longest row has `longest`."""
+        if self.cuda:
+            return self.graph_length(longest)
+        return min(self.max_len, -(-longest // CPU_LENGTH_STEP) * CPU_LENGTH_STEP)
+
+    def _make_finite(self, length: int) -> None:
+        """Zero every slot's positions from `_finite_to` up to `length` (CPU, once per length)."""
+        if length <= self._finite_to:
+            return
+        for cache in (*self.k, *self.v):
+            cache[:, :, self._finite_to : length].zero_()
+        self._finite_to = length
+
     # ----------------------------------------------------------------- one run in
 
     def prefill(self, prompt: Sequence[int], start: int, settings: list[RowSettings]) -> tuple[list[int], list[float]]:
@@ -272,6 +291,8 @@ class SlotModel:
         end = start + rows
         length = len(prompt)
         with torch.inference_mode():
+            # Zero first, write after: zeroing never reaches a position a row has written.
+            self._make_finite(self.attention_length(length + 1))
             ids = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
 
             def store(index: int, k: Any, v: Any) -> None:
@@ -318,18 +339,15 @@ class SlotModel:
         argmax alone then). Returns (tokens, log-probs) per slot."""
         import torch
 
-        if self.attention == "padded":
-            length = self.graph_length(max(end for _, _, end in groups))
-            graph = self._graphs.get((rows, length, sampling))
-            if graph is not None:
-                graph.replay()
-            else:
-                self.eager_steps += self.graphs_enabled
-                with torch.inference_mode():
-                    self._step_padded(rows, length, sampling)
+        length = self.attention_length(max(end for _, _, end in groups))
+        graph = self._graphs.get((rows, length, sampling))
+        if graph is not None:
+            graph.replay()
         else:
+            self.eager_steps += self.graphs_enabled
             with torch.inference_mode():
-                self._step_grouped(rows, groups, sampling)
+                self._make_finite(length)
+                self._step_padded(rows, length, sampling)
         pair = torch.stack([self.out_tokens[:rows].to(torch.float64), self.out_logprobs[:rows].to(torch.float64)]).tolist()
         return [int(t) for t in pair[0]], pair[1]
 
@@ -353,28 +371,6 @@ class SlotModel:
 
         def attend(index: int, q: Any, k: Any, v: Any) -> Any:
             return self._attend(q, self.k[index][:rows, :, :length], self.v[index][:rows, :, :length], mask)
-
-        self._sample(self._forward(h, cos, sin, self._store_step(rows, positions), attend), rows, sampling)
-
-    def _step_grouped(self, rows: int, groups: Sequence[tuple[int, int, int]], sampling: bool = True) -> None:
-        import torch
-
-        h, positions, cos, sin = self._embed_step(rows)
-        whole = len(groups) == 1 and groups[0][:2] == (0, rows)
-
-        def attend(index: int, q: Any, k: Any, v: Any) -> Any:
-            out = None if whole else torch.zeros_like(q)
-            for first, count, end in groups:
-                part = self._attend(
-                    q[first : first + count],
-                    self.k[index][first : first + count, :, :end],
-                    self.v[index][first : first + count, :, :end],
-                )
-                if out is None:
-                    out = part
-                else:
-                    out[first : first + count] = part
-            return out
 
         self._sample(self._forward(h, cos, sin, self._store_step(rows, positions), attend), rows, sampling)
 
