@@ -3,7 +3,8 @@
 For each backend it starts `python app.py` (its own port and SQLite file) and, for K in
 `--sessions`, sends K sessions, each one solve of N samples through `/solve` with `gradio_client`
 (distinct browser ids, the first K problems of the held-out set), first one at a time, then all
-at once, and prints the median and max latency at once, the median one at a time (the same
+at once (the K clients connect first, off the clock; then they send their solves together and
+each is timed from its request to its result), and prints the median and max latency at once, the median one at a time (the same
 problems, so their lengths do not count), and the ratios, measured in the same run:
 
 - `local`: the model in the app's own process (the local backend);
@@ -95,14 +96,19 @@ def problems(count: int) -> list[str]:
     return [json.loads(line)["problem"] for line in lines[:count]]
 
 
-def latencies_of(solve_one, k: int, round_no: int, together: bool) -> list[float]:
-    """Latency of each of K solves (problems 0..K-1), sent all at once or one after another."""
+def latencies_of(open_session, k: int, round_no: int, together: bool) -> list[float]:
+    """Latency of each of K solves (problems 0..K-1), sent all at once or one after another.
+    The K sessions are opened first (for the app: each client connects and reads the page's
+    API), off the clock; then each solve is timed from its request to its result."""
+    sessions = [open_session(i, round_no) for i in range(k)]
     out = [0.0] * k
     errors: list[BaseException] = []
+    gate = threading.Barrier(k if together else 1)
 
     def one(i: int) -> None:
         try:
-            out[i] = solve_one(i, round_no)
+            gate.wait(60)
+            out[i] = sessions[i]()
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -120,13 +126,14 @@ def latencies_of(solve_one, k: int, round_no: int, together: bool) -> list[float
     return out
 
 
-def measure(name: str, solve_one, args: argparse.Namespace) -> list[dict]:
-    """For each K: the K problems one at a time, then all K at once; medians and ratios."""
-    solve_one(0, 0)  # warm-up
+def measure(name: str, open_session, args: argparse.Namespace) -> list[dict]:
+    """For each K: the K problems one at a time, then all K at once; medians and ratios.
+    `open_session(i, round_no)` opens a session for problem i and returns its timed solve."""
+    open_session(0, 0)()  # warm-up
     rows: list[dict] = []
     for k in args.sessions:
-        alone = [x for r in range(args.repeats) for x in latencies_of(solve_one, k, r + 1, together=False)]
-        together = [x for r in range(args.repeats) for x in latencies_of(solve_one, k, r + 1, together=True)]
+        alone = [x for r in range(args.repeats) for x in latencies_of(open_session, k, r + 1, together=False)]
+        together = [x for r in range(args.repeats) for x in latencies_of(open_session, k, r + 1, together=True)]
         row = {"backend": name, "sessions": k, "alone_s": statistics.median(alone),
                "median_s": statistics.median(together), "max_s": max(together)}
         row["ratio"] = row["median_s"] / row["alone_s"]
@@ -149,13 +156,16 @@ def measure_in_process(args: argparse.Namespace) -> list[dict]:
     solver = Solver(LocalBackend(loaded, max_queue=max(args.sessions) + 8))
     texts = problems(max(args.sessions))
 
-    def solve_one(i: int, round_no: int) -> float:
-        started = time.perf_counter()
-        solver.solve(texts[i], SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens, seed=round_no * 1000 + i))
-        return time.perf_counter() - started
+    def open_session(i: int, round_no: int):
+        def solve() -> float:
+            started = time.perf_counter()
+            solver.solve(texts[i], SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens, seed=round_no * 1000 + i))
+            return time.perf_counter() - started
+
+        return solve
 
     try:
-        return measure("in-process", solve_one, args)
+        return measure("in-process", open_session, args)
     finally:
         solver.close()
 
@@ -166,14 +176,18 @@ def measure_app(backend: str, url: str, args: argparse.Namespace) -> list[dict]:
 
     texts = problems(max(args.sessions))
 
-    def solve_one(i: int, round_no: int) -> float:
+    def open_session(i: int, round_no: int):
         client = Client(url, verbose=False)
-        started = time.perf_counter()
-        client.predict(texts[i], args.n, 1.0, 0.9, args.max_new_tokens, round_no * 1000 + i,
-                       f"bench-session-{round_no:03d}-{i:04d}-padding", api_name="/solve")
-        return time.perf_counter() - started
 
-    return measure(backend, solve_one, args)
+        def solve() -> float:
+            started = time.perf_counter()
+            client.predict(texts[i], args.n, 1.0, 0.9, args.max_new_tokens, round_no * 1000 + i,
+                           f"bench-session-{round_no:03d}-{i:04d}-padding", api_name="/solve")
+            return time.perf_counter() - started
+
+        return solve
+
+    return measure(backend, open_session, args)
 
 
 def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict]:
@@ -200,8 +214,8 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
 
 
 def table(rows: list[dict]) -> str:
-    out = ["| backend | K | median latency, K at once | max | median, the same K one at a time | at once ÷ one at a time | "
-           "at once ÷ one session alone |", "|---|---:|---:|---:|---:|---:|---:|"]
+    out = [("| backend | K | median latency, K at once | max | median, the same K one at a time | at once ÷ one at a time | "
+           "at once ÷ one session alone |"), "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['backend']} | {r['sessions']} | {r['median_s']:.2f} s | {r['max_s']:.2f} s | {r['alone_s']:.2f} s | "
                    f"{r['ratio']:.2f}x | {r['ratio_to_one']:.2f}x |")

@@ -170,23 +170,26 @@ def test_the_repetition_guard_cuts_a_row_exactly_where_it_fires(tmp_path, tiny_t
 
 @pytest.mark.parametrize("prompt_length", [37, 500, 700])
 def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, prompt_length):
-    """The CPU step attends over the longest row's length with a mask: a run's log-probs are the
-    same bit for bit alone and beside longer and shorter runs (also across the attention
-    kernel's 512-position blocks), wherever its slots are."""
+    """The CPU step attends over the longest row's length with a mask, and prompts read together
+    are padded under a mask of their own: a run's log-probs are the same bit for bit alone and
+    beside (or read with) longer and shorter runs, also across the attention kernel's
+    512-position blocks, wherever its slots are."""
     from model.backends.slots import SlotModel, row_settings
 
     slots = SlotModel(random_model.model, slots=32, max_len=2048, graphs=False)
     vocab = random_model.model.config.vocab_size
     prompt = [(7 * i + 3) % vocab for i in range(prompt_length)]
 
-    def decode(runs: list[tuple[list[int], int, int]], watch: int, steps: int = 6) -> list[list[float]]:
-        """Prefill `runs` (prompt, first slot, rows), step them together, return run `watch`'s log-probs."""
+    def decode(runs: list[tuple[list[int], int, int]], watch: int, steps: int = 6, together: bool = False) -> list[list[float]]:
+        """Prefill `runs` (prompt, first slot, rows; one by one or in one forward), step them
+        together, return run `watch`'s log-probs (its first tokens' too)."""
         groups = []
+        plan = [(ids, start, row_settings(range(rows), len(ids), 1.0, 0.95)) for ids, start, rows in runs]
+        firsts = slots.prefill_many(plan) if together else [slots.prefill(*entry) for entry in plan]
         for ids, start, rows in runs:
-            slots.prefill(ids, start, row_settings(range(rows), len(ids), 1.0, 0.95))
             groups.append([start, rows, len(ids)])
         start, rows = runs[watch][1], runs[watch][2]
-        seen = []
+        seen = [firsts[watch][1]]
         for _ in range(steps):
             for group in groups:
                 group[2] += 1
@@ -201,3 +204,6 @@ def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, prompt
     shorter = prompt[:11]
     assert decode([(longer, 0, 9), (prompt, 9, 5), (shorter, 14, 3)], 1) == alone
     assert decode([(shorter, 0, 2), (prompt, 16, 5)], 1) == alone
+    # Prompts read in one forward with longer and shorter ones: the same numbers again.
+    assert decode([(longer, 0, 9), (prompt, 9, 5), (shorter, 14, 3)], 1, together=True) == alone
+    assert decode([(prompt, 3, 5), (shorter, 8, 2)], 0, together=True) == alone

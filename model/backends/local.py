@@ -1,12 +1,13 @@
 """The `local` backend: the model loaded in this process, one batch shared by every user.
 
 One scheduler thread owns the model. A run (a greedy row and N samples) that arrives while
-others decode joins the batch at the next step: its prompt is prefilled once and copied to its
-rows, and its rows decode beside everyone else's (`model.backends.slots`) until each finishes;
-the run's slots free up when all its rows are done. Each run keeps its own cancel event, token
-budget, repetition guard and seed (per-row randomness, `model.backends.sampling`). The rows in
-flight are capped (`max_batch_rows`, by default from the memory free at start-up); runs beyond
-the cap wait in a FIFO line and hear their place in it.
+others decode joins the batch at the next step: its prompt is prefilled once (runs admitted
+together are read in one forward) and copied to its rows, and its rows decode beside everyone
+else's (`model.backends.slots`) until each finishes; the run's slots free up when all its rows
+are done. Each run keeps its own cancel event, token budget, repetition guard and seed (per-row
+randomness, `model.backends.sampling`). The rows in flight are capped (`max_batch_rows`, by
+default from the memory free at start-up); runs beyond the cap wait in a FIFO line and hear
+their place in it.
 
 The scheduler only chooses tokens. Turning them into text (the incremental detokeniser) and
 the repetition guard run in the consumer's own thread, off the decode path: a row the guard
@@ -52,6 +53,9 @@ FLUSH_INTERVAL_S = 0.02
 # Share of the memory free at start-up that the KV slots may take by default.
 KV_MEMORY_SHARE = 0.6
 FALLBACK_RAM = 8 * 1024**3  # where free RAM cannot be read
+# Prompt tokens read in one forward when several runs are admitted at once (the activations of
+# a forward grow with it).
+PREFILL_TOKENS = 8192
 # Default cap on rows in flight: two full runs of the largest N.
 DEFAULT_MAX_ROWS = 2 * (MAX_SAMPLES + 1)
 
@@ -301,8 +305,8 @@ class LocalBackend:
         with self._lock:
             admitted = self._admit_fitting()
             waiting = list(self._waiting)
-        for run in admitted:
-            self._prefill(run)
+        for group in _prefill_groups(admitted):
+            self._prefill(group)
         for position, run in enumerate(waiting, 1):
             if run.reported_ahead != position:
                 run.reported_ahead = position
@@ -349,25 +353,35 @@ class LocalBackend:
                 run.start = cursor
             cursor += run.size
 
-    def _prefill(self, run: _Run) -> None:
-        request = run.request
-        settings = row_settings(run.rows, request.seed, request.temperature, request.top_p)
-        run.send(("started",), urgent=True)
+    def _prefill(self, runs: list[_Run]) -> None:
+        """Read the prompts of runs admitted together in one forward and hand out their first
+        tokens. If that fails, each is read alone, so that one run's failure ends only that run."""
+        plan = []
+        for run in runs:
+            request = run.request
+            run.send(("started",), urgent=True)
+            plan.append((request.prompt_ids, run.start, row_settings(run.rows, request.seed, request.temperature, request.top_p)))
         try:
-            tokens, logprobs = self.slots.prefill(request.prompt_ids, run.start, settings)
-        except Exception as exc:  # the run ends `error`, the others go on
+            firsts = self.slots.prefill_many(plan)
+        except Exception as exc:  # the runs end `error`, the others go on
+            if len(runs) > 1:
+                for run in runs:
+                    self._prefill([run])
+                return
             log.exception("prefill failed")
+            [run] = runs
             with self._lock:
                 self._active.remove(run)
-            self._end_all(run, "error", _failure(exc, len(run.rows), request.max_new_tokens))
+            self._end_all(run, "error", _failure(exc, len(run.rows), run.request.max_new_tokens))
             return
-        run.length = len(request.prompt_ids)
-        run.order = list(run.rows)
-        run.greedy = [s.greedy for s in settings]
-        run.live = [True] * len(run.rows)
-        run.counts = [0] * len(run.rows)
-        self._take_tokens(run, tokens, logprobs)
-        run.flush()
+        for run, (_, _, settings), (tokens, logprobs) in zip(runs, plan, firsts):
+            run.length = len(run.request.prompt_ids)
+            run.order = list(run.rows)
+            run.greedy = [s.greedy for s in settings]
+            run.live = [True] * len(run.rows)
+            run.counts = [0] * len(run.rows)
+            self._take_tokens(run, tokens, logprobs)
+            run.flush()
 
     def _step(self) -> None:
         self.steps_done += 1
@@ -478,6 +492,21 @@ def default_max_rows(loaded: LoadedModel) -> int:
         free = memory.free_bytes("cpu") or FALLBACK_RAM
     rows = int(free * KV_MEMORY_SHARE // per_row)
     return max(1, min(DEFAULT_MAX_ROWS, rows))
+
+
+def _prefill_groups(runs: list[_Run]) -> list[list[_Run]]:
+    """Runs admitted together, in groups whose prompts are read in one forward (at most
+    PREFILL_TOKENS prompt tokens each, or one longer prompt alone)."""
+    groups: list[list[_Run]] = []
+    tokens = 0
+    for run in runs:
+        length = len(run.request.prompt_ids)
+        if not groups or tokens + length > PREFILL_TOKENS:
+            groups.append([])
+            tokens = 0
+        groups[-1].append(run)
+        tokens += length
+    return groups
 
 
 def _first_fit(runs: list[_Run], count: int, capacity: int) -> int | None:

@@ -283,43 +283,68 @@ class SlotModel:
     # ----------------------------------------------------------------- one run in
 
     def prefill(self, prompt: Sequence[int], start: int, settings: list[RowSettings]) -> tuple[list[int], list[float]]:
-        """Read a run's prompt into slot `start`, copy it to the run's other rows, set their
-        sampling settings and choose every row's first token. Returns (tokens, log-probs)."""
+        """One run's `prefill_many`."""
+        return self.prefill_many([(prompt, start, settings)])[0]
+
+    def prefill_many(self, runs: Sequence[tuple[Sequence[int], int, list[RowSettings]]]) -> list[tuple[list[int], list[float]]]:
+        """Read runs' prompts (prompt, first slot, its rows' settings) in one forward: the prompts
+        packed end to end through the matrix products (whose rows do not depend on the others),
+        each attending over its own tokens alone, so a run's numbers are the same alone or read
+        with others. Each prompt goes to its first slot and is copied to the run's other rows;
+        then every row's sampling settings are set and its first token chosen. Returns
+        (tokens, log-probs) per run."""
+        import torch
+
+        lengths = [len(prompt) for prompt, _, _ in runs]
+        offsets = [sum(lengths[:i]) for i in range(len(runs))]
+        with torch.inference_mode():
+            # Zero first, write after: zeroing never reaches a position a row has written.
+            self._make_finite(self.attention_length(max(lengths) + 1))
+            ids = torch.tensor([[t for prompt, _, _ in runs for t in prompt]], dtype=torch.long, device=self.device)
+            positions = torch.cat([self.length_index[:length] for length in lengths])
+            pieces = list(zip(offsets, lengths, (start for _, start, _ in runs)))
+
+            def store(index: int, k: Any, v: Any) -> None:
+                for offset, length, start in pieces:
+                    self.k[index][start, :, :length] = k[0, :, offset : offset + length]
+                    self.v[index][start, :, :length] = v[0, :, offset : offset + length]
+
+            def attend(index: int, q: Any, k: Any, v: Any) -> Any:
+                return torch.cat([
+                    torch.nn.functional.scaled_dot_product_attention(
+                        q[:, :, offset : offset + length], k[:, :, offset : offset + length],
+                        v[:, :, offset : offset + length], is_causal=True, enable_gqa=True)
+                    for offset, length, _ in pieces], dim=2)
+
+            cos, sin = self.cos[positions][None, None], self.sin[positions][None, None]
+            normed = self._forward(self.embed(ids), cos, sin, store, attend)
+            return [self._first_tokens(self.lm_head(normed[:, offset + length - 1 : offset + length])[0, -1], start, length,
+                                       settings)
+                    for (offset, length, start), (_, _, settings) in zip(pieces, runs)]
+
+    def _first_tokens(self, logits: Any, start: int, length: int, settings: list[RowSettings]) -> tuple[list[int], list[float]]:
+        """Copy a prefilled prompt from slot `start` to the run's other rows, set their settings
+        and choose their first tokens from the prompt's last `logits`."""
         import torch
 
         rows = len(settings)
         end = start + rows
-        length = len(prompt)
-        with torch.inference_mode():
-            # Zero first, write after: zeroing never reaches a position a row has written.
-            self._make_finite(self.attention_length(length + 1))
-            ids = torch.tensor([list(prompt)], dtype=torch.long, device=self.device)
-
-            def store(index: int, k: Any, v: Any) -> None:
-                self.k[index][start, :, :length] = k[0]
-                self.v[index][start, :, :length] = v[0]
-
-            def attend(index: int, q: Any, k: Any, v: Any) -> Any:
-                return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-
-            normed = self._forward(self.embed(ids), self.cos[None, None, :length], self.sin[None, None, :length], store, attend)
-            logits = self.lm_head(normed[:, -1:, :])[:, -1, :]
-            for index in range(len(self.layers)):
-                self.k[index][start + 1 : end, :, :length] = self.k[index][start, :, :length]
-                self.v[index][start + 1 : end, :, :length] = self.v[index][start, :, :length]
-            self.positions[start:end] = length
-            self.steps[start:end] = 0
-            self.keys[start:end] = torch.tensor([s.key for s in settings], dtype=torch.long)
-            self.greedy[start:end] = torch.tensor([s.greedy for s in settings])
-            self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
-            self.top_p[start:end] = torch.tensor([s.top_p for s in settings])
-            tokens, logprobs = self.ops.choose_tokens(
-                logits.expand(rows, -1).contiguous(), self.greedy[start:end], self.temperature[start:end], self.top_p[start:end],
-                self.keys[start:end], self.steps[start:end], sampling=not all(s.greedy for s in settings),
-            )
-            self.tokens[start:end] = tokens
-            self.steps[start:end] = 1
-            return tokens.tolist(), logprobs.tolist()
+        for index in range(len(self.layers)):
+            self.k[index][start + 1 : end, :, :length] = self.k[index][start, :, :length]
+            self.v[index][start + 1 : end, :, :length] = self.v[index][start, :, :length]
+        self.positions[start:end] = length
+        self.steps[start:end] = 0
+        self.keys[start:end] = torch.tensor([s.key for s in settings], dtype=torch.long)
+        self.greedy[start:end] = torch.tensor([s.greedy for s in settings])
+        self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
+        self.top_p[start:end] = torch.tensor([s.top_p for s in settings])
+        tokens, logprobs = self.ops.choose_tokens(
+            logits[None].expand(rows, -1).contiguous(), self.greedy[start:end], self.temperature[start:end],
+            self.top_p[start:end], self.keys[start:end], self.steps[start:end], sampling=not all(s.greedy for s in settings),
+        )
+        self.tokens[start:end] = tokens
+        self.steps[start:end] = 1
+        return tokens.tolist(), logprobs.tolist()
 
     def move(self, source: int, target: int, rows: int, length: int) -> None:
         """Move a run's rows (KV up to `length` and their state) from `source` to `target`."""
