@@ -168,16 +168,33 @@ def test_the_repetition_guard_cuts_a_row_exactly_where_it_fires(tmp_path, tiny_t
     assert len(counts) == 1 and counts.pop() % RepetitionGuard().check_every == 0
 
 
-@pytest.mark.parametrize("prompt_length", [37, 500, 700])
-def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, prompt_length):
-    """The CPU step attends over the longest row's length with a mask, and prompts read together
-    are padded under a mask of their own: a run's log-probs are the same bit for bit alone and
-    beside (or read with) longer and shorter runs, also across the attention kernel's
-    512-position blocks, wherever its slots are."""
+@pytest.fixture(scope="module")
+def wide_heads(tiny_tokenizer):
+    """A random one-layer Qwen2 with Qwen2-Math-1.5B's head shape (12 query heads of 128 over 2
+    KV heads), where the CPU attention kernels' blocking changes with the length sooner."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    from model.training.tiny import tiny_qwen2_config
+
+    config = tiny_qwen2_config(len(tiny_tokenizer), hidden_size=1536, layers=1, heads=12, kv_heads=2, intermediate_size=256)
+    torch.manual_seed(1)
+    return Qwen2ForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize(("shape", "prompt_length"), [("tiny", 37), ("tiny", 500), ("tiny", 700), ("qwen-heads", 60),
+                                                      ("qwen-heads", 200), ("qwen-heads", 700)])
+def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, wide_heads, shape, prompt_length):
+    """The CPU step attends over the longest row's length with a mask (lengths rounded as
+    `short_attention_limit` found safe), and prompts read together are packed, each attending
+    over its own: a run's log-probs are the same bit for bit alone and beside (or read with)
+    longer and shorter runs, also across the attention kernel's 512-position blocks, wherever
+    its slots are; for a tiny model and for Qwen2-Math-1.5B's head shape."""
     from model.backends.slots import SlotModel, row_settings
 
-    slots = SlotModel(random_model.model, slots=32, max_len=2048, graphs=False)
-    vocab = random_model.model.config.vocab_size
+    model = random_model.model if shape == "tiny" else wide_heads
+    slots = SlotModel(model, slots=32, max_len=2048, graphs=False)
+    vocab = model.config.vocab_size
     prompt = [(7 * i + 3) % vocab for i in range(prompt_length)]
 
     def decode(runs: list[tuple[list[int], int, int]], watch: int, steps: int = 6, together: bool = False) -> list[list[float]]:

@@ -14,10 +14,12 @@ row's own length.
 - CUDA: B and L are bucketed (powers of two), and each (B, L) step (forward, sampling, and the
   advance of tokens, positions and steps, all on the device) is captured once as a CUDA graph at
   start-up and replayed: one host copy per step, the new tokens out.
-- CPU: L is the longest row rounded up to a multiple of 16, and while any row samples the batch
-  is padded to a multiple of 8 rows. The CPU attention kernel gives a row the same numbers
-  whatever the other rows and whatever L (masked positions add exact zeros; checked bit for bit
-  in `tests/test_shared_batch.py`), and the matrix kernels do at any multiple of 8 rows, so a row's
+- CPU: L is the longest row rounded up to a multiple of 16 while that is short (up to
+  `short_attention_limit`, 128 to 256 positions, found at start-up for the model's head shape),
+  else to a multiple of 512; while any row samples the batch is padded to a multiple of 8 rows.
+  With those lengths the CPU attention kernel gives a row the same numbers whatever the other
+  rows and whatever L (masked positions add exact zeros; checked bit for bit in
+  `tests/test_shared_batch.py`), and the matrix kernels do at any multiple of 8 rows, so a row's
   numbers do not depend on which other runs share the batch or where its rows sit: a seeded run
   gives the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
   The cache is allocated empty (not resident until used) and zeroed up to the longest L any
@@ -26,6 +28,7 @@ row's own length.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -42,8 +45,48 @@ log = logging.getLogger(__name__)
 # row's numbers do not depend on how many other rows are in the batch.
 MIN_CPU_ROWS = 8
 MIN_GRAPH_LENGTH = 256
-CPU_LENGTH_STEP = 16  # the CPU attention's L: the longest row rounded up to this (a multiple of every SIMD width)
+CPU_LENGTH_STEP = 16  # short CPU attention lengths are multiples of this (of every SIMD width)
+CPU_BLOCK = 512  # from this length on, the CPU attention kernel reads the keys in blocks this long
 NUCLEUS_CANDIDATES = 64
+
+
+@functools.cache
+def short_attention_limit(kv_heads: int, group: int, head_dim: int, dtype: Any, device: Any = "cpu") -> int:
+    """The longest CPU attention length (a multiple of CPU_LENGTH_STEP, at most 256; 0 if none)
+    up to which one row's attention gives the same numbers, bit for bit, whatever longer length
+    the step reads (masked): every multiple of CPU_LENGTH_STEP up to the limit and every multiple
+    of CPU_BLOCK. Past a size that depends on the head shape and the machine, the matrix kernels
+    inside attention change their summation blocking with the length; multiples of CPU_BLOCK are
+    always read in whole blocks, and a block the mask covers adds exact zeros. Checked on random
+    numbers at start-up, once per head shape (the kernels' choices depend on the shapes, not on
+    the numbers)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    longest = 3 * CPU_BLOCK
+    q = torch.randn(1, kv_heads, group, head_dim, generator=generator).to(dtype=dtype, device=device)
+    k = torch.randn(1, kv_heads, longest, head_dim, generator=generator).to(dtype=dtype, device=device)
+    v = torch.randn(1, kv_heads, longest, head_dim, generator=generator).to(dtype=dtype, device=device)
+    index = torch.arange(longest, device=device)
+
+    def attend(n: int, length: int) -> Any:
+        mask = (index[:length] < n)[None, None, None, :]
+        return torch.nn.functional.scaled_dot_product_attention(q, k[:, :, :length], v[:, :, :length], attn_mask=mask)
+
+    blocks = [CPU_BLOCK * i for i in (1, 2, 3)]
+    with torch.inference_mode():
+        for limit in (256, 128, 64, 32, 16, 0):
+            lengths = list(range(CPU_LENGTH_STEP, limit + 1, CPU_LENGTH_STEP)) + blocks
+            same = True
+            for n in {max(1, length - CPU_LENGTH_STEP // 2) for length in lengths} | {limit + 1, CPU_BLOCK + 7}:
+                readable = [length for length in lengths if length >= n]
+                first = attend(n, readable[0])
+                same = all(torch.equal(first, attend(n, length)) for length in readable[1:])
+                if not same:
+                    break
+            if same:
+                return limit
+    return 0
 
 
 def bucket(count: int, smallest: int = 1) -> int:
@@ -246,6 +289,9 @@ class SlotModel:
         self.ops = PointwiseOps(compiled=graphs and self.cuda, candidates=None if self.cuda else NUCLEUS_CANDIDATES)
         self.graphs_enabled = graphs and self.cuda
         self.graph_note: str | None = None
+        # CPU: attention lengths up to this are rounded to 16, longer ones to whole blocks.
+        self.short_limit = 0 if self.cuda else short_attention_limit(
+            self.kv_heads, self.heads // self.kv_heads, self.head_dim, self.dtype, self.device)
         self.eager_steps = 0  # padded steps run without a graph while graphs are on (should stay 0)
 
     # ----------------------------------------------------------------- sizes
@@ -270,7 +316,8 @@ class SlotModel:
         """Positions one step's attention reads when the longest row has `longest`."""
         if self.cuda:
             return self.graph_length(longest)
-        return min(self.max_len, -(-longest // CPU_LENGTH_STEP) * CPU_LENGTH_STEP)
+        step = CPU_LENGTH_STEP if longest <= self.short_limit else CPU_BLOCK
+        return min(self.max_len, -(-longest // step) * step)
 
     def _make_finite(self, length: int) -> None:
         """Zero every slot's positions from `_finite_to` up to `length` (CPU, once per length)."""
