@@ -40,8 +40,7 @@ def free_port() -> int:
 
 def reasoning_map_shot(page, path: Path) -> None:
     """The reasoning panel, from its heading to the bottom of its map."""
-    page.wait_for_function("(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#solve-reasoning-map img'))",
-                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#solve-reasoning-map svg circle') !== null", timeout=60_000)
     top = page.locator("#solve-reasoning").bounding_box()  # in the viewport; the clip is on the page
     bottom = page.locator("#solve-reasoning-map").bounding_box()
     scrolled = page.evaluate("window.scrollY")

@@ -72,7 +72,7 @@ def test_solve_streams_votes_and_logs_one_attempt(client, scripted_app):
     assert chart["color_map"] == {"#1: 5 ★": "#2563eb"} and "4 of 4" in chart["title"]
     assert "tok/s" in status and "fp32" in status and "cpu" in status
     # Every solution says the same: the map is one path, no split; the checked vote keeps all 4.
-    assert reasoning["visible"] and reasoning_map["visible"] and reasoning_map["value"] is not None
+    assert reasoning["visible"] and reasoning_map["visible"] and "<circle" in reasoning_map["value"]  # the SVG map
     words = reasoning["value"]
     assert "Where the solutions part ways" in words and "5 solutions" in words and "never part" in words
     assert "Checked vote" in votes and "4 of 4 unflagged samples" in votes
@@ -100,7 +100,7 @@ def test_history_reopen_feedback_and_transcript(client, scripted_app):
         attempt_id, BOB, api_name="/open_attempt")
     assert "&lt;b&gt;now&lt;/b&gt;" in problem and "<b>now" not in problem
     assert main == RENDERED_SCRIPT and cards.count("<details class='card") == 2 and "Maj@2" in votes
-    assert "Where the solutions part ways" in reasoning["value"] and reasoning_map["value"] is not None  # replayed
+    assert "Where the solutions part ways" in reasoning["value"] and "<circle" in reasoning_map["value"]  # replayed
     assert "Checked vote" in votes and "2 of 2 unflagged samples" in votes  # from the logged texts
 
     message = client.predict(attempt_id, "wrong", "majority", "6", "should be 5? no: 10/2", BOB, api_name="/feedback")
@@ -199,11 +199,11 @@ def test_teacher_view_needs_the_password(scripted_app, random_app):
     table, _ = teacher.predict(1, "", "", "frac", "any", "", "wrong", api_name="/teacher_search")
     assert [row[1] for row in table["data"]] == ["Compute $\\frac{10}{2}$ <b>now</b>"]
     # The same problem across the class: its runs, their answers, one map over their solutions.
-    shown, figure = teacher.predict(table["data"][0][-1], api_name="/teacher_class")
+    shown, drawn = teacher.predict(table["data"][0][-1], api_name="/teacher_class")
     words = shown["value"]
     assert "Same problem across the class" in words and "1 run of this problem" in words
     assert "Right answer (from feedback): \\(6\\)" in words and "No solution reached it." in words
-    assert "Where the wrong paths leave the right one" in words and figure["value"] is not None
+    assert "Where the wrong paths leave the right one" in words and "<circle" in drawn["value"]
     path = teacher.predict("jsonl", "", "", "", "any", "", "any", api_name="/teacher_export")
     records = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
     assert len(records) >= 2 and {r["problem"] for r in records} >= problems

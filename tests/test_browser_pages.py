@@ -227,12 +227,13 @@ def slip_model(tmp_path_factory):
 
 
 def reasoning_shows(page, prefix: str, solutions: int) -> None:
-    """The "Where the solutions part ways" panel of `prefix` shows its words and its drawn map."""
+    """The "Where the solutions part ways" panel of `prefix` shows its words and its drawn map: an
+    SVG with its nodes, laid out with a width."""
     page.wait_for_function(
         f"(e => e && e.innerText.includes('Where the solutions part ways') && e.innerText.includes('{solutions} solutions'))"
         f"(document.querySelector('#{prefix}-reasoning'))", timeout=90_000)
-    page.wait_for_function(f"(i => i && i.complete && i.naturalWidth > 0)(document.querySelector('#{prefix}-reasoning-map img'))",
-                           timeout=60_000)
+    page.wait_for_function(f"(s => s && s.querySelector('circle') && s.getBoundingClientRect().width > 300)"
+                           f"(document.querySelector('#{prefix}-reasoning-map svg'))", timeout=60_000)
 
 
 @pytest.mark.parametrize("n", [8, 64])
@@ -263,6 +264,12 @@ def test_the_reasoning_map_shows_the_slip_is_marked_and_markup_stays_text(browse
         # The model's markup is text on the page: no image, no handler ran.
         assert "<img src=x onerror=alert(1)>" in page.locator("#solution").inner_text()
         assert page.locator("img[src='x']").count() == 0 and dialogs == []
+        # The map keeps its colours and its hover text: the step in full, as text, and the count.
+        tips = page.locator("#solve-reasoning-map svg title").all_text_contents()
+        assert any("<img src=x onerror=alert(1)>" in t and f"{n + 1} solutions pass through it" in t for t in tips)
+        assert any("should be 42" in t for t in tips)
+        fills = page.locator("#solve-reasoning-map svg circle").evaluate_all("cs => cs.map(c => getComputedStyle(c).fill)")
+        assert "rgb(37, 99, 235)" in fills  # the first answer cluster's blue
         page.locator("#solve-reasoning-map").scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"browser-reasoning-map-n{n}.png"), full_page=False)
         if n == 8:  # History replays the panel from the log

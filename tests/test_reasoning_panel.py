@@ -1,12 +1,14 @@
 """The step checker and the reasoning map on the page: the "Where the solutions part ways" panel
-(words escaped, figure drawn from plain text), wrong steps marked in the right card and under the
-main solution, the checked vote beside Maj@N, and the Teacher's view of one problem across the
-class, read from a real log.
+(words escaped; the map an SVG whose model text is only ever escaped text, with hover text),
+wrong steps marked in the right card and under the main solution, the checked vote beside
+Maj@N, and the Teacher's view of one problem across the class, read from a real log.
 """
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
+from itertools import pairwise
 from types import SimpleNamespace
 
 from hypothesis import given, settings
@@ -16,10 +18,15 @@ from model.answers import majority_vote
 from model.types import Solution
 from storage import FeedbackInput, Store, new_session_id
 from tests.storage_worker import make_outcome, make_start
-from tests.test_mathtext import DELIMITER_TOKENS, gradio_delimiter_pass, model_text
+from tests.test_mathtext import (
+    DELIMITER_TOKENS,
+    FRAGMENTS,
+    gradio_delimiter_pass,
+    model_text,
+)
 from ui import logbook
 from ui.classview import class_view, feedback_answer, summarize_class
-from ui.reasoning import map_figure, reasoning_panel
+from ui.reasoning import map_svg, reasoning_panel
 from ui.stepmarks import claim_math
 from ui.views import (
     RunView,
@@ -51,6 +58,18 @@ def _answer(text: str) -> str | None:
     return found[-1] if found else None
 
 
+def svg_elements(svg: str) -> list[ET.Element]:
+    """Every element of a map's SVG (it must parse as XML), namespace dropped from the tags."""
+    elements = list(ET.fromstring(svg).iter())
+    for element in elements:
+        element.tag = element.tag.rpartition("}")[2]
+    return elements
+
+
+def svg_texts(svg: str) -> list[str]:
+    return ["".join(e.itertext()) for e in svg_elements(svg) if e.tag == "text"]
+
+
 def view_of(rows: list[Solution]) -> RunView:
     samples = [r for r in rows if r.kind == "sampled"]
     vote = majority_vote([s.answer for s in samples])
@@ -73,8 +92,12 @@ def test_the_panel_says_where_the_slip_leaves_the_majority_and_typesets_it():
     assert "6 say \\(14 \\times 12 = 168\\)" in words and "3 say \\(= 158\\)" in words
     assert "should be \\(168\\)" in words  # the wrong branch's full text, with its right value
     assert "<details class='map-steps'>" in words
-    texts = [t.get_text() for t in panel.figure.axes[0].texts]
+    texts = svg_texts(panel.svg)
     assert "split 1" in texts and any(t.startswith("✗ should be 168") for t in texts)
+    # Hovering the slip's node: its full step, how many pass through it, the checker's verdict.
+    [slip] = [e.find("{*}title").text for e in svg_elements(panel.svg) if e.tag == "g" and "= 158" in "".join(e.itertext())]
+    assert "A baker makes $14 \\times 12 = 158$ muffins." in slip and "3 solutions pass through it" in slip
+    assert "✗ 14 \\times 12 = 158 should be 168" in slip
 
 
 def test_feedback_moves_the_reference_and_an_answer_nobody_reached_is_said():
@@ -111,7 +134,7 @@ def test_any_model_text_leaves_no_raw_delimiter_or_tag_in_the_panel(texts):
     assert "<script" not in words and "<details>" not in words  # only the panel's own details
 
 
-def test_the_figure_is_plain_text_and_legible_at_n64():
+def test_the_map_is_plain_text_and_legible_at_n64():
     texts = []
     for i in range(64):  # 64 samples that part at the second step, some with a slip
         a, b = 10 + i % 7, 3 + i % 5
@@ -122,20 +145,56 @@ def test_the_figure_is_plain_text_and_legible_at_n64():
     texts[0] = "<script>alert(1)</script> $$x$$ \x1b\x07 " + texts[0]
     rows = finished(texts, greedy=texts[1])
     panel = reasoning_panel(rows[0], rows[1:])
-    figure = panel.figure
-    labels = [t.get_text() for t in figure.axes[0].texts]
+    elements = svg_elements(panel.svg)
+    labels = svg_texts(panel.svg)
     assert labels and not any("$" in t or not t.isprintable() for t in labels)
-    assert all(not t.get_usetex() for t in figure.axes[0].texts)
-    lanes = len(panel.tree.leaves)
-    width, height = figure.get_size_inches()
-    assert width <= 14 and height >= 0.25 * lanes  # every lane keeps its own line of text
+    assert "<script>alert(1)</script>" in labels and "<script" not in panel.svg  # text, escaped
+    svg = elements[0]
+    width, height = (float(v) for v in svg.get("viewBox").split()[2:])
+    assert svg.get("width") == "100%" and width <= 1400
+    # Every lane keeps its own line of text: the answers, one per lane, a line of text apart.
+    answers = sorted(float(e.get("y")) for e in elements if e.tag == "text" and e.text.startswith("→"))
+    assert len(answers) == len(panel.tree.leaves) and height >= 25 * len(answers)
+    size = max(float(e.get("font-size")) for e in elements if e.tag == "text" and e.text.startswith("→"))
+    assert min(b - a for a, b in pairwise(answers)) >= 1.5 * size
     assert any(t.startswith("+") and "more steps" in t for t in labels)  # single-solution tails fold
 
 
-def test_map_figure_of_one_path():
+def test_map_of_one_path():
     rows = finished([RIGHT] * 3)
-    figure = map_figure(reasoning_panel(None, rows).tree)
-    assert [t.get_text() for t in figure.axes[0].texts if t.get_text().startswith("→")] == ["→ 18  (3)"]
+    svg = map_svg(reasoning_panel(None, rows).tree)
+    assert [t for t in svg_texts(svg) if t.startswith("→")] == ["→ 18  (3)"]
+    tips = [e.text for e in svg_elements(svg) if e.tag == "title"]
+    assert "answer 18: 3 solutions end here" in tips and "the problem: 3 solutions start here" in tips
+
+
+HOSTILE = ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "]]>", "&", "&amp;", "\x1b\x07", "\x00",
+           "'", "$", "{", "}", "<!--", "<![CDATA[", "${alert(1)}", "{{value}}", "\ud800", "\ufffe", "\r", "\x85"]
+SVG_ELEMENTS = {"svg", "g", "polyline", "circle", "text", "title"}
+
+
+def test_hostile_model_text_stays_text_in_the_map():
+    evil = "".join(HOSTILE)
+    rows = finished([RIGHT] * 3 + [SLIP.replace("A baker", evil + " A baker")] * 2 + [f"{evil}\n\nso \\boxed{{{evil}}}"])
+    svg = reasoning_panel(None, rows).svg
+    elements = svg_elements(svg)
+    assert {e.tag for e in elements} <= SVG_ELEMENTS
+    assert "<script" not in svg and "<img" not in svg and "\x1b" not in svg and "\ud800" not in svg
+    tips = "\n".join(e.text for e in elements if e.tag == "title")
+    assert "<script>alert(1)</script>" in tips and "\"><img src=x onerror=alert(1)>" in tips  # the full text, as text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FRAGMENTS + HOSTILE) | st.text(max_size=6), max_size=30).map("".join),
+                min_size=1, max_size=5))
+def test_any_model_text_is_only_text_in_the_map(texts):
+    rows = finished([RIGHT, SLIP] + [t + f" so 6 \\times 7 = 41 and \\boxed{{{t}}}" for t in texts])
+    svg = reasoning_panel(None, rows).svg
+    elements = svg_elements(svg)
+    assert {e.tag for e in elements} <= SVG_ELEMENTS
+    assert not any(name.lower().startswith("on") for e in elements for name in e.attrib)
+    assert "<script" not in svg.lower() and "<img" not in svg.lower()
+    assert all("$" not in t and t.isprintable() for t in svg_texts(svg))
 
 
 # --- wrong steps on the cards and the main solution ---------------------------------------------
@@ -222,9 +281,9 @@ def test_the_class_view_counts_answers_recurring_slips_and_where_they_leave(tmp_
         _log(store, [SLIP] * 4, problem=PROBLEM + " Show your work.")  # another problem: not read
         token = store.teacher_login(PASSWORD)
         store.teacher_add_feedback(token, bob, FeedbackInput("wrong", correct_answer="18"))
-        words, figure = class_view(SimpleNamespace(store=store), token, carol)
+        words, drawn = class_view(SimpleNamespace(store=store), token, carol)
         details = [store.teacher_get_attempt(token, a) for a in (carol, bob, alice)]
-    assert words["visible"] and figure["visible"] and figure["value"] is not None
+    assert words["visible"] and drawn["visible"] and svg_texts(drawn["value"])
     text = words["value"]
     assert "Same problem across the class" in text and "3 runs of this problem, from 3 sessions" in text
     assert "Right answer (from feedback): \\(18\\)" in text

@@ -201,8 +201,8 @@ def class_markdown(summary: ClassSummary, panel: Panel | None) -> str:
     return "\n\n".join(parts)
 
 
-def class_panel(summary: ClassSummary) -> tuple[str, Any]:
-    """The section's words and its map (None without solutions)."""
+def class_panel(summary: ClassSummary) -> tuple[str, str | None]:
+    """The section's words and its map's SVG (None without solutions)."""
     shown = map_sample(summary)
     panel = None
     if shown:
@@ -220,7 +220,7 @@ def class_panel(summary: ClassSummary) -> tuple[str, Any]:
             panel.markdown = panel.markdown.replace(
                 MAP_HEADING, f"{MAP_HEADING}\n\nThe map draws {len(shown)} of the {len(summary.solutions)} solutions "
                 "(each run's first ones, newest runs first).", 1)
-    return class_markdown(summary, panel), panel.figure if panel is not None else None
+    return class_markdown(summary, panel), panel.svg if panel is not None else None
 
 
 def read_class(app: AppResources, token: Any, attempt_id: str) -> tuple[list[AttemptDetail], int]:
@@ -243,9 +243,9 @@ def class_view(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
         details, total = read_class(app, token, attempt_id.strip())
     except StorageError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
-    words, figure = class_panel(summarize_class(details, total))
+    words, svg = class_panel(summarize_class(details, total))
     return [gr.update(value=words, visible=True),
-            gr.update(value=figure, visible=figure is not None)]
+            gr.update(value=svg or "", visible=svg is not None)]
 
 
 __all__ = [

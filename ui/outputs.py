@@ -1,7 +1,7 @@
 """The result panel: its components and the values that fill them, in one order shared by the
 Solve tab (live) and the History and Teacher tabs (replayed): status or problem, solution,
 final answer, sample cards, votes, vote chart, step-reward heatmap, and the reasoning map
-("Where the solutions part ways": words and figure, `ui.reasoning`).
+("Where the solutions part ways": words and map, `ui.reasoning`).
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ def trace_panel(prefix: str) -> list[Any]:
 
 
 def reasoning_components(prefix: str) -> list[Any]:
-    """The "Where the solutions part ways" panel: its words and its map, hidden until a run ends."""
+    """The "Where the solutions part ways" panel: its words and its map (the SVG `ui.reasoning`
+    writes, model text in it escaped; no `js_on_load`: nothing to click), hidden until a run ends."""
     words = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, visible=False, elem_id=f"{prefix}-reasoning")
-    figure = gr.Plot(label="Reasoning map", show_label=False, visible=False, format="png",
-                     elem_id=f"{prefix}-reasoning-map")
-    return [words, figure]
+    drawn = gr.HTML(visible=False, container=True, padding=True, js_on_load=None, elem_id=f"{prefix}-reasoning-map")
+    return [words, drawn]
 
 
 def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool,
@@ -79,7 +79,7 @@ def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_messag
     """Values for the Solve/History outputs: status, solution, answer, cards, votes, chart,
     heatmap. `line` is the status line's `model_line`; without `live` the status is empty;
     `ask_hint`: the cards point to the ask box (where there is one). Then the reasoning map's
-    words and figure, drawn with the plots (`right_answer`: one feedback marked right)."""
+    words and SVG, drawn with the plots (`right_answer`: one feedback marked right)."""
     status = status_markdown(line, live, log_message=log_message) if live is not None else ""
     chart: Any = gr.skip()
     heatmap: Any = gr.skip()

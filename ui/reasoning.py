@@ -1,30 +1,30 @@
 """The "Where the solutions part ways" panel: the reasoning map of a finished run, as words and
-as a figure, for Solve, History replay and the Teacher trace.
+as a picture, for Solve, History replay and the Teacher trace.
 
 `model.reasoning_map.build_map` lays the greedy solution and the samples into one tree of
 steps; this module writes its splits as sentences (each claim typeset by `ui.stepmarks`, every
 piece of model text through `ui.render`, nothing from the model as HTML), lists the full text
-of the steps at each split in an accordion (a PNG has no hover), and draws the tree with
-matplotlib's object-oriented API (`Figure`, never `pyplot`: safe from Gradio's worker threads),
-once per finished run.
+of the steps at each split in an accordion, and draws the tree as an SVG that it writes itself
+(`map_svg`, once per finished run: no drawing library, no PNG for Gradio to rasterise).
 
-The figure, left to right: the problem, the steps, the answers in one column at the right.
+The map, left to right: the problem, the steps, the answers in one column at the right.
 A node's area is the number of solutions through it, its colour their answer cluster (the
 vote chart's palette; dark grey where they still end in different answers). Runs of steps that
 every solution through them shares are drawn as one edge with a small dot per step;
 single-solution tails arrive folded ("+k more steps"). A step the checker found wrong has a red ring and its
 right value; a step reward (with a process reward model) is printed under its node; a split
-has a yellow halo and its number. Labels are plain text (`ui.plots.plain_label`: no `$`, so
-matplotlib's mathtext never starts; `usetex` off), so model text cannot become markup here.
+has a yellow halo and its number. Hovering a node shows its full step text, how many solutions
+pass through it and the checker's verdict (an SVG `<title>`, the browser's tooltip). Labels are
+plain text (`ui.plots.plain_label`, no `$`) and every piece of model text in the SVG is
+character data escaped by `xml_text`, so model text cannot become markup or an attribute.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from matplotlib.figure import Figure
 
 from model.reasoning_map import MapNode, ReasoningMap, Split, build_map, short_label
 from model.steps import equations
@@ -45,17 +45,21 @@ MIXED_COLOUR = "#374151"  # a node whose solutions still end in different answer
 WRONG_COLOUR = "#dc2626"
 SPLIT_HALO = "#fde047"
 SHOWN_SPLITS = 6
-"""Splits written out in the panel (heaviest first); the figure marks every one."""
+"""Splits written out in the panel (heaviest first); the map marks every one."""
 FULL_TEXT_CHARS = 4_000
 """Longest step text in the accordion (the card holds the whole solution)."""
+TOOLTIP_CHARS = 600
+"""Longest step text in a node's hover text on the map."""
+PX = 100 / 72
+"""The map's units per point: its marks keep the sizes, in points, of the 100-dpi figure it replaced."""
 
 
 @dataclass
 class Panel:
-    """What the panel shows for one run: the words, the figure, and the map behind both."""
+    """What the panel shows for one run: the words, the map's SVG, and the tree behind both."""
 
     markdown: str
-    figure: Figure | None
+    svg: str | None
     tree: ReasoningMap | None
 
 
@@ -97,18 +101,18 @@ def reasoning_panel(greedy: Solution | None, samples: Sequence[Solution], *, rig
     note = ""
     if right_answer and right is None:
         note = f"No solution reached the answer marked right ({inline_math(right_answer)}); the splits are measured against the majority."
-    return Panel(panel_markdown(tree, note=note, heading=heading, row_name=row_name, who=who), map_figure(tree), tree)
+    return Panel(panel_markdown(tree, note=note, heading=heading, row_name=row_name, who=who), map_svg(tree), tree)
 
 
 def panel_updates(view: RunView, *, right_answer: str | None = None) -> list[Any]:
-    """The panel's two components (words, figure) for a run: hidden until it has finished
-    with a vote, so a new solve clears the last one's map."""
+    """The panel's two components (words, map) for a run: hidden until it has finished with a
+    vote, so a new solve clears the last one's map (shown empty, each would still leave a box)."""
     import gradio as gr
 
     panel = reasoning_panel(view.greedy, view.samples, right_answer=right_answer) if view.finished and view.vote else None
     if panel is None:
-        return [gr.update(value="", visible=False), gr.update(value=None, visible=False)]
-    return [gr.update(value=panel.markdown, visible=True), gr.update(value=panel.figure, visible=True)]
+        return [gr.update(value="", visible=False), gr.update(value="", visible=False)]
+    return [gr.update(value=panel.markdown, visible=True), gr.update(value=panel.svg, visible=True)]
 
 
 # ------------------------------------------------------------------------ words
@@ -182,7 +186,7 @@ def _full_text(tree: ReasoningMap, node: MapNode, row_name: Callable[[int], str]
 
 def ranked_splits(tree: ReasoningMap) -> list[tuple[int, Split]]:
     """The splits numbered 1, 2, ... heaviest first (then in tree order), as the words and the
-    figure both name them."""
+    map both name them."""
     order = sorted(tree.splits, key=lambda s: -tree.nodes[s.node].weight)  # stable: tree order breaks ties
     return list(enumerate(order, 1))
 
@@ -219,11 +223,11 @@ def panel_markdown(tree: ReasoningMap, *, note: str = "", heading: str = TITLE,
     return "\n\n".join(parts)
 
 
-# ------------------------------------------------------------------------ figure
+# ------------------------------------------------------------------------ map
 
 
 def _shown(tree: ReasoningMap) -> set[int]:
-    """Nodes the figure draws: the root, branch points and their children, folds, answers,
+    """Nodes the map draws: the root, branch points and their children, folds, answers,
     wrong steps and splits; the rest sit inside a shared run of steps."""
     split_nodes = {s.node for s in tree.splits}
     shown = set()
@@ -268,99 +272,123 @@ def _layout(tree: ReasoningMap) -> tuple[dict[int, tuple[float, float]], dict[in
     return position, link, len(leaves)
 
 
-def _text(axes: Any, x: float, y: float, text: str, **kwargs: Any) -> None:
-    """Plain text on the figure: never mathtext, never TeX, no control characters."""
-    shown = "".join(ch for ch in text if ch.isprintable()).replace("$", "")
-    axes.annotate(shown, (x, y), textcoords="offset points", usetex=False, annotation_clip=False,
-                  **kwargs)
+def xml_text(text: str, *, lines: bool = False) -> str:
+    """Model text as SVG character data: characters XML 1.0 cannot carry (controls, lone
+    surrogates, noncharacters) and other unprintables dropped (tab and newline kept with
+    `lines`), then `&`, `<`, `>` and both quotes escaped: it can only ever be text."""
+    kept = "".join(ch for ch in text if ch.isprintable() or (lines and ch in "\t\n"))
+    return html.escape(kept, quote=True)
 
 
-def map_figure(tree: ReasoningMap) -> Figure:
-    """The tree as a picture, left to right (see the module docstring). One artist per kind of
-    mark (edges, dots, halos, nodes) and fixed margins: drawing a map of 65 solutions costs
-    a fraction of a second, not one `scatter` and a layout pass per node."""
-    from matplotlib.collections import LineCollection
+def _label(x: float, y: float, text: str, size: float, colour: str, *, anchor: str = "start", bold: bool = False) -> str:
+    """One line of plain text on the map: no `$`, nothing unprintable, escaped; our own double
+    spaces kept (browsers collapse them unless the `<text>` itself says otherwise)."""
+    extra = (' font-weight="bold"' if bold else "") + (' style="white-space:pre"' if "  " in text else "")
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size:.1f}" fill="{colour}" text-anchor="{anchor}"{extra}>'
+            f'{xml_text(text.replace("$", ""))}</text>')
 
+
+def _tooltip(node: MapNode) -> str:
+    """What hovering a node says: its full text (bounded), how many solutions pass through it,
+    the checker's verdict on a wrong step, its step reward."""
+    through = f"{node.weight} solution{'s pass' if node.weight != 1 else ' passes'} through it"
+    if node.kind == "root":
+        return f"the problem: {node.weight} solutions start here"
+    if node.kind == "answer":
+        return f"answer {node.text}: {node.weight} solution{'s end' if node.weight != 1 else ' ends'} here"
+    text = "\n\n".join(node.folded) if node.folded else node.text
+    if len(text) > TOOLTIP_CHARS:
+        text = text[:TOOLTIP_CHARS] + "…"
+    lines = [text.strip(), through]
+    lines += [f"✗ {claim.text} should be {claim.right or 'something else'}" for claim in node.wrong]
+    if node.reward is not None:
+        lines.append(f"step reward {node.reward:.2f}")
+    return "\n".join(lines)
+
+
+def map_svg(tree: ReasoningMap) -> str:
+    """The tree as an SVG, left to right (see the module docstring), written here as text: no
+    drawing library, and every piece of model text through `xml_text`. Sizes are those of the
+    old 100-dpi figure (marks in points, `PX` pixels each); the `viewBox` scales it to the panel."""
     position, link, lanes = _layout(tree)
     total = max(tree.nodes[0].weight, 1)
     columns = max(x for x, _ in position.values()) + 1
-    width = min(14.0, max(8.0, 1.55 * columns + 1.5))
-    height = 1.1 + (0.34 if lanes <= 16 else 0.27) * max(lanes, 2)
-    figure = Figure(figsize=(width, height), dpi=100)
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.2 / height, top=1 - 0.45 / height)
-    axes = figure.add_subplot()
-    axes.set_axis_off()
-    axes.set_xlim(-0.35, columns - 1 + 1.25)
-    axes.set_ylim(max(lanes, 2) - 0.5, -0.9)
-    chars = max(10, min(36, int((width / (columns + 0.6)) * 72 / 4.1)))
+    width = 100 * min(14.0, max(8.0, 1.55 * columns + 1.5))
+    height = 100 * (1.1 + (0.34 if lanes <= 16 else 0.27) * max(lanes, 2))
+    left, right, top, bottom = 0.01 * width, 0.99 * width, 45.0, height - 20.0
+    x_low, x_high, y_low, y_high = -0.35, columns - 1 + 1.25, -0.9, max(lanes, 2) - 0.5
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (left + (x - x_low) / (x_high - x_low) * (right - left),
+                top + (y - y_low) / (y_high - y_low) * (bottom - top))
+
+    chars = max(10, min(36, int((width / 100 / (columns + 0.6)) * 72 / 4.1)))
     small = lanes > 16
-    font = 6.5 if small else 7.5
-    lift = 2 if small else 4  # points between a lane's line and its texts
+    font = (6.5 if small else 7.5) * PX
+    lift = (2 if small else 4) * PX  # between a lane's line and its texts
     splits = {s.node: number for number, s in ranked_splits(tree)}
 
-    edges, edge_colours, edge_widths, dots, dot_colours = [], [], [], [], []
+    edges, dots, halos, nodes = [], [], [], []
     for node_id, (parent, hidden) in link.items():
         node = tree.nodes[node_id]
+        colour = _colour(tree, node)
         (x0, y0), (x1, y1) = position[parent], position[node_id]
         bend = x0 + 0.25 if y1 != y0 else x0
-        edges.append([(x0, y0), (bend, y1), (x1, y1)])
-        edge_colours.append(_colour(tree, node))
-        edge_widths.append(0.8 + 5.0 * node.weight / total)
+        points = " ".join(f"{u:.1f},{v:.1f}" for u, v in (at(x0, y0), at(bend, y1), at(x1, y1)))
+        edges.append(f'<polyline points="{points}" stroke="{colour}" stroke-width="{(0.8 + 5.0 * node.weight / total) * PX:.2f}"/>')
         shown = min(hidden, 8)  # one small dot per step the edge stands for
-        dots += [(bend + (x1 - bend) * (i + 1) / (shown + 1), y1) for i in range(shown)]
-        dot_colours += [_colour(tree, node)] * shown
-    axes.add_collection(LineCollection(edges, colors=edge_colours, linewidths=edge_widths, alpha=0.75,
-                                       capstyle="round", zorder=1))
-    if dots:
-        axes.scatter(*zip(*dots), s=9, color="white", edgecolors=dot_colours, linewidths=0.8, zorder=2)
-
-    ids = list(position)
-    sizes = [24 + 420 * tree.nodes[i].weight / total for i in ids]
-    halos = [(position[i], size) for i, size in zip(ids, sizes) if i in splits]
-    if halos:
-        axes.scatter([xy[0] for xy, _ in halos], [xy[1] for xy, _ in halos], s=[size * 2.6 + 90 for _, size in halos],
-                     color=SPLIT_HALO, linewidths=0, zorder=2)
-    axes.scatter([position[i][0] for i in ids], [position[i][1] for i in ids], s=sizes, zorder=3,
-                 color=[_colour(tree, tree.nodes[i]) for i in ids],
-                 edgecolors=[WRONG_COLOUR if tree.nodes[i].wrong else "white" for i in ids],
-                 linewidths=[2.2 if tree.nodes[i].wrong else 0.8 for i in ids])
-
-    for node_id, size in zip(ids, sizes):
+        for i in range(shown):
+            u, v = at(bend + (x1 - bend) * (i + 1) / (shown + 1), y1)
+            dots.append(f'<circle cx="{u:.1f}" cy="{v:.1f}" r="{1.5 * PX:.2f}" stroke="{colour}"/>')
+    for node_id, (x, y) in position.items():
         node = tree.nodes[node_id]
-        x, y = position[node_id]
-        reach = size ** 0.5 / 2 + 2  # points from the centre to just past the marker's edge
+        colour = _colour(tree, node)
+        u, v = at(x, y)
+        size = 24 + 420 * node.weight / total  # a marker's area in square points, as `scatter` had it
+        reach = (size ** 0.5 / 2 + 2) * PX  # from the centre to just past the marker's edge
+        ring = f'stroke="{WRONG_COLOUR}" stroke-width="{2.2 * PX:.2f}"' if node.wrong else f'stroke="white" stroke-width="{0.8 * PX:.2f}"'
+        marks = [f"<title>{xml_text(_tooltip(node), lines=True)}</title>",
+                 f'<circle cx="{u:.1f}" cy="{v:.1f}" r="{size ** 0.5 / 2 * PX:.2f}" fill="{colour}" {ring}/>']
         if node_id in splits:
-            _text(axes, x, y, f"split {splits[node_id]}", xytext=(-reach, -reach), ha="right", va="top", fontsize=font,
-                  fontweight="bold", color="#854d0e")
+            halos.append(f'<circle cx="{u:.1f}" cy="{v:.1f}" r="{(size * 2.6 + 90) ** 0.5 / 2 * PX:.2f}"/>')
+            marks.append(_label(u - reach, v + reach + 0.8 * font, f"split {splits[node_id]}", font, "#854d0e",
+                                anchor="end", bold=True))
         if node.kind == "answer":
-            label = f"→ {plain_label(node.text, 24)}  ({node.weight})"
-            _text(axes, x, y, label, xytext=(reach + 2, 0), ha="left", va="center", fontsize=font + 1,
-                  fontweight="bold", color=_colour(tree, node))
-            continue
-        label = "problem" if node.kind == "root" else plain_label(short_label(node), chars)
-        _text(axes, x, y, label, xytext=(reach, lift), ha="left", va="bottom", fontsize=font, color="#111827")
-        below = []
-        if node.wrong:
-            below.append("✗ should be " + ", ".join(plain_label(c.right or "?", 16) for c in node.wrong[:2]))
-        if node.reward is not None:
-            below.append(f"reward {node.reward:.2f}")
-        if below:
-            _text(axes, x, y, "  ".join(below), xytext=(reach, -lift), ha="left", va="top", fontsize=font - 0.5,
-                  color=WRONG_COLOUR if node.wrong else "#4b5563")
-    axes.set_title(f"Reasoning map: {total} solutions · node size = solutions through it · small dot = one more "
-                   "step · red ring = wrong step", fontsize=9, loc="left", usetex=False)
-    return figure
+            marks.append(_label(u + reach + 2 * PX, v + 0.35 * (font + PX), f"→ {plain_label(node.text, 24)}  ({node.weight})",
+                                font + PX, colour, bold=True))
+        else:
+            label = "problem" if node.kind == "root" else plain_label(short_label(node), chars)
+            marks.append(_label(u + reach, v - lift - 0.22 * font, label, font, "#111827"))
+            below = []
+            if node.wrong:
+                below.append("✗ should be " + ", ".join(plain_label(c.right or "?", 16) for c in node.wrong[:2]))
+            if node.reward is not None:
+                below.append(f"reward {node.reward:.2f}")
+            if below:
+                marks.append(_label(u + reach, v + lift + 0.8 * font, "  ".join(below), font - 0.5 * PX,
+                                    WRONG_COLOUR if node.wrong else "#4b5563"))
+        nodes.append("<g>" + "".join(marks) + "</g>")
+    title = (f"Reasoning map: {total} solutions · node size = solutions through it · small dot = one more step · "
+             "red ring = wrong step")
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" width="100%" role="img" '
+            f'aria-label="{xml_text(title)}" style="max-width:{width:.0f}px;height:auto;display:block;margin:auto">'
+            f'{_label(left, top - 6 * PX - 0.22 * 9 * PX, title, 9 * PX, "#111827")}'
+            '<g fill="none" stroke-opacity="0.75" stroke-linecap="round" stroke-linejoin="round">' + "".join(edges) + "</g>"
+            f'<g fill="white" stroke-width="{0.8 * PX:.2f}">' + "".join(dots) + "</g>"
+            f'<g fill="{SPLIT_HALO}">' + "".join(halos) + "</g>"
+            + "".join(nodes) + "</svg>")
 
 
 __all__ = [
     "Panel",
     "branch_markdown",
     "label_markdown",
-    "map_figure",
     "map_solutions",
+    "map_svg",
     "panel_markdown",
     "panel_updates",
     "reasoning_panel",
     "reference_cluster",
     "split_markdown",
+    "xml_text",
 ]
