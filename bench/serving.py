@@ -3,8 +3,9 @@
 For each backend it starts `python app.py` (its own port and SQLite file) and, for K in
 `--sessions`, sends K sessions, each one solve of N samples through `/solve` with `gradio_client`
 (distinct browser ids, the first K problems of the held-out set), first one at a time, then all
-at once (the K clients connect first, off the clock; then they send their solves together and
-each is timed from its request to its result), and prints the median and max latency at once, the median one at a time (the same
+at once (the K clients connect and open their sessions first, off the clock, as K pages
+would on load; then they send their solves together and each is timed from its request to its
+result), and prints the median and max latency at once, the median one at a time (the same
 problems, so their lengths do not count), and the ratios, measured in the same run:
 
 - `local`: the model in the app's own process (the local backend);
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -101,6 +103,8 @@ def latencies_of(open_session, k: int, round_no: int, together: bool) -> list[fl
     The K sessions are opened first (for the app: each client connects and reads the page's
     API), off the clock; then each solve is timed from its request to its result."""
     sessions = [open_session(i, round_no) for i in range(k)]
+    global _SOLVE_CPU_S
+    cpu_before = _cpu_seconds()
     out = [0.0] * k
     errors: list[BaseException] = []
     gate = threading.Barrier(k if together else 1)
@@ -121,26 +125,39 @@ def latencies_of(open_session, k: int, round_no: int, together: bool) -> list[fl
     else:
         for i in range(k):
             one(i)
+    _SOLVE_CPU_S += _cpu_seconds() - cpu_before
     if errors:
         raise RuntimeError(f"{len(errors)} of {k} solves failed: {errors[0]}")
     return out
 
 
+_SOLVE_CPU_S = 0.0  # this process's CPU time while solves ran (for the app: the clients' share)
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(name: str, open_session, args: argparse.Namespace) -> list[dict]:
     """For each K: the K problems one at a time, then all K at once; medians and ratios.
     `open_session(i, round_no)` opens a session for problem i and returns its timed solve."""
+    global _SOLVE_CPU_S
     open_session(0, 0)()  # warm-up
     rows: list[dict] = []
     for k in args.sessions:
         alone = [x for r in range(args.repeats) for x in latencies_of(open_session, k, r + 1, together=False)]
+        _SOLVE_CPU_S = 0.0
         together = [x for r in range(args.repeats) for x in latencies_of(open_session, k, r + 1, together=True)]
+        client_cpu = _SOLVE_CPU_S / len(together)
         row = {"backend": name, "sessions": k, "alone_s": statistics.median(alone),
                "median_s": statistics.median(together), "max_s": max(together)}
         row["ratio"] = row["median_s"] / row["alone_s"]
         row["ratio_to_one"] = row["median_s"] / (rows[0]["median_s"] if rows else row["median_s"])
         rows.append(row)
+        clients = "" if name == "in-process" else f"; the bench's own clients used {client_cpu:.2f} CPU s per solve"
         print(f"{name}: {k} at once: median {row['median_s']:.2f} s, max {row['max_s']:.2f} s; the same {k} one at a "
-              f"time: median {row['alone_s']:.2f} s; {row['ratio']:.2f}x", flush=True)
+              f"time: median {row['alone_s']:.2f} s; {row['ratio']:.2f}x{clients}", flush=True)
     return rows
 
 
@@ -178,11 +195,15 @@ def measure_app(backend: str, url: str, args: argparse.Namespace) -> list[dict]:
 
     def open_session(i: int, round_no: int):
         client = Client(url, verbose=False)
+        browser = f"bench-session-{round_no:03d}-{i:04d}-padding"
+        # A page's first event makes the server build the session's state, as a browser's page
+        # load does; here a Stop with nothing running (answers "Nothing is running.").
+        client.predict(browser, api_name="/stop")
 
         def solve() -> float:
             started = time.perf_counter()
-            client.predict(texts[i], args.n, 1.0, 0.9, args.max_new_tokens, round_no * 1000 + i,
-                           f"bench-session-{round_no:03d}-{i:04d}-padding", api_name="/solve")
+            client.predict(texts[i], args.n, 1.0, 0.9, args.max_new_tokens, round_no * 1000 + i, browser,
+                           api_name="/solve")
             return time.perf_counter() - started
 
         return solve

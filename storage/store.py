@@ -116,6 +116,12 @@ class Store:
             engine_url(url, self._file), busy_timeout_s=busy_timeout_s, pool_timeout_s=policy.budget_s
         )
         self._writer = write_engine(self.engine)
+        # SQLite takes one writer at a time; this process's writers queue here, handed over at
+        # once, instead of in SQLite's busy handler, which sleeps in steps of up to 100 ms (8
+        # solves starting together waited on it). Bounded by the busy timeout, after which a
+        # writer goes on to SQLite's own wait as before.
+        self._sqlite_writers = threading.Lock() if path is not None else None
+        self._busy_timeout_s = busy_timeout_s
         self._policy = policy
         self._stale_after = timedelta(seconds=stale_after_s)
         self._create = create
@@ -451,8 +457,14 @@ class Store:
 
         def once() -> T:
             self._check_database()
-            with Session(self._writer if write else self.engine, expire_on_commit=False) as session, session.begin():
-                return unit(session)
+            queued = write and self._sqlite_writers is not None
+            turn = queued and self._sqlite_writers.acquire(timeout=self._busy_timeout_s)
+            try:
+                with Session(self._writer if write else self.engine, expire_on_commit=False) as session, session.begin():
+                    return unit(session)
+            finally:
+                if turn:
+                    self._sqlite_writers.release()
 
         try:
             return call_with_retry(once, self._policy, what=what)

@@ -75,11 +75,13 @@ def reasoning_components(prefix: str) -> list[Any]:
 
 
 def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool,
-                   ask_hint: bool = False, right_answer: str | None = None) -> list[Any]:
+                   ask_hint: bool = False, right_answer: str | None = None, step_rewards: bool = True) -> list[Any]:
     """Values for the Solve/History outputs: status, solution, answer, cards, votes, chart,
     heatmap. `line` is the status line's `model_line`; without `live` the status is empty;
     `ask_hint`: the cards point to the ask box (where there is one). Then the reasoning map's
-    words and SVG, drawn with the plots (`right_answer`: one feedback marked right)."""
+    words and SVG, drawn with the plots (`right_answer`: one feedback marked right).
+    `step_rewards` False: no step-reward heatmap can show (no process reward model), so it is
+    left alone rather than hidden again (each property update costs Gradio a component build)."""
     status = status_markdown(line, live, log_message=log_message) if live is not None else ""
     chart: Any = gr.skip()
     heatmap: Any = gr.skip()
@@ -88,7 +90,10 @@ def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_messag
         reasoning = panel_updates(view, right_answer=right_answer)
         chart = vote_plot(view)
         rows = heatmap_rows(view)
-        heatmap = gr.update(value=step_heatmap(rows), visible=True) if rows else gr.update(value=None, visible=False)
+        if rows:
+            heatmap = gr.update(value=step_heatmap(rows), visible=True)
+        elif step_rewards:
+            heatmap = gr.update(value=None, visible=False)
     return [
         status,
         main_solution_markdown(view),

@@ -86,10 +86,11 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         if not started.ok:
             log_messages.append(started.message)
     live = LiveRun(run.request.rows)
+    step_rewards = getattr(app.solver.scorer, "kind", "") == "prm"
     finished = False
     try:
         # The last output is the ask box's context: none while solving, the solutions once done.
-        yield [*render_outputs(line, live.snapshot(), live, plots=True), None]
+        yield [*render_outputs(line, live.snapshot(), live, plots=True, step_rewards=step_rewards), None]
         for event in app.solver.stream(run, cancel=cancel):
             live.apply(event)
             if isinstance(event, RunDone):
@@ -103,8 +104,8 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
             if not done.ok:
                 log_messages.append(done.message)
         finished = True
-        yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True, ask_hint=True),
-               solved_context(attempt_id, result)]
+        yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True, ask_hint=True,
+                               step_rewards=step_rewards), solved_context(attempt_id, result)]
     finally:
         cancel.set()
         app.runs.finish(session_id, cancel)

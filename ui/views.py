@@ -87,8 +87,10 @@ class RunView:
 class LiveRun:
     """Accumulates the Solver's events for one solve and says when the page should update.
 
-    Updates are coalesced: `due()` is true at most `rate` times a second (and whenever a row
-    finishes), so 64 streaming samples cost a few page updates a second, not one per token.
+    Updates are coalesced: `due()` is true at most `rate` times a second, so 64 streaming samples
+    cost a few page updates a second, not one per token or per finished row (a finished row
+    shows at the next update, the last one at once: ranking may follow; the run's end always
+    sends one).
     """
 
     def __init__(self, rows: Sequence[int], *, rate: float = 4.0) -> None:
@@ -102,7 +104,7 @@ class LiveRun:
         self.result: RunResult | None = None
         self._interval = 1.0 / rate
         self._last_emit = 0.0
-        self._row_finished = False
+        self._all_finished = False  # the last row just finished: update now
 
     def apply(self, event: StreamEvent) -> None:
         if isinstance(event, Delta):
@@ -133,7 +135,7 @@ class LiveRun:
     def _finish_row(self, solution: Solution) -> None:
         self.view.rows[solution.index] = solution
         self._parts[solution.index] = [solution.text]
-        self._row_finished = True
+        self._all_finished = all(row.finished for row in self.view.rows.values())
 
     def text(self, row: int) -> str:
         parts = self._parts.get(row, [])
@@ -150,9 +152,9 @@ class LiveRun:
 
     def due(self) -> bool:
         now = time.perf_counter()
-        if self._row_finished or now - self._last_emit >= self._interval:
+        if self._all_finished or now - self._last_emit >= self._interval:
             self._last_emit = now
-            self._row_finished = False
+            self._all_finished = False
             return True
         return False
 
