@@ -109,6 +109,9 @@ def test_an_unpaired_dollar_takes_no_card_and_no_text_with_it_at_n64(browser, un
         page.locator("#solve-btn").click()
         page.wait_for_function("document.querySelectorAll('#cards details.card').length === 64", timeout=90_000)
         page.wait_for_function("document.querySelector('#votes').innerText.includes('64 of 64')", timeout=90_000)
+        # The cards may fill in the same update that finishes the vote: wait until they have rendered.
+        page.wait_for_function("Array.from(document.querySelectorAll('#cards details.card'))"
+                               ".every(d => d.textContent.includes('so the total is'))", timeout=30_000)
         cards = page.locator("#cards details.card")
         assert cards.count() == 64
         texts = page.evaluate("Array.from(document.querySelectorAll('#cards details.card')).map(d => d.textContent)")
