@@ -224,3 +224,5 @@ def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, wide_h
     # Prompts read in one forward with longer and shorter ones: the same numbers again.
     assert decode([(longer, 0, 9), (prompt, 9, 5), (shorter, 14, 3)], 1, together=True) == alone
     assert decode([(prompt, 3, 5), (shorter, 8, 2)], 0, together=True) == alone
+    # Slots no step has read are never touched: on the CPU their memory is not even resident.
+    assert slots._finite[24:] == [0] * 8

@@ -22,8 +22,8 @@ row's own length.
   `tests/test_shared_batch.py`), and the matrix kernels do at any multiple of 8 rows, so a row's
   numbers do not depend on which other runs share the batch or where its rows sit: a seeded run
   gives the same samples alone or in a busy batch. A batch of greedy rows alone runs unpadded.
-  The cache is allocated empty (not resident until used) and zeroed up to the longest L any
-  step has read, so a masked position never holds a NaN that 0 x NaN would spread.
+  The cache is allocated empty (not resident until used) and each slot zeroed up to the longest
+  L a step has read it at, so a masked position never holds a NaN that 0 x NaN would spread.
 """
 
 from __future__ import annotations
@@ -260,12 +260,13 @@ class SlotModel:
         options = {"dtype": self.dtype, "device": self.device}
         # The step reads (masked) positions nobody wrote, and 0 x NaN would poison a row, so
         # every position a step reads must hold a number. CUDA: zeros from the start (graphs read
-        # every bucket). CPU: empty memory (not resident until touched), zeroed up to the longest
-        # length a step has read (`_finite_to`).
+        # every bucket). CPU: empty memory (not resident until touched); a slot is zeroed up to
+        # the longest length a step has read it at (`_finite`, per slot), so slots never used
+        # take no memory.
         make = torch.zeros if self.cuda else torch.empty
         self.k = [make(shape, **options) for _ in self.layers]
         self.v = [make(shape, **options) for _ in self.layers]
-        self._finite_to = max_len if self.cuda else 0
+        self._finite = [max_len if self.cuda else 0] * self.slots
         long = {"dtype": torch.long, "device": self.device}
         self.tokens = torch.zeros(self.slots, **long)
         self.positions = torch.zeros(self.slots, **long)
@@ -319,13 +320,23 @@ class SlotModel:
         step = CPU_LENGTH_STEP if longest <= self.short_limit else CPU_BLOCK
         return min(self.max_len, -(-longest // step) * step)
 
-    def _make_finite(self, length: int) -> None:
-        """Zero every slot's positions from `_finite_to` up to `length` (CPU, once per length)."""
-        if length <= self._finite_to:
-            return
-        for cache in (*self.k, *self.v):
-            cache[:, :, self._finite_to : length].zero_()
-        self._finite_to = length
+    def _make_finite(self, length: int, first: int, count: int) -> None:
+        """Zero slots first..first+count-1 from where each is known to hold numbers up to
+        `length` (CPU; slots with the same mark in one call per cache). Called before anything
+        is written there, so zeroing never reaches a position a row has written."""
+        slot, end = first, first + count
+        while slot < end:
+            start = self._finite[slot]
+            if start >= length:
+                slot += 1
+                continue
+            stop = slot + 1
+            while stop < end and self._finite[stop] == start:
+                stop += 1
+            for cache in (*self.k, *self.v):
+                cache[slot:stop, :, start:length].zero_()
+            self._finite[slot:stop] = [length] * (stop - slot)
+            slot = stop
 
     # ----------------------------------------------------------------- one run in
 
@@ -345,8 +356,8 @@ class SlotModel:
         lengths = [len(prompt) for prompt, _, _ in runs]
         offsets = [sum(lengths[:i]) for i in range(len(runs))]
         with torch.inference_mode():
-            # Zero first, write after: zeroing never reaches a position a row has written.
-            self._make_finite(self.attention_length(max(lengths) + 1))
+            for length, (_, start, settings) in zip(lengths, runs):
+                self._make_finite(self.attention_length(length + 1), start, len(settings))
             ids = torch.tensor([[t for prompt, _, _ in runs for t in prompt]], dtype=torch.long, device=self.device)
             positions = torch.cat([self.length_index[:length] for length in lengths])
             pieces = list(zip(offsets, lengths, (start for _, start, _ in runs)))
@@ -400,6 +411,8 @@ class SlotModel:
         with torch.inference_mode():
             for cache in (*self.k, *self.v):
                 cache[target : target + rows, :, :length] = cache[source : source + rows, :, :length].clone()
+            for slot in range(target, target + rows):
+                self._finite[slot] = max(self._finite[slot], length)
             for state in (self.tokens, self.positions, self.steps, self.keys, self.greedy, self.temperature, self.top_p):
                 state[target : target + rows] = state[source : source + rows].clone()
 
@@ -418,7 +431,7 @@ class SlotModel:
         else:
             self.eager_steps += self.graphs_enabled
             with torch.inference_mode():
-                self._make_finite(length)
+                self._make_finite(length, 0, rows)
                 self._step_padded(rows, length, sampling)
         pair = torch.stack([self.out_tokens[:rows].to(torch.float64), self.out_logprobs[:rows].to(torch.float64)]).tolist()
         return [int(t) for t in pair[0]], pair[1]
