@@ -15,7 +15,7 @@ row's own length.
   advance of tokens, positions and steps, all on the device) is captured once as a CUDA graph at
   start-up and replayed: one host copy per step, the new tokens out.
 - CPU: L is the longest row rounded up to a multiple of 16 while that is short (up to
-  `short_attention_limit`, 128 to 256 positions, found at start-up for the model's head shape),
+  `short_attention_limit`, 128 to 512 positions, found at start-up for the model's head shape),
   else to a multiple of 512; while any row samples the batch is padded to a multiple of 8 rows.
   With those lengths the CPU attention kernel gives a row the same numbers whatever the other
   rows and whatever L (masked positions add exact zeros; checked bit for bit in
@@ -52,7 +52,7 @@ NUCLEUS_CANDIDATES = 64
 
 @functools.cache
 def short_attention_limit(kv_heads: int, group: int, head_dim: int, dtype: Any, device: Any = "cpu") -> int:
-    """The longest CPU attention length (a multiple of CPU_LENGTH_STEP, at most 256; 0 if none)
+    """The longest CPU attention length (a multiple of CPU_LENGTH_STEP, at most 512; 0 if none)
     up to which one row's attention gives the same numbers, bit for bit, whatever longer length
     the step reads (masked): every multiple of CPU_LENGTH_STEP up to the limit and every multiple
     of CPU_BLOCK. Past a size that depends on the head shape and the machine, the matrix kernels
@@ -75,8 +75,8 @@ def short_attention_limit(kv_heads: int, group: int, head_dim: int, dtype: Any, 
 
     blocks = [CPU_BLOCK * i for i in (1, 2, 3)]
     with torch.inference_mode():
-        for limit in (256, 128, 64, 32, 16, 0):
-            lengths = list(range(CPU_LENGTH_STEP, limit + 1, CPU_LENGTH_STEP)) + blocks
+        for limit in (CPU_BLOCK, 256, 128, 64, 32, 16, 0):
+            lengths = sorted(set(range(CPU_LENGTH_STEP, limit + 1, CPU_LENGTH_STEP)) | set(blocks))
             same = True
             for n in {max(1, length - CPU_LENGTH_STEP // 2) for length in lengths} | {limit + 1, CPU_BLOCK + 7}:
                 readable = [length for length in lengths if length >= n]
