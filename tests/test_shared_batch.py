@@ -226,3 +226,60 @@ def test_a_rows_numbers_do_not_depend_on_the_rows_beside_it(random_model, wide_h
     assert decode([(prompt, 3, 5), (shorter, 8, 2)], 0, together=True) == alone
     # Slots no step has read are never touched: on the CPU their memory is not even resident.
     assert slots._finite[24:] == [0] * 8
+
+
+def test_runs_admitted_together_share_one_prefill_and_a_failing_prompt_ends_only_its_run(random_model):
+    """Runs that arrive while the scheduler is busy are read in one forward; when that forward
+    fails, each is read alone: the run whose prompt fails ends `error`, the other decodes as it
+    would alone, and each hears that it started exactly once."""
+    backend = LocalBackend(random_model, guard=NO_LOOP_GUARD)
+    solver = Solver(backend)
+    real = backend.slots.prefill_many
+    busy, go = threading.Event(), threading.Event()
+    groups: list[int] = []
+    poison = solver.prepare("Poison this prompt.", SamplingParams(n=1, max_new_tokens=5, seed=2)).request.prompt_ids
+
+    def prefill_many(runs):
+        groups.append(len(runs))
+        if len(groups) == 1:  # the first run holds the scheduler until the others are queued
+            busy.set()
+            go.wait(30)
+        if any(list(prompt) == list(poison) for prompt, _, _ in runs):
+            raise RuntimeError("this prompt cannot be read")
+        return real(runs)
+
+    keep = SamplingParams(n=2, max_new_tokens=12, seed=5)
+    try:
+        reference = solver.solve("Keep me going.", keep)
+        groups.clear()
+        backend.slots.prefill_many = prefill_many
+        first = threading.Thread(target=solver.solve, args=("Hold the line.", SamplingParams(n=1, max_new_tokens=5, seed=1)))
+        first.start()
+        assert busy.wait(30)
+        events: dict[str, list] = {}
+
+        def collect(name: str, problem: str, params: SamplingParams) -> None:
+            events[name] = list(solver.stream(problem, params))
+
+        threads = [threading.Thread(target=collect, args=("kept", "Keep me going.", keep)),
+                   threading.Thread(target=collect, args=("poisoned", "Poison this prompt.",
+                                                          SamplingParams(n=1, max_new_tokens=5, seed=2)))]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(backend._waiting) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.set()
+        for thread in threads:
+            thread.join(60)
+        first.join(60)
+    finally:
+        backend.slots.prefill_many = real
+        solver.close()
+    assert groups[:4] == [1, 2, 1, 1]  # one forward for both, then each alone
+    kept, poisoned = events["kept"], events["poisoned"]
+    assert sum(isinstance(e, Started) for e in kept) == 1 and sum(isinstance(e, Started) for e in poisoned) == 1
+    kept_result = next(e for e in kept if isinstance(e, RunDone)).result
+    assert [s.text for s in kept_result.solutions] == [s.text for s in reference.solutions]
+    failed = next(e for e in poisoned if isinstance(e, RunDone)).result
+    assert all(s.finish_reason == "error" for s in failed.solutions)

@@ -353,20 +353,22 @@ class LocalBackend:
                 run.start = cursor
             cursor += run.size
 
-    def _prefill(self, runs: list[_Run]) -> None:
+    def _prefill(self, runs: list[_Run], *, announce: bool = True) -> None:
         """Read the prompts of runs admitted together in one forward and hand out their first
-        tokens. If that fails, each is read alone, so that one run's failure ends only that run."""
+        tokens. If that fails, each is read alone, so that one run's failure ends only that run
+        (each run hears "started" once)."""
         plan = []
         for run in runs:
             request = run.request
-            run.send(("started",), urgent=True)
+            if announce:
+                run.send(("started",), urgent=True)
             plan.append((request.prompt_ids, run.start, row_settings(run.rows, request.seed, request.temperature, request.top_p)))
         try:
             firsts = self.slots.prefill_many(plan)
         except Exception as exc:  # the runs end `error`, the others go on
             if len(runs) > 1:
                 for run in runs:
-                    self._prefill([run])
+                    self._prefill([run], announce=False)
                 return
             log.exception("prefill failed")
             [run] = runs

@@ -324,6 +324,8 @@ class SlotModel:
         """Zero slots first..first+count-1 from where each is known to hold numbers up to
         `length` (CPU; slots with the same mark in one call per cache). Called before anything
         is written there, so zeroing never reaches a position a row has written."""
+        if self.cuda:
+            return  # zeros from the start
         slot, end = first, first + count
         while slot < end:
             start = self._finite[slot]
