@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from model.config import AppConfig, build_arg_parser, load_config
+from settings import AppConfig, build_arg_parser, load_config
 from model.errors import ConfigError
 
 

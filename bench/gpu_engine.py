@@ -38,12 +38,12 @@ import torch  # noqa: E402
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2ForCausalLM  # noqa: E402
 
 from model.backends.local import LocalBackend  # noqa: E402
-from model.config import SamplingParams  # noqa: E402
+from model.params import SamplingParams  # noqa: E402
 from model.loading import load_causal_lm  # noqa: E402
 from model.prompts import build_prompt  # noqa: E402
 from model.repetition import RepetitionGuard  # noqa: E402
 from model.solver import Solver  # noqa: E402
-from model.training.tiny import QWEN2_CHAT_TEMPLATE, tiny_qwen2_config  # noqa: E402
+from training.tiny import QWEN2_CHAT_TEMPLATE, tiny_qwen2_config  # noqa: E402
 from model.types import Delta, RunDone  # noqa: E402
 
 SHAPES = {
@@ -311,7 +311,7 @@ def main() -> None:
     if args.tokenizer:
         tokenizer = qwen_tokenizer(args.tokenizer)
     else:
-        from model.training.tiny import train_tokenizer
+        from training.tiny import train_tokenizer
 
         tokenizer = train_tokenizer([PROBLEM] * 10, vocab_size=300)
     import transformers

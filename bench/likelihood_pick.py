@@ -6,15 +6,15 @@ scores every sample with a causal language model (`--scorer`, a folder; the app'
 prompt): its mean token log-probability, and the lowest log-probability it gives any digit
 of an equation's result. Then, per problem, it picks the sample each score ranks highest:
 
-    python -m model.training.train_bundled --seed 1 --out out/verifier-lm      # another seed, ~15 min
-    python -m model.training.train_bundled_rm --trunk out/verifier-lm --solutions out/rm-solutions.jsonl --out out/rm
+    python -m training.train_bundled --seed 1 --out out/verifier-lm      # another seed, ~15 min
+    python -m training.train_bundled_rm --trunk out/verifier-lm --solutions out/rm-solutions.jsonl --out out/rm
     python bench/likelihood_pick.py out/rm-solutions.jsonl --scorer assets/bundled-model
     python bench/likelihood_pick.py out/rm-solutions.jsonl --scorer out/verifier-lm
 
 With the policy as its own scorer the picks are close to greedy: its carry slips are
 confident. A model trained the same way from another seed slips elsewhere, so its likelihood
 sees many of the policy's slips. These picks use no right/wrong labels; the bundled reward
-model is the second scorer with a head fitted on the labels (`model.training.train_bundled_rm`).
+model is the second scorer with a head fitted on the labels (`training.train_bundled_rm`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from model.prompts import build_messages  # noqa: E402
-from model.training.synthetic import EQUATION  # noqa: E402
+from training.synthetic import EQUATION  # noqa: E402
 
 
 def token_scores(model, tokenizer, problem: str, solution: str) -> tuple[float, float]:

@@ -165,7 +165,7 @@ def measure_in_process(args: argparse.Namespace) -> list[dict]:
     """K runs straight to a Solver over the local backend in this process, one thread each."""
     sys.path.insert(0, str(REPO))
     from model.backends.local import LocalBackend
-    from model.config import SamplingParams
+    from model.params import SamplingParams
     from model.loading import load_causal_lm
     from model.solver import Solver
 

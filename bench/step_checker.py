@@ -6,7 +6,7 @@
 The solutions come from the evaluation command, run once with `--save-text` into
 `OUT/eval/results.jsonl` (greedy row, N samples, their answers, whether each is right, and
 the evaluation's own Maj@N and RM@N picks); a rerun reuses that file and takes seconds.
-Then, with `model.steps.check_solution` on every solution (greedy and sampled):
+Then, with `judgements.steps.checker.check_solution` on every solution (greedy and sampled):
 
 - recall: the share of wrong solutions (answer not equivalent to the reference) in which the
   checker flags a claim;
@@ -35,13 +35,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.steps import check_solution, checked_vote
-from model.types import Solution
+from judgements.steps.checker import check_solution, checked_vote
+from judgements.solution import Solution
 
 
 def generate(args: argparse.Namespace, folder: Path) -> None:
     command = [
-        sys.executable, "-m", "model.evaluation", "--model", args.model, "--reward-model", args.reward_model,
+        sys.executable, "-m", "evaluation", "--model", args.model, "--reward-model", args.reward_model,
         "--data", str(args.data), "--n", str(args.n), "--seed", str(args.seed), "--save-text",
         "--out", str(folder), "--no-progress",
     ]
@@ -68,7 +68,7 @@ def sign_test(b: int, c: int) -> float:
 def really_wrong(claim_text: str) -> bool | None:
     """The bundled format's own recomputation of `a op b ... = c` (None: not that format)."""
     try:
-        from model.training.synthetic import equation_value
+        from training.synthetic import equation_value
     except ImportError:
         return None
     left, _, right = claim_text.partition("=")
@@ -82,7 +82,7 @@ def has_slip(solution: str) -> bool | None:
     """Whether any `$a op b = c$` of the bundled format is wrong, by the generator's own
     recomputation (None when that code is not there)."""
     try:
-        from model.training.synthetic import equation_value, solution_equations
+        from training.synthetic import equation_value, solution_equations
     except ImportError:
         return None
     return any(equation_value(left) != int(written) for left, written in solution_equations(solution))

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from model import hub
-from model.backend import format_parameters
-from model.config import BUNDLED_MODEL, AppConfig, resolve_model_alias
+from model.backends.protocol import format_parameters
+from model.params import BUNDLED_MODEL, resolve_model_alias, EngineSettings
 from model.errors import (
     ConfigError,
     ModelError,
@@ -238,7 +238,7 @@ def load_causal_lm(
     source, location = resolve_source(spec)
     path = fetch_from_hub(location) if source == "hub" else location
     if source == "bundled" and not Path(path, "config.json").is_file():
-        raise ModelNotFoundError(f"The bundled model is missing from {path}; reinstall the app or rebuild it with `python -m model.training.train_bundled`.")
+        raise ModelNotFoundError(f"The bundled model is missing from {path}; reinstall the app or rebuild it with `python -m training.train_bundled`.")
     config = read_config(path)
     device = choose_device(device)
     parameters = estimate_parameters(config)
@@ -278,7 +278,7 @@ def load_causal_lm(
     return LoadedModel(model=model, tokenizer=tokenizer, info=info, stop_ids=stop_token_ids(tokenizer, generation_eos))
 
 
-def load_model(config: AppConfig) -> LoadedModel:
+def load_model(config: EngineSettings) -> LoadedModel:
     """The app's model: the configured one, or the bundled one with the reason said plainly.
 
     Falls back when the configured model cannot be had or cannot run here (not found, too

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.latex import brace_pairs
+from judgements.latex import brace_pairs
 
 BOXED = "\\boxed{"
 

@@ -2,7 +2,7 @@
 
 It validates the problem once, builds the prompt once with the model's chat template, clamps
 the token budget to the context once and draws the seed when none is given (`prepare`); then
-it drives a backend (`model.backend`), turns the backend's rows into `Solution`s, extracts each
+it drives a backend (`model.backends.protocol`), turns the backend's rows into `Solution`s, extracts each
 row's answer the moment the row finishes, votes over the samples (Maj@N) and ranks them with
 the reward scorer (RM@N, the weighted vote) on an executor of its own, never on a decode
 thread. It yields the events that the UI renders, the evaluation command counts and the
@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from model.answers import extract_answer, majority_vote
-from model.backend import (
+from judgements.answers import extract_answer, majority_vote
+from model.backends.protocol import (
     Backend,
     BackendError,
     BackendInfo,
@@ -38,7 +38,7 @@ from model.backend import (
     TextDelta,
     Waiting,
 )
-from model.config import SamplingParams
+from model.params import SamplingParams
 from model.conversation import ConversationPrompt, fit_conversation
 from model.errors import (
     ConfigError,
@@ -48,19 +48,9 @@ from model.errors import (
     PromptTooLongError,
 )
 from model.prompts import build_prompt, render_prompt
-from model.ranking import RewardScorer, rank_solutions
-from model.types import (
-    Delta,
-    Queued,
-    RowDone,
-    RunDone,
-    RunResult,
-    Solution,
-    Started,
-    StreamEvent,
-    Timings,
-    kind_of_row,
-)
+from judgements.ranking import RewardScorer, rank_solutions
+from model.types import Delta, Queued, RowDone, RunDone, RunResult, Started, StreamEvent, Timings
+from judgements.solution import Solution, kind_of_row
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +135,7 @@ class PreparedFollowUp:
 class Solver:
     """Streams, votes and ranks solves of one model through one backend.
 
-    `scorer` (a `model.ranking.RewardScorer`) ranks the samples when a run finishes; without
+    `scorer` (a `judgements.ranking.RewardScorer`) ranks the samples when a run finishes; without
     one, the result has a vote but no ranking.
     """
 

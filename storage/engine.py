@@ -77,11 +77,6 @@ def sqlite_file(url: URL) -> Path | None:
     return Path(database)
 
 
-def is_sqlite(engine: Engine) -> bool:
-    """Whether the engine talks to SQLite."""
-    return engine.dialect.name == "sqlite"
-
-
 def build_engine(url: URL, *, busy_timeout_s: float, pool_timeout_s: float) -> Engine:
     """The store's engine, with SQLite's settings (see the module doc) installed on connect."""
     if url.get_backend_name() != "sqlite":

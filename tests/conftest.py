@@ -29,7 +29,7 @@ TINY_CORPUS = [
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     """A small byte-level BPE tokenizer with Qwen2's special tokens and chat template."""
-    from model.training.tiny import train_tokenizer
+    from training.tiny import train_tokenizer
 
     return train_tokenizer(TINY_CORPUS * 20, vocab_size=400)
 
@@ -40,7 +40,7 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
-    from model.training.tiny import tiny_qwen2_config
+    from training.tiny import tiny_qwen2_config
 
     path = tmp_path_factory.mktemp("tiny-qwen2-math")
     stop_ids = [tiny_tokenizer.convert_tokens_to_ids("<|im_end|>"), tiny_tokenizer.convert_tokens_to_ids("<|endoftext|>")]

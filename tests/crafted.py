@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, Qwen2ForCausalLM
 
-from model.training.tiny import tiny_qwen2_config
+from training.tiny import tiny_qwen2_config
 
 
 def build_scripted_model(tokenizer, text: str, path: Path, *, loop: bool) -> Path:

@@ -10,8 +10,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.config import AppConfig
-from model.training.tiny import train_tokenizer
+from settings import AppConfig
+from training.tiny import train_tokenizer
 from tests.conftest import TINY_CORPUS
 from tests.crafted import build_scripted_model
 

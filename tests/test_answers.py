@@ -1,4 +1,4 @@
-"""Tests for model/answers/: extraction, normalisation, equivalence, votes, and bounded work.
+"""Tests for judgements/answers/: extraction, normalisation, equivalence, votes, and bounded work.
 
 The equivalence table pins every rule of docs/answers.md with true and false cases; the vote
 properties run under hypothesis; the pathological inputs run on worker threads (as Gradio
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.answers import (
+from judgements.answers import (
     VOTE_TIMEOUT_S,
     Vote,
     cluster_answers,
@@ -32,10 +32,10 @@ from model.answers import (
     symbolic,
     warm_up,
 )
-from model.answers import vote as votes
-from model.answers.bounded import TIMED_OUT, run_bounded
-from model.answers.equivalence import latex_of
-from model.answers.normalize import Form, answer_form
+from judgements.answers import vote as votes
+from judgements.answers.bounded import TIMED_OUT, run_bounded
+from judgements.answers.equivalence import latex_of
+from judgements.answers.normalize import Form, answer_form
 
 DATA = Path(__file__).parent / "data"
 
@@ -577,7 +577,7 @@ def test_concurrent_calls_agree_with_sequential_ones() -> None:
 
 def test_importing_answers_pulls_in_neither_ui_nor_gradio_nor_torch() -> None:
     code = (
-        "import sys, model.answers, model.latex;"
+        "import sys, judgements.answers, judgements.latex;"
         "print(*sorted(m for m in sys.modules if m.split('.')[0] in ('ui', 'gradio', 'torch')))"
     )
     root = Path(__file__).resolve().parents[1]

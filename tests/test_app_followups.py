@@ -176,10 +176,10 @@ def test_the_teacher_filters_attempts_with_follow_ups_and_reads_them_in_the_trac
 
 def test_stop_ends_a_follow_up_and_what_streamed_is_logged_as_stopped(tmp_path):
     from model.backends.local import LocalBackend
-    from model.config import AppConfig
+    from settings import AppConfig
     from model.loading import load_causal_lm
     from model.solver import Solver
-    from model.training.tiny import train_tokenizer
+    from training.tiny import train_tokenizer
     from storage.store import Store
     from tests.conftest import TINY_CORPUS
     from tests.crafted import build_scripted_model
@@ -216,7 +216,7 @@ def test_stop_ends_a_follow_up_and_what_streamed_is_logged_as_stopped(tmp_path):
 
 
 def test_with_the_log_off_follow_ups_work_from_the_page_and_say_they_are_not_saved(tmp_path):
-    from model.config import AppConfig
+    from settings import AppConfig
     from ui.app import build_app, launch
 
     # A log URL that cannot be opened: the app runs without its log (and says so).

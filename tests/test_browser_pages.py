@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from model.training.tiny import train_tokenizer
+from training.tiny import train_tokenizer
 from tests.conftest import TINY_CORPUS
 from tests.crafted import build_scripted_model
 from tests.servers import free_port, scripted_model_dir, start_app

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from model.answers import equivalent, extract_answer
-from model.training.synthetic import (
+from judgements.answers import equivalent, extract_answer
+from training.synthetic import (
     DEFAULT_HELDOUT_PATH,
     EQUATION,
     equation_value,
@@ -68,7 +68,7 @@ def test_training_script_runs_a_few_steps_and_saves_a_loadable_model(tmp_path, c
     from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2ForCausalLM
 
     from model.prompts import build_prompt
-    from model.training.train_bundled import encode_example, main
+    from training.train_bundled import encode_example, main
 
     out = tmp_path / "tiny-bundled"
     # A budget no machine reaches: the step count alone bounds the work.
@@ -108,7 +108,7 @@ def test_training_script_runs_a_few_steps_and_saves_a_loadable_model(tmp_path, c
 
 
 def test_training_refuses_a_batch_with_no_word_problem(tmp_path):
-    from model.training.train_bundled import Recipe, main
+    from training.train_bundled import Recipe, main
 
     with pytest.raises(ValueError, match="drill_rows"):
         Recipe(batch_size=8, drill_rows=8)
@@ -120,7 +120,7 @@ def test_training_refuses_a_batch_with_no_word_problem(tmp_path):
 def test_training_stops_cleanly_at_the_time_budget(tmp_path, capsys):
     from transformers import AutoModelForCausalLM
 
-    from model.training.train_bundled import main
+    from training.train_bundled import main
 
     out = tmp_path / "budget"
     main([
@@ -149,7 +149,7 @@ def shipped():
 
 
 def test_shipped_model_is_a_small_qwen2_with_chatml(shipped):
-    from model.training.tiny import QWEN2_CHAT_TEMPLATE
+    from training.tiny import QWEN2_CHAT_TEMPLATE
 
     model, tokenizer = shipped
     weights = sum(f.stat().st_size for f in BUNDLED.glob("*.safetensors"))
@@ -171,7 +171,7 @@ def test_shipped_model_greedily_solves_an_easy_heldout_problem(shipped):
     import torch
 
     from model.prompts import build_prompt, stop_token_ids
-    from model.training.train_bundled import extract_boxed_int
+    from training.train_bundled import extract_boxed_int
 
     model, tokenizer = shipped
     heldout = {p.problem: p for p in read_jsonl(DEFAULT_HELDOUT_PATH)}
@@ -192,7 +192,7 @@ def test_shipped_model_greedily_solves_an_easy_heldout_problem(shipped):
 def test_bundled_model_solves_end_to_end_through_solver_answers_reward_and_log(tmp_path):
     """As the app runs offline: the bundled policy and reward model, the Solver, the vote, the log."""
     from model.backends.local import LocalBackend
-    from model.config import SamplingParams
+    from model.params import SamplingParams
     from model.loading import load_causal_lm
     from model.reward import load_scorer
     from model.solver import Solver
@@ -240,7 +240,7 @@ def _votes(answer: str, answers: list[str]) -> int:
 
 
 def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, capsys):
-    from model.evaluation.cli import main
+    from evaluation.cli import main
 
     data = tmp_path / "heldout-6.jsonl"
     data.write_text("".join(DEFAULT_HELDOUT_PATH.read_text(encoding="utf-8").splitlines(keepends=True)[:6]), encoding="utf-8")
@@ -282,8 +282,8 @@ def test_evaluation_command_runs_on_the_bundled_model_and_heldout_set(tmp_path, 
 
 def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_path, monkeypatch):
     from model.reward import load_scorer
-    from model.training.train_bundled_rm import main
-    from model.types import Solution
+    from training.train_bundled_rm import main
+    from judgements.solution import Solution
 
     out, cache = tmp_path / "rm", tmp_path / "solutions.jsonl"
     # A budget no machine reaches: --epochs alone bounds the training.
@@ -302,7 +302,7 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     assert len(scores) == 2 and all(math.isfinite(s.total) for s in scores)
     written = cache.stat().st_mtime_ns
     # Every later run reads the cached solutions instead of sampling again.
-    import model.training.train_bundled_rm as trainer
+    import training.train_bundled_rm as trainer
 
     def no_sampling(*args, **kwargs):
         raise AssertionError("sampled again instead of reading the cached solutions")
@@ -314,7 +314,7 @@ def test_reward_model_trainer_samples_trains_and_saves_a_loadable_scorer(tmp_pat
     # --trunk: the reward model starts from another language model, with that model's size and tokenizer.
     from transformers import AutoTokenizer
 
-    from model.training.train_bundled import main as train_lm
+    from training.train_bundled import main as train_lm
 
     trunk, out_trunk = tmp_path / "verifier-lm", tmp_path / "rm-trunk"
     train_lm(["--out", str(trunk), "--seed", "1", "--steps", "2", "--batch-size", "4", "--drill-rows", "1",
@@ -367,7 +367,7 @@ def test_bundled_reward_model_ranks_carry_slips_below_right_solutions():
     """The shipped reward model checks arithmetic: a right reference solution outscores the same
     solution with a slipped tens digit in its last step (the policy's commonest error)."""
     from model.reward import LikelihoodRewardScorer, load_scorer
-    from model.types import Solution
+    from judgements.solution import Solution
 
     scorer, note = load_scorer("bundled", device="cpu", precision="fp32", policy_family="qwen2-math")
     assert isinstance(scorer, LikelihoodRewardScorer), note

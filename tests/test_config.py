@@ -8,13 +8,8 @@ import sys
 
 import pytest
 
-from model.config import (
-    AppConfig,
-    SamplingParams,
-    build_arg_parser,
-    load_config,
-    resolve_model_alias,
-)
+from settings import AppConfig, build_arg_parser, load_config
+from model.params import SamplingParams, resolve_model_alias
 from model.errors import ConfigError
 from model.prompts import (
     QWEN2_MATH,
@@ -129,7 +124,7 @@ def test_help_documents_every_option():
 
 def test_importing_model_does_not_import_gradio():
     code = (
-        "import sys, model, model.config, model.prompts, model.solver, model.backends, model.backends.local, model.loading, model.answers, model.reward;"
+        "import sys, model, settings, model.prompts, model.solver, model.backends, model.backends.local, model.loading, judgements.answers, model.reward;"
         "assert 'gradio' not in sys.modules, 'gradio imported'"
     )
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)

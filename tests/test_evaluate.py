@@ -1,4 +1,4 @@
-"""`python -m model.evaluation`: reading problem files, accuracy on nested prefixes, the summary,
+"""`python -m evaluation`: reading problem files, accuracy on nested prefixes, the summary,
 and the command line end to end with real tiny models.
 
 The end-to-end runs use a scripted model that always answers `\\boxed{5}`, so every accuracy is
@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from model.config import SamplingParams
+from model.params import SamplingParams
 from model.errors import PromptTooLongError
-from model.evaluation.cli import main
-from model.evaluation.problems import (
+from evaluation.cli import main
+from evaluation.problems import (
     Problem,
     SkippedLine,
     read_problems,
     reference_answer,
 )
-from model.evaluation.report import accuracy_figure, format_markdown, summary_json
-from model.evaluation.run import evaluate
-from model.evaluation.scoring import (
+from evaluation.report import accuracy_figure, format_markdown, summary_json
+from evaluation.run import evaluate
+from evaluation.scoring import (
     NO_PICK,
     Judge,
     evaluate_prefixes,
@@ -36,9 +36,10 @@ from model.evaluation.scoring import (
     nested_sizes,
     scores_of,
 )
-from model.evaluation.summary import RunInfo, summarize
+from evaluation.summary import RunInfo, summarize
 from model.reward import Score
-from model.types import RunResult, Solution, Timings
+from model.types import RunResult, Timings
+from judgements.solution import Solution
 from tests.crafted import build_scripted_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -411,12 +412,12 @@ def test_cli_end_to_end_by_confidence(five_model_dir, problem_file, tmp_path, ca
 
 def test_cli_module_with_a_reward_model(five_model_dir, problem_file, tmp_path, tiny_tokenizer):
     from model.reward import save_reward_model
-    from model.training.tiny_rm import build_tiny_orm
+    from training.tiny_rm import build_tiny_orm
 
     rm_dir = save_reward_model(build_tiny_orm(tiny_tokenizer), tiny_tokenizer, tmp_path / "tiny-orm")
     out = tmp_path / "eval"
     done = subprocess.run(
-        [sys.executable, "-m", "model.evaluation", "--data", str(problem_file), "--model", str(five_model_dir),
+        [sys.executable, "-m", "evaluation", "--data", str(problem_file), "--model", str(five_model_dir),
          "--reward-model", str(rm_dir), "--n", "2", "--max-new-tokens", "16", "--limit", "2", "--out", str(out),
          "--save-text"],
         cwd=REPO, capture_output=True, text=True, timeout=300,

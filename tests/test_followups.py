@@ -269,7 +269,7 @@ def test_stop_hangs_up_a_follow_up_on_the_server(fake):
 
 def test_a_follow_up_round_trip_through_the_solver_and_the_log(stopping_solver, tmp_db_url):
     """What Solve and History do: solve, log; ask, stream, log; reopen and ask again."""
-    from model.config import SamplingParams
+    from model.params import SamplingParams
     from storage import (
         AttemptOutcome,
         AttemptStart,

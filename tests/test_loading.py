@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from model import hub, loading
-from model.config import AppConfig
+from settings import AppConfig
 from model.errors import (
     ModelNotFoundError,
     ModelTooLargeError,

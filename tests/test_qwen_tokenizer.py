@@ -14,7 +14,7 @@ import pytest
 from model.conversation import Exchange, fit_conversation
 from model.prompts import QWEN2_MATH, QWEN25_MATH, build_prompt, stop_token_ids
 from model.streaming import IncrementalDecoder
-from model.training.tiny import QWEN2_CHAT_TEMPLATE
+from training.tiny import QWEN2_CHAT_TEMPLATE
 from tests.optional import require
 
 IM_START, IM_END, ENDOFTEXT = 151644, 151645, 151643

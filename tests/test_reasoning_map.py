@@ -1,4 +1,4 @@
-"""The reasoning map (`model.reasoning_map`): tree properties on generated sample sets (one path
+"""The reasoning map (`judgements.reasoning_map`): tree properties on generated sample sets (one path
 per solution, merged nodes say the same thing, leaves are the vote's clusters, weights add up,
 folding keeps them, the same samples give the same tree), the split sentence, step rewards, and
 the plain plot data."""
@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.answers import majority_vote
-from model.reasoning_map import MIN_FOLD_STEPS, build_map, plot_data, short_label
-from model.steps import check_solution, split_steps, step_key
-from model.types import Solution
+from judgements.answers import majority_vote
+from judgements.reasoning_map import MIN_FOLD_STEPS, build_map, plot_data, short_label
+from judgements.steps.checker import check_solution, split_steps, step_key
+from judgements.solution import Solution
 
 # Ways to say one step `{a} {op} {b} = {c}`; all say the same equation.
 PHRASES = [

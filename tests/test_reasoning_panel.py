@@ -14,8 +14,8 @@ from types import SimpleNamespace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from model.answers import majority_vote
-from model.types import Solution
+from judgements.answers import majority_vote
+from judgements.solution import Solution
 from storage import FeedbackInput, Store, new_session_id
 from tests.storage_worker import make_outcome, make_start
 from tests.test_mathtext import (

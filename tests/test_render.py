@@ -7,20 +7,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from model.types import RunDone, RunResult, Solution, Timings
+from model.types import RunDone, RunResult, Timings
+from judgements.solution import Solution
 from storage.records import AttemptDetail, FeedbackView, SampleRecord
 from ui.plots import plain_label, step_heatmap, vote_bars
-from ui.render import (
-    NO_ANSWER_COLOUR,
-    cluster_colour,
-    escape_text,
-    hold_back_open_math,
-    latex_to_mathml,
-    markdown_to_html,
-    pieces,
-    streaming_markdown,
-    wrap_bare_boxed,
-)
+from ui.mathtext import escape_text, hold_back_open_math, pieces, streaming_markdown, wrap_bare_boxed
+from ui.render import NO_ANSWER_COLOUR, cluster_colour, latex_to_mathml, markdown_to_html
 from ui.transcript import transcript_html
 from ui.views import LiveRun, cards_markdown, heatmap_rows, vote_markdown
 
@@ -98,7 +90,7 @@ def _solution(index, answer, cluster, reward=None, text="t", steps=None, kind="s
 
 
 def test_live_run_cards_and_votes_from_a_result():
-    from model.answers import majority_vote
+    from judgements.answers import majority_vote
     from model.reward import Score, rank_solutions
 
     samples = [_solution(1, "4", 0, 1.0, steps=[0.9, 0.8]), _solution(2, "4", 0, 0.5), _solution(3, "5", 1, 2.0, steps=[0.2])]
@@ -120,7 +112,7 @@ def test_live_run_cards_and_votes_from_a_result():
 
 
 def test_cards_call_the_confidence_pick_by_its_name():
-    from model.answers import majority_vote
+    from judgements.answers import majority_vote
     from model.reward import Score, rank_solutions
 
     samples = [_solution(1, "4", 0, -0.1), _solution(2, "5", 1, -0.9)]

@@ -5,7 +5,7 @@ The checkpoints are built here with random weights: one written by hand exactly 
 reward checkpoints are laid out (sharded safetensors, `model.`-prefixed Qwen2 trunk, `score`
 Sequential, a config with `auto_map` pointing at remote code that does not exist), so loading
 it proves that no remote code runs; the others through `save_reward_model`.
-Votes are stand-ins with the `model.answers` contract's fields, so the ranking tests do not
+Votes are stand-ins with the `judgements.answers` contract's fields, so the ranking tests do not
 depend on answer equivalence.
 """
 
@@ -27,10 +27,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from model import reward
-from model.answers import majority_vote
+from judgements.answers import majority_vote
 from model.errors import RewardModelError
 from model.prompts import BOXED_INSTRUCTION
-from model.ranking import (
+from judgements.ranking import (
     ConfidenceScorer,
     RewardScorer,
     Score,
@@ -54,8 +54,8 @@ from model.reward import (
     split_steps,
 )
 from model.reward import loader as reward_loader
-from model.training.tiny_rm import build_tiny_orm, build_tiny_prm
-from model.types import Solution
+from training.tiny_rm import build_tiny_orm, build_tiny_prm
+from judgements.solution import Solution
 from tests.conftest import TINY_CORPUS
 
 PROBLEM = "Tom has 12 apples and buys 7 more. How many apples does he have?"
@@ -70,7 +70,7 @@ CONFIDENCE = "policy log-probability"
 @pytest.fixture(scope="session")
 def rm_tokenizer():
     """The tiny tokenizer plus Qwen2.5-Math-PRM's `<extra_0>` step token (a fresh copy)."""
-    from model.training.tiny import train_tokenizer
+    from training.tiny import train_tokenizer
 
     tokenizer = train_tokenizer(TINY_CORPUS * 20, vocab_size=400)
     tokenizer.add_tokens([STEP_TOKEN], special_tokens=True)
@@ -116,7 +116,7 @@ def _write_real_format(path: Path, architecture: str, tokenizer, labels: int, se
     a transformers-4.x-style config with `auto_map` to remote code that is not there."""
     from transformers import Qwen2Model
 
-    from model.training.tiny import tiny_qwen2_config
+    from training.tiny import tiny_qwen2_config
 
     torch.manual_seed(seed)
     config = tiny_qwen2_config(len(tokenizer), layers=LAYERS, tie_word_embeddings=False)
@@ -305,7 +305,7 @@ def _causal_lm_dir(path: Path, tokenizer, *, tied: bool, seed: int) -> Path:
     """A saved tiny random causal LM (tied or untied output layer) with the tokenizer."""
     from transformers import Qwen2ForCausalLM
 
-    from model.training.tiny import tiny_qwen2_config
+    from training.tiny import tiny_qwen2_config
 
     torch.manual_seed(seed)
     lm = Qwen2ForCausalLM(tiny_qwen2_config(len(tokenizer), layers=LAYERS, tie_word_embeddings=tied))
@@ -333,7 +333,7 @@ def _reference_likelihood(lm_dir: Path, tokenizer, weight: list[float], bias: fl
 
 @pytest.mark.parametrize("tied", [True, False])
 def test_likelihood_rm_matches_the_reference_and_round_trips(tmp_path, rm_tokenizer, tied):
-    from model.training.train_bundled_rm import build_likelihood_model
+    from training.train_bundled_rm import build_likelihood_model
 
     lm_dir = _causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=tied, seed=6)
     model = build_likelihood_model(lm_dir)
@@ -365,7 +365,7 @@ def test_likelihood_rm_matches_the_reference_and_round_trips(tmp_path, rm_tokeni
 
 
 def test_likelihood_rm_scores_the_leading_tokens_that_fit(tmp_path, rm_tokenizer):
-    from model.training.train_bundled_rm import build_likelihood_model
+    from training.train_bundled_rm import build_likelihood_model
 
     model = build_likelihood_model(_causal_lm_dir(tmp_path / "lm", rm_tokenizer, tied=True, seed=7))
     with torch.no_grad():
@@ -483,7 +483,7 @@ def test_prm_scores_the_leading_steps_that_fit(prm_scorer, rm_tokenizer):
 
 
 def test_prm_tokenizer_without_step_token_is_refused(prm_scorer):
-    from model.training.tiny import train_tokenizer
+    from training.tiny import train_tokenizer
 
     plain = train_tokenizer(TINY_CORPUS, vocab_size=300)
     with pytest.raises(RewardModelError, match=STEP_TOKEN):
@@ -637,15 +637,15 @@ def test_model_package_does_not_import_gradio():
 
 
 def test_ranking_needs_no_torch_and_types_do_not_import_it():
-    """The ranking is torch-free (History and the log use it), and `model.types` <- `model.ranking`
-    is one-way: no import back, not even for type checking."""
-    code = "import sys, model.ranking, model.types; print('torch' in sys.modules)"
+    """The ranking is torch-free (History and the log use it), and `model.types` -> `judgements.ranking`
+    is one-way: the ranking imports nothing of the model layer, not even for type checking."""
+    code = "import sys, judgements.ranking, model.types; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-    tree = ast.parse((Path(__file__).parents[1] / "model" / "types.py").read_text(encoding="utf-8"))
+    tree = ast.parse((Path(__file__).parents[1] / "judgements" / "ranking.py").read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert not any(name and name.startswith("model.ranking") for name in imported)
+    assert not any(name and name.split(".")[0] == "model" for name in imported)
 
 
 # --- ranking -----------------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from model.backend import BackendUnavailable
-from model.config import AppConfig, SamplingParams
+from model.backends.protocol import BackendUnavailable
+from settings import AppConfig
+from model.params import SamplingParams
 from model.loading import BUNDLED_DIR, load_model
 from model.repetition import RepetitionGuard
 from model.solver import Solver

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from model.backends.local import LocalBackend
-from model.config import SamplingParams
+from model.params import SamplingParams
 from model.loading import load_causal_lm
 from model.prompts import build_prompt
 from model.repetition import RepetitionGuard
@@ -175,7 +175,7 @@ def wide_heads(tiny_tokenizer):
     import torch
     from transformers import Qwen2ForCausalLM
 
-    from model.training.tiny import tiny_qwen2_config
+    from training.tiny import tiny_qwen2_config
 
     config = tiny_qwen2_config(len(tiny_tokenizer), hidden_size=1536, layers=1, heads=12, kv_heads=2, intermediate_size=256)
     torch.manual_seed(1)

@@ -10,7 +10,7 @@ from collections import defaultdict
 import pytest
 
 from model.backends.local import LocalBackend
-from model.config import SamplingParams
+from model.params import SamplingParams
 from model.errors import InvalidProblemError, PromptTooLongError
 from model.loading import load_causal_lm
 from model.repetition import RepetitionGuard
@@ -309,7 +309,7 @@ class ScriptedBackend:
     """A backend that plays a fixed list of events (the Solver is what these tests are about)."""
 
     def __init__(self, events, tokenizer, *, fail_after=None):
-        from model.backend import BackendInfo
+        from model.backends.protocol import BackendInfo
 
         self.events = events
         self.fail_after = fail_after
@@ -331,7 +331,7 @@ class ScriptedBackend:
     queue_length = 0
 
     def stream(self, request, cancel):
-        from model.backend import BackendError, Decoding
+        from model.backends.protocol import BackendError, Decoding
 
         self.threads.append(threading.current_thread().name)
         yield Decoding()
@@ -345,8 +345,8 @@ class ScriptedBackend:
 
 
 def test_answers_are_extracted_as_rows_finish_and_ranking_runs_off_the_decode_thread(tiny_tokenizer):
-    from model.backend import RowFinished, TextDelta
-    from model.ranking import Score
+    from model.backends.protocol import RowFinished, TextDelta
+    from judgements.ranking import Score
 
     events = [TextDelta(1, "So \\boxed{4}"), RowFinished(1, "stop", 5, -0.5),
               TextDelta(2, "Hence 3"), TextDelta(0, "It is \\boxed{4}."), RowFinished(2, "length", 7, -1.0),
@@ -380,7 +380,7 @@ def test_answers_are_extracted_as_rows_finish_and_ranking_runs_off_the_decode_th
 
 
 def test_a_backend_failure_mid_run_keeps_what_streamed(tiny_tokenizer):
-    from model.backend import RowFinished, TextDelta
+    from model.backends.protocol import RowFinished, TextDelta
 
     events = [TextDelta(0, "First we add"), TextDelta(1, "So \\boxed{7}"), RowFinished(1, "stop", 4, -0.1),
               TextDelta(0, " the numbers")]

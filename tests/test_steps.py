@@ -1,4 +1,4 @@
-"""The step checker (`model.steps`): steps, claims right and wrong in every notation, prose that
+"""The step checker (`judgements.steps.checker`): steps, claims right and wrong in every notation, prose that
 is not arithmetic, the bounds, the rounding rule, the checked vote, and properties on random
 LaTeX arithmetic (a correct claim is never called wrong; a changed result always is)."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.steps import (
+from judgements.steps.checker import (
     check_solution,
     checked_vote,
     equations,
@@ -21,7 +21,7 @@ from model.steps import (
     step_key,
     wrong_claims,
 )
-from model.types import Solution
+from judgements.solution import Solution
 
 
 def statuses(text: str) -> list[str]:

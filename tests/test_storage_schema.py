@@ -135,7 +135,7 @@ def test_the_constraints_hold_in_the_database(store):
 
 def test_a_stored_solution_has_the_model_layers_shape():
     """`SampleRecord` mirrors `model.types.Solution` name for name, in order (one shape)."""
-    from model.types import Solution
+    from judgements.solution import Solution
 
     assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)]
     assert [f.name for f in fields(AttemptDetail)][-3:] == ["samples", "feedback", "turns"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import gradio as gr
 
-from model.config import AppConfig, default_sampling
+from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
 from ui import classview, followups, history, solve
 from ui.layout import (

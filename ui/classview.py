@@ -5,7 +5,7 @@ problem (the whole text, exactly: `AttemptQuery(problem=...)`), newest first and
 `MAX_CLASS_ATTEMPTS` of them, and shows:
 
 - the answers the runs reached (each run's Maj@N, or its greedy answer without samples) and
-  how many solutions gave each, the answers clustered as in a vote (`model.answers`);
+  how many solutions gave each, the answers clustered as in a vote (`judgements.answers`);
 - the recurring wrong answers: those other than the right one that more than one run reached;
 - one reasoning map over their solutions (`ui.reasoning`), whose splits say at which step each
   wrong path leaves the right one.
@@ -25,13 +25,13 @@ from typing import Any
 
 import gradio as gr
 
-from model.answers import Vote, equivalent, majority_vote
-from model.types import Solution
+from judgements.answers import Vote, equivalent, majority_vote
+from judgements.solution import Solution
 from storage.errors import StorageError
 from storage.records import AttemptDetail, AttemptQuery
 from ui import logbook
 from ui.reasoning import Panel, reasoning_panel
-from ui.render import escape_text, inline_math
+from ui.mathtext import escape_text, inline_math
 from ui.resources import AppResources
 
 MAX_CLASS_ATTEMPTS = 50

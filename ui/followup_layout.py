@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from ui.render import LATEX_DELIMITERS
+from ui.mathtext import LATEX_DELIMITERS
 
 
 @dataclass

@@ -36,7 +36,7 @@ from model.errors import ModelError
 from model.types import RunDone, RunResult, Started
 from storage.errors import StorageError
 from storage.records import AttemptDetail, FollowUpAnswer
-from ui.render import escape_text, math_markdown
+from ui.mathtext import escape_text, math_markdown
 from ui.resources import AppResources
 from ui.sessions import session_of
 from ui.views import LiveRun

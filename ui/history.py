@@ -20,7 +20,7 @@ from storage.records import AttemptQuery, FeedbackInput
 from ui import logbook
 from ui.classview import feedback_answer
 from ui.outputs import model_line, render_outputs
-from ui.render import escape_text, math_markdown
+from ui.mathtext import escape_text, math_markdown
 from ui.resources import AppResources
 from ui.transcript import transcript_html
 

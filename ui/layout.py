@@ -13,12 +13,12 @@ from typing import Any
 
 import gradio as gr
 
-from model.backend import BackendInfo
-from model.config import MAX_SAMPLES, SamplingParams
+from model.backends.protocol import BackendInfo
+from model.params import MAX_SAMPLES, SamplingParams
 from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
 from ui.history import HISTORY_HEADERS
 from ui.outputs import reasoning_components, trace_panel, vote_plot_component
-from ui.render import LATEX_DELIMITERS, escape_text
+from ui.mathtext import LATEX_DELIMITERS, escape_text
 from ui.views import status_markdown
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"

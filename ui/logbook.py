@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 
-from model.answers import shown_answer
-from model.backend import BackendInfo
-from model.config import SamplingParams
+from judgements.answers import shown_answer
+from model.backends.protocol import BackendInfo
+from model.params import SamplingParams
 from model.solver import PreparedRun
-from model.types import RunResult, Solution
+from model.types import RunResult
+from judgements.solution import Solution
 from storage.records import (
     AttemptDetail,
     AttemptOutcome,

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from model.latex import brace_pairs, braces_balanced
+from judgements.latex import brace_pairs, braces_balanced
 
 BOXED = "\\boxed{"
 

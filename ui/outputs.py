@@ -10,10 +10,10 @@ from typing import Any
 
 import gradio as gr
 
-from model.backend import BackendInfo
+from model.backends.protocol import BackendInfo
 from ui.plots import VOTE_COLUMNS, step_heatmap, vote_bars
 from ui.reasoning import panel_updates
-from ui.render import LATEX_DELIMITERS, escape_text
+from ui.mathtext import LATEX_DELIMITERS, escape_text
 from ui.views import (
     LiveRun,
     RunView,

@@ -1,7 +1,7 @@
 """The "Where the solutions part ways" panel: the reasoning map of a finished run, as words and
 as a picture, for Solve, History replay and the Teacher trace.
 
-`model.reasoning_map.build_map` lays the greedy solution and the samples into one tree of
+`judgements.reasoning_map.build_map` lays the greedy solution and the samples into one tree of
 steps; this module writes its splits as sentences (each claim typeset by `ui.stepmarks`, every
 piece of model text through `ui.render`, nothing from the model as HTML), lists the full text
 of the steps at each split in an accordion, and draws the tree as an SVG that it writes itself
@@ -26,17 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.reasoning_map import MapNode, ReasoningMap, Split, build_map, short_label
-from model.steps import equations
-from model.types import Solution
+from judgements.reasoning_map import MapNode, ReasoningMap, Split, build_map, short_label
+from judgements.steps.checker import equations
+from judgements.solution import Solution
 from ui.plots import plain_label
-from ui.render import (
-    NO_ANSWER_COLOUR,
-    cluster_colour,
-    escape_text,
-    inline_math,
-    math_markdown,
-)
+from ui.mathtext import escape_text, inline_math, math_markdown
+from ui.render import NO_ANSWER_COLOUR, cluster_colour
 from ui.stepmarks import claim_math, solution_check
 from ui.views import RunView
 
@@ -74,7 +69,7 @@ def reference_cluster(samples: Sequence[Solution], right_answer: str | None) -> 
     None when there is none, and the map measures against the majority."""
     if not right_answer or not right_answer.strip():
         return None
-    from model.answers import equivalent
+    from judgements.answers import equivalent
 
     for sample in samples:
         if sample.cluster is not None and sample.answer and equivalent(sample.answer, right_answer):

@@ -1,7 +1,7 @@
 """Page pieces shared by Solve, History and Teacher: answer-cluster colours, the final-answer
 box, text tails, and the self-contained HTML transcript (markdown-it-py with raw HTML off,
 formulas as MathML checked against an allowlist). Model text for Gradio's Markdown is written
-by `ui.mathtext`, re-exported here.
+by `ui.mathtext`.
 """
 
 from __future__ import annotations
@@ -10,17 +10,7 @@ import html
 import re
 from html.parser import HTMLParser
 
-from ui.mathtext import (  # noqa: F401  (re-exported: the page's text writers)
-    LATEX_DELIMITERS,
-    escape_text,
-    formula_markdown,
-    hold_back_open_math,
-    inline_math,
-    math_markdown,
-    pieces,
-    streaming_markdown,
-    wrap_bare_boxed,
-)
+from ui.mathtext import escape_text, formula_markdown, pieces
 
 # Categorical colours for answer clusters, winner first; the same in cards and the bar chart.
 CLUSTER_COLOURS = (

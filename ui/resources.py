@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.config import AppConfig
+from settings import AppConfig
 from model.solver import Solver, open_solver
 from storage.errors import StorageError
 from storage.store import Store

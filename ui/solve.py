@@ -13,14 +13,14 @@ from typing import Any
 
 import gradio as gr
 
-from model.backend import BackendUnavailable
-from model.config import SamplingParams
+from model.backends.protocol import BackendUnavailable
+from model.params import SamplingParams
 from model.errors import ConfigError, ModelError
 from model.types import RunDone
 from ui import logbook
 from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
-from ui.render import escape_text
+from ui.mathtext import escape_text
 from ui.resources import AppResources
 from ui.sessions import session_of
 from ui.views import LiveRun

@@ -1,7 +1,7 @@
 """The step checker on the page: a finished solution's wrong claims under its card or under the
 main solution ("⚠ step 3: 14 × 12 = 158, should be 168"), and the checked vote beside Maj@N.
 
-`model.steps.check_solution` is pure and bounded (under a millisecond for the bundled model's
+`judgements.steps.checker.check_solution` is pure and bounded (under a millisecond for the bundled model's
 solutions); a page is re-rendered several times a second while a run streams, so each text is
 checked once and remembered (`solution_check`). Only finished solutions are checked: a half
 written claim is not a slip. Claims are model text: they reach the page only through
@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
-from model.steps import CheckedVote, Claim, SolutionCheck, check_solution, checked_vote
-from model.types import Solution
-from ui.render import inline_math
+from judgements.steps.checker import CheckedVote, Claim, SolutionCheck, check_solution, checked_vote
+from judgements.solution import Solution
+from ui.mathtext import inline_math
 
 SHOWN_SLIPS = 3
 """Wrong claims listed under one solution; the rest are counted."""

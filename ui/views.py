@@ -15,25 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.types import (
-    Delta,
-    Queued,
-    RowDone,
-    RunDone,
-    RunResult,
-    Solution,
-    Started,
-    StreamEvent,
-    kind_of_row,
-)
-from ui.render import (
-    boxed_answer_markdown,
-    cluster_colour,
-    escape_text,
-    inline_math,
-    streaming_markdown,
-    tail,
-)
+from model.types import Delta, Queued, RowDone, RunDone, RunResult, Started, StreamEvent
+from judgements.solution import Solution, kind_of_row
+from ui.mathtext import escape_text, inline_math, streaming_markdown
+from ui.render import boxed_answer_markdown, cluster_colour, tail
 from ui.stepmarks import checked_vote_of, slip_badge, slips_markdown
 
 CARD_TAIL_CHARS = 480

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from model.backend import Backend
-from model.config import AppConfig
+from model.backends.protocol import Backend
+from model.params import EngineSettings
 
 
-def _local(config: AppConfig, inline: bool) -> Backend:
+def _local(config: EngineSettings, inline: bool) -> Backend:
     from model.backends.local import LocalBackend
     from model.loading import load_model
 
@@ -27,7 +27,7 @@ def _local(config: AppConfig, inline: bool) -> Backend:
     )
 
 
-def _server(config: AppConfig, inline: bool) -> Backend:
+def _server(config: EngineSettings, inline: bool) -> Backend:
     from model.backends.server import ServerBackend
 
     return ServerBackend(
@@ -41,10 +41,10 @@ def _server(config: AppConfig, inline: bool) -> Backend:
     )
 
 
-BACKENDS: Mapping[str, Callable[[AppConfig, bool], Backend]] = {"local": _local, "server": _server}
+BACKENDS: Mapping[str, Callable[[EngineSettings, bool], Backend]] = {"local": _local, "server": _server}
 
 
-def open_backend(config: AppConfig, *, inline: bool = False) -> Backend:
+def open_backend(config: EngineSettings, *, inline: bool = False) -> Backend:
     """The backend the configuration names (`config.backend`). `inline` decodes a local run in
     the caller's thread (ZeroGPU Spaces)."""
     return BACKENDS[config.backend](config, inline)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model import memory
-from model.backend import (
+from model.backends.protocol import (
     BackendEvent,
     BackendInfo,
     BackendUnavailable,
@@ -40,7 +40,7 @@ from model.backend import (
     Waiting,
 )
 from model.backends.slots import SlotModel, row_settings
-from model.config import MAX_SAMPLES
+from model.params import MAX_SAMPLES
 from model.loading import LoadedModel
 from model.repetition import RepetitionGuard
 from model.streaming import IncrementalDecoder

@@ -15,7 +15,7 @@ A run is one streaming request for the greedy row and one with `n=N` for the sam
 server honours `n`; otherwise N+1 requests of one row each (sample i seeded `seed + i`). Each
 request streams in a thread of its own into one queue; the caller's thread reads the queue,
 checks the cancel event between reads, applies the repetition guard, and yields the protocol's
-events (`model.backend`). Cancelling or closing the iterator hangs up every request at once.
+events (`model.backends.protocol`). Cancelling or closing the iterator hangs up every request at once.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 import openai
 
-from model.backend import (
+from model.backends.protocol import (
     BackendError,
     BackendEvent,
     BackendInfo,

@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import openai
 
 from model import hub
-from model.backend import BackendInfo, BackendUnavailable
+from model.backends.protocol import BackendInfo, BackendUnavailable
 from model.backends.server_errors import FailureWords
 from model.backends.server_wire import sampling_fields, server_message, shorten
-from model.config import MAX_CONTEXT, resolve_model_alias
+from model.params import MAX_CONTEXT, resolve_model_alias
 from model.errors import ModelNotFoundError
 from model.prompts import detect_family
 

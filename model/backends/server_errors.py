@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import openai
 
-from model.backend import BackendError, BackendUnavailable
+from model.backends.protocol import BackendError, BackendUnavailable
 from model.backends.server_wire import connection_reason, server_message, shorten
 
 API_KEY_HINT = "set MATHAPP_SERVER_API_KEY"

@@ -1,12 +1,12 @@
 """Reward models for ranking sampled solutions: outcome, process and likelihood checkpoints.
 
 `load_scorer(spec, ...)` gives a `RewardScorer` (or the confidence fallback and a reason);
-the ranking itself is torch-free, in `model.ranking`. Specification: README ("How answers are
+the ranking itself is torch-free, in `judgements.ranking`. Specification: README ("How answers are
 judged") and `docs/reward.md`. Modules: `modules` (torch), `inputs`, `checkpoint`, `scorers`,
 `plan` (precision and memory), `loader`.
 """
 
-from model.ranking import ConfidenceScorer, RewardScorer, Score, rank_solutions
+from judgements.ranking import ConfidenceScorer, RewardScorer, Score, rank_solutions
 from model.reward.checkpoint import (
     save_outcome_rm,
     save_reward_model,

@@ -18,7 +18,7 @@ import torch
 from model import hub
 from model.errors import ConfigError, RewardModelError
 from model.prompts import QWEN2_MATH, QWEN25_MATH
-from model.ranking import ConfidenceScorer, RewardScorer
+from judgements.ranking import ConfidenceScorer, RewardScorer
 from model.reward.checkpoint import has_weights, read_kind
 from model.reward.plan import CUDA_PRECISION, plan_precision
 from model.reward.scorers import DEFAULT_BATCH_SIZE, scorer_class

@@ -1,8 +1,8 @@
 """The reward scorers: outcome, process and likelihood reward models behind one protocol.
 
-Each follows `model.ranking.RewardScorer` (`score(problem, solutions) -> list[Score]`), batches
+Each follows `judgements.ranking.RewardScorer` (`score(problem, solutions) -> list[Score]`), batches
 its inputs, guards the model's context, and is dispatched by name through `SCORERS` /
-`make_scorer` (`logprob` is `model.ranking.ConfidenceScorer`).
+`make_scorer` (`logprob` is `judgements.ranking.ConfidenceScorer`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 
 from model.errors import ConfigError, OutOfMemoryError, RewardModelError
 from model.prompts import QWEN2_MATH, build_prompt
-from model.ranking import ConfidenceScorer, RewardScorer, Score
+from judgements.ranking import ConfidenceScorer, RewardScorer, Score
 from model.reward.checkpoint import load_weights
 from model.reward.inputs import (
     STEP_TOKEN,
@@ -31,7 +31,7 @@ from model.reward.modules import (
     Qwen2ForRewardModel,
     Qwen2RewardBase,
 )
-from model.types import Solution
+from judgements.solution import Solution
 
 DEFAULT_BATCH_SIZE = 8
 
