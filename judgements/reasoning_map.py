@@ -18,7 +18,9 @@ stay on the node for a hover.
 Deterministic: children are ordered by weight (heaviest first), then by their first row; the
 same solutions give the same tree. `plot_data` turns the tree into plain lists (x = depth,
 y = lane, weight, colour = cluster, short label, full text) for any figure library; nothing
-here knows one.
+here knows one. The tree's shape (`MapNode`, `Split`, `ReasoningMap`, their dict form for the
+log) is `judgements.map_data`; `with_reference` measures a stored tree's splits again against
+an answer a person marked right, without reading a step again.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from judgements.map_data import Branch, MapNode, NodeKind, ReasoningMap, Split
 from judgements.steps.checker import (
     Claim,
     SolutionCheck,
@@ -41,8 +44,6 @@ from judgements.steps.checker import (
 if TYPE_CHECKING:
     from judgements.solution import Solution
 
-NodeKind = Literal["root", "step", "fold", "answer"]
-
 LABEL_CHARS = 48
 """Longest short label of a node; the full text is kept for the hover."""
 
@@ -51,76 +52,6 @@ MIN_FOLD_STEPS = 2
 
 SHOWN_WRONG_BRANCHES = 3
 """Leaving branches named in a split's sentence; the rest are counted."""
-
-
-@dataclass
-class MapNode:
-    """One step (or the root, a folded tail, an answer) and the solutions through it."""
-
-    id: int
-    parent: int | None
-    depth: int
-    kind: NodeKind
-    key: str
-    text: str
-    rows: tuple[int, ...]
-    children: list[int] = field(default_factory=list)
-    wrong: tuple[Claim, ...] = ()
-    reward: float | None = None
-    cluster: int | None = None
-    folded: tuple[str, ...] = ()
-
-    @property
-    def weight(self) -> int:
-        return len(self.rows)
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One branch named in a split's sentence: its node, how many solutions take it, and what
-    it says: an equation (`formula`: `14 \\times 12 = 168`, or only its right side `= 158`
-    when it shares its left side with the main branch), an answer (`→ 8`) or text."""
-
-    node: int
-    weight: int
-    says: str
-    formula: bool
-
-
-@dataclass(frozen=True)
-class Split:
-    """At `node`, the branches toward the reference cluster (`right`) and away from it (`wrong`);
-    `branches` are the ones the sentence names (the heaviest right one first), for a renderer
-    that typesets them."""
-
-    node: int
-    right: tuple[int, ...]
-    wrong: tuple[int, ...]
-    sentence: str
-    branches: tuple[Branch, ...] = ()
-
-
-@dataclass
-class ReasoningMap:
-    """The tree: `nodes[i].id == i`, `nodes[0]` is the root; `reference` is the cluster the
-    splits are measured against (None when no solution has an answer)."""
-
-    nodes: list[MapNode]
-    splits: list[Split]
-    reference: int | None
-    clusters: dict[int, int | None]
-
-    def path(self, row: int) -> list[int]:
-        """The node ids from the root to the leaf of one solution."""
-        path, node = [0], self.nodes[0]
-        while node.children:
-            node = next(self.nodes[c] for c in node.children if row in self.nodes[c].rows)
-            path.append(node.id)
-        return path
-
-    @property
-    def leaves(self) -> list[MapNode]:
-        return [n for n in self.nodes if not n.children and n.kind != "root"]
 
 
 @dataclass
@@ -224,6 +155,7 @@ def _freeze(root: _Draft, clusters: dict[int, int | None]) -> list[MapNode]:
             reward=fmean(draft.rewards) if draft.rewards else None,
             cluster=next(iter(ends)) if len(ends) == 1 else None, folded=draft.folded,
         )
+        node.label, node.label_formula = _label(node)
         nodes.append(node)
         if parent is not None:
             nodes[parent].children.append(node.id)
@@ -243,13 +175,19 @@ def _reference(clusters: dict[int, int | None], right_cluster: int | None) -> in
 
 def short_label(node: MapNode) -> str:
     """A node's few words: its first claim, its answer, `+k more steps`, or its opening text."""
+    return _label(node)[0]
+
+
+def _label(node: MapNode) -> tuple[str, bool]:
+    """(the node's short label, whether it is the step's first equation as written)."""
     if node.kind == "answer":
-        return f"→ {node.text}"
+        return f"→ {node.text}", False
     if node.kind in ("fold", "root"):
-        return node.text or "problem"
-    found = equations(node.text, written=True)
+        return node.text or "problem", False
+    found = equations(node.text, written=True) if node.kind == "step" else ()
     text = " ".join(node.text.split()) if not found else found[0]
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    shown = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    return shown, bool(found) and shown == found[0]
 
 
 def _said(node: MapNode, against: MapNode | None) -> Branch:
@@ -315,6 +253,15 @@ def build_map(
     return ReasoningMap(nodes, _splits(nodes, clusters, reference), reference, clusters)
 
 
+def with_reference(tree: ReasoningMap, right_cluster: int | None) -> ReasoningMap:
+    """The same tree with its splits measured against `right_cluster` (the cluster of an answer
+    a person marked right; None: the majority's), from the stored nodes: no step is read again."""
+    reference = _reference(tree.clusters, right_cluster)
+    if reference == tree.reference:
+        return tree
+    return ReasoningMap(tree.nodes, _splits(tree.nodes, tree.clusters, reference), reference, tree.clusters)
+
+
 def _lanes(tree: ReasoningMap) -> dict[int, int]:
     """Leaves take lanes 0, 1, 2, ... depth-first; a node sits in its heaviest child's lane."""
     leaves = [n.id for n in tree.nodes if not n.children]
@@ -363,10 +310,12 @@ def plot_data(tree: ReasoningMap) -> dict[str, list[dict[str, Any]]]:
 __all__ = [
     "Branch",
     "MapNode",
+    "NodeKind",
     "ReasoningMap",
     "Split",
     "build_map",
     "hover_text",
     "plot_data",
     "short_label",
+    "with_reference",
 ]

@@ -5,10 +5,14 @@ the token budget to the context once and draws the seed when none is given (`pre
 it drives a backend (`model.backends.protocol`), turns the backend's rows into `Solution`s, extracts each
 row's answer the moment the row finishes, votes over the samples (Maj@N) and ranks them with
 the reward scorer (RM@N, the weighted vote) on an executor of its own, never on a decode
-thread. It yields the events that the UI renders, the evaluation command counts and the
-session log stores (`model.types`), ending every run with one `RunDone`.
+thread. On that executor too, the step checker reads each row as it finishes (`RowChecked`),
+and once the run has ranked, `judgements.analysis.analyse_run` judges it once: every claim's
+verdict, the checked vote, the reasoning map (`RunResult.analysis`). It yields the events that
+the UI renders, the evaluation command counts and the session log stores (`model.types`),
+ending every run with one `RunDone`.
 
-Phases: `prepare` -> backend `stream` (rows) -> `finish_row` x rows -> `vote` -> `rank`.
+Phases: `prepare` -> backend `stream` (rows) -> `finish_row` (+ `check_row`) x rows -> `vote`
+-> `rank` -> `analyse`.
 
 Follow-up questions about a solution (`prepare_follow_up` -> `stream_follow_up`) are runs of
 their own: the conversation built by `model.conversation`, one greedy row with its own token
@@ -21,11 +25,13 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from judgements.analysis import SolutionAnalysis, analyse_run, check_row
 from judgements.answers import extract_answer, majority_vote
 from model.backends.protocol import (
     Backend,
@@ -49,8 +55,9 @@ from model.errors import (
 )
 from model.prompts import build_prompt, render_prompt
 from judgements.ranking import RewardScorer, rank_solutions
-from model.types import Delta, Queued, RowDone, RunDone, RunResult, Started, StreamEvent, Timings
+from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent, Timings
 from judgements.solution import Solution, kind_of_row
+from judgements.steps.checker import SolutionCheck
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +150,8 @@ class Solver:
         self.backend = backend
         self.scorer = scorer
         self.max_problem_chars = max_problem_chars
-        # One thread: a reward model is one more model on the device, scored one run at a time.
+        # One thread: a reward model is one more model on the device, scored one run at a time;
+        # the step checker's work queues here too, in order, off every decode thread.
         self._ranker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="solver-rank")
 
     @property
@@ -260,8 +268,9 @@ class Solver:
         """Stream the answer to a prepared follow-up like a solve with only its greedy row:
         `Queued`, `Started`, `Delta`s and one `RowDone` for row 0, then `RunDone` whose
         `result.greedy` is the answer (no vote, no ranking). It waits in the same queue and
-        shares the same batch as solves; `cancel` or closing the iterator stops it."""
-        return self._stream(follow_up.run, cancel or threading.Event())
+        shares the same batch as solves; `cancel` or closing the iterator stops it. An answer is
+        not a solution: nothing checks its steps."""
+        return self._stream(follow_up.run, cancel or threading.Event(), analyse=False)
 
     def follow_up(self, follow_up: PreparedFollowUp, **kwargs: Any) -> RunResult:
         """Answer a prepared follow-up to completion (no streaming); `result.greedy` is the answer."""
@@ -272,7 +281,7 @@ class Solver:
 
     # ----------------------------------------------------------------- one run
 
-    def _stream(self, run: PreparedRun, cancel: threading.Event) -> Iterator[StreamEvent]:
+    def _stream(self, run: PreparedRun, cancel: threading.Event, *, analyse: bool = True) -> Iterator[StreamEvent]:
         request = run.request
         submitted = time.perf_counter()
         solutions = {row: Solution(row, kind_of_row(row)) for row in request.rows}
@@ -280,6 +289,8 @@ class Solver:
         clock = _Clock(submitted)
         error: str | None = None
         events: Iterator[Any] | None = None
+        checking: deque[tuple[int, Future[SolutionCheck]]] = deque()  # rows on the checker, in order
+        checks: dict[int, SolutionCheck] = {}
         try:
             events = self.backend.stream(request, cancel)
             for event in events:
@@ -293,11 +304,17 @@ class Solver:
                     if event.reason == "error" and error is None:
                         error = event.detail or "Generation failed."
                     yield RowDone(solution)
+                    if analyse:
+                        checking.append((solution.index, self._ranker.submit(check_row, solution)))
                 elif isinstance(event, Decoding):
                     clock.start()
                     yield Started(len(request.prompt_ids), request.rows, request.seed, request.max_new_tokens)
                 elif isinstance(event, Waiting):
                     yield Queued(event.ahead)
+                while checking and checking[0][1].done():
+                    checked = _take_check(checking, checks)
+                    if checked is not None:
+                        yield RowChecked(checked)
         except BackendUnavailable as exc:
             error = str(exc)
         except BackendError as exc:
@@ -317,9 +334,15 @@ class Solver:
                 reason = "error" if error else "cancelled"
                 finish_row(solution, "".join(parts[row]), RowFinished(row, reason, 0))  # type: ignore[arg-type]
                 yield RowDone(solution)
-        yield RunDone(self._result(run, solutions, clock, error))
+        while checking:
+            _take_check(checking, checks)  # the rest: the run's analysis carries them
+        yield RunDone(self._result(run, solutions, clock, error, checks if analyse else None))
 
-    def _result(self, run: PreparedRun, solutions: dict[int, Solution], clock: "_Clock", error: str | None) -> RunResult:
+    def _result(
+        self, run: PreparedRun, solutions: dict[int, Solution], clock: "_Clock", error: str | None,
+        checks: Mapping[int, SolutionCheck] | None,
+    ) -> RunResult:
+        """The run's result: voted, ranked, and (`checks` given, a solve) analysed."""
         ordered = [solutions[row] for row in run.request.rows]
         greedy = next((s for s in ordered if s.kind == "greedy"), None)
         samples = [s for s in ordered if s.kind == "sampled"]
@@ -339,11 +362,18 @@ class Solver:
             except Exception as exc:  # noqa: BLE001 - a failing vote must not lose the solutions
                 log.exception("the vote failed")
                 result.notes.append(f"The vote failed ({type(exc).__name__}: {exc}); no Maj@N for this run.")
-                return result
-            if not result.cancelled and error is None and self.scorer is not None:
-                # Scoring runs a reward model: on the ranking thread, never on a decode thread.
-                self._ranker.submit(rank, result, self.scorer).result()
+        ranks = result.vote is not None and not result.cancelled and error is None and self.scorer is not None
+        if ranks or checks is not None:
+            # Scoring runs a reward model, and the map reads the step rewards: on the ranking
+            # thread, one after the other, never on a decode thread.
+            self._ranker.submit(self._judge, result, ranks, checks).result()
         return result
+
+    def _judge(self, result: RunResult, ranks: bool, checks: Mapping[int, SolutionCheck] | None) -> None:
+        if ranks:
+            rank(result, self.scorer)  # type: ignore[arg-type]
+        if checks is not None:
+            analyse(result, checks)
 
 
 def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | None]:
@@ -389,6 +419,28 @@ def vote(samples: list[Solution]) -> Any:
     for sample, cluster in zip(samples, result.assignments):
         sample.cluster = cluster
     return result
+
+
+def analyse(result: RunResult, checks: Mapping[int, SolutionCheck]) -> None:
+    """Judge the run once (`judgements.analysis`); a failing check leaves a note, not an error."""
+    try:
+        result.analysis = analyse_run(result.greedy, result.samples, result.vote, checks=checks)
+    except Exception as exc:  # noqa: BLE001 - a checker failure must not lose the answer
+        log.exception("the step check failed")
+        result.notes.append(f"The step check failed ({type(exc).__name__}: {exc}); no marks, checked vote or map for this run.")
+
+
+def _take_check(checking: deque[tuple[int, Future[SolutionCheck]]], checks: dict[int, SolutionCheck]) -> SolutionAnalysis | None:
+    """The oldest row's check, kept in `checks` (None when it failed: the analysis tries again
+    and says why)."""
+    index, future = checking.popleft()
+    try:
+        check = future.result()
+    except Exception:  # noqa: BLE001 - reported by `analyse` when it checks the row again
+        log.exception("checking row %d failed", index)
+        return None
+    checks[index] = check
+    return SolutionAnalysis.of(index, check)
 
 
 def rank(result: RunResult, scorer: RewardScorer) -> None:
@@ -459,6 +511,7 @@ __all__ = [
     "PreparedFollowUp",
     "PreparedRun",
     "Solver",
+    "analyse",
     "finish_row",
     "open_solver",
     "rank",

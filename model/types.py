@@ -14,6 +14,7 @@ from judgements.ranking import Ranking
 from judgements.solution import Solution
 
 if TYPE_CHECKING:
+    from judgements.analysis import RunAnalysis, SolutionAnalysis
     from judgements.answers import Vote
 
 
@@ -33,7 +34,9 @@ class Timings:
 @dataclass
 class RunResult:
     """Everything one solve produced. `max_new_tokens` is the budget the run used (clamped to
-    the context), `seed` the seed it used (drawn when none was given)."""
+    the context), `seed` the seed it used (drawn when none was given). `analysis`: the step
+    checker's verdicts on every solution, the checked vote and the reasoning map, computed once
+    (None for a follow-up answer, or when the check failed: a note says so)."""
 
     problem: str
     seed: int
@@ -43,6 +46,7 @@ class RunResult:
     timings: Timings
     vote: Vote | None = None
     ranking: Ranking | None = None
+    analysis: RunAnalysis | None = None
     cancelled: bool = False
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -86,17 +90,27 @@ class RowDone:
 
 
 @dataclass(frozen=True)
+class RowChecked:
+    """The step checker's verdicts on one finished row, as soon as they exist (the same ones
+    the run's `analysis` carries at the end)."""
+
+    analysis: SolutionAnalysis
+
+
+@dataclass(frozen=True)
 class RunDone:
-    """The last event of every run, cancelled and failed runs included."""
+    """The last event of every run, cancelled and failed runs included; its result carries the
+    run's analysis."""
 
     result: RunResult
 
 
-StreamEvent = Queued | Started | Delta | RowDone | RunDone
+StreamEvent = Queued | Started | Delta | RowDone | RowChecked | RunDone
 
 __all__ = [
     "Delta",
     "Queued",
+    "RowChecked",
     "RowDone",
     "RunDone",
     "RunResult",
