@@ -44,6 +44,7 @@ from storage.errors import (
 )
 from storage.file_identity import FileVanished, SqliteFile, engine_url
 from storage.formats import check_format, write_export
+from storage.login_throttle import GuessThrottle
 from storage.migrations import MIGRATIONS, Migration, migrate
 from storage.models import utcnow
 from storage.owner import current_owner, is_orphan
@@ -414,9 +415,15 @@ class Store:
         """Whether the operator set a teacher password (without one there is no teacher view)."""
         return self._teacher.enabled
 
-    def teacher_login(self, password: str) -> TeacherAccess:
-        """Check the teacher password (`TeacherAccessError` if wrong; 10 wrong a minute lock it)."""
-        return self._teacher.login(password)
+    def teacher_login(self, password: str, address: str = "") -> TeacherAccess:
+        """Check the teacher password (`TeacherAccessError` if wrong), counting wrong ones per
+        client `address`; a server first waits `teacher_throttle.reserve(address)` seconds."""
+        return self._teacher.login(password, address)
+
+    @property
+    def teacher_throttle(self) -> GuessThrottle:
+        """The per-address waits before a teacher password is checked (`storage.login_throttle`)."""
+        return self._teacher.throttle
 
     def teacher_search(
         self, access: TeacherAccess, query: AttemptQuery | None = None, page: int = 1, page_size: int = 50

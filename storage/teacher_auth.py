@@ -1,7 +1,9 @@
 """The teacher password: a constant-time login that hands out signed, expiring `TeacherAccess`.
 
 Only the password's digest is kept. A token is an HMAC of its expiry under a secret drawn per
-store, so it cannot be extended by hand nor used with another store.
+store, so it cannot be extended by hand nor used with another store. Wrong passwords are
+counted per client address (`storage.login_throttle`): guessing from one address slows that
+address down, and nobody is ever locked out.
 """
 
 from __future__ import annotations
@@ -10,20 +12,14 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from storage.errors import TeacherAccessError
+from storage.login_throttle import GuessThrottle
 from storage.models import utcnow
 
 log = logging.getLogger("storage")
-
-# After this many wrong passwords within LOCKOUT_S, every login is refused until they age out
-# (a public demo must not be a password-guessing oracle).
-MAX_FAILED_LOGINS = 10
-LOCKOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,31 +37,31 @@ class TeacherAuth:
         self._digest = hashlib.sha256(password.encode("utf-8")).digest() if password else None
         self._secret = secrets.token_bytes(32)
         self._ttl = ttl
-        self._failed_logins: deque[float] = deque()
+        self.throttle = GuessThrottle()  # per-address waits; the caller waits `throttle.reserve(address)`
 
     @property
     def enabled(self) -> bool:
         """Whether the operator set a teacher password."""
         return self._digest is not None
 
-    def login(self, password: str) -> TeacherAccess:
-        """Check the password in constant time; raise `TeacherAccessError` if it is wrong."""
+    def login(self, password: str, address: str = "") -> TeacherAccess:
+        """Check the password in constant time; raise `TeacherAccessError` if it is wrong.
+
+        `address` is the client's, for counting its wrong passwords; a caller that serves
+        untrusted clients first waits `throttle.reserve(address)` seconds (see `ui.teacher_gate`).
+        """
         if self._digest is None:
             raise TeacherAccessError(
                 "The teacher view is off: the operator has not set a teacher password "
                 "(MATHAPP_TEACHER_PASSWORD or --teacher-password)."
             )
-        now = time.monotonic()
-        while self._failed_logins and now - self._failed_logins[0] > LOCKOUT_S:
-            self._failed_logins.popleft()
-        if len(self._failed_logins) >= MAX_FAILED_LOGINS:
-            raise TeacherAccessError("Too many wrong passwords; wait a minute and try again.")
         given = password.encode("utf-8") if isinstance(password, str) else b""
         # Compare digests, not the texts: equal lengths, so the time taken reveals nothing.
         if not hmac.compare_digest(hashlib.sha256(given).digest(), self._digest):
-            self._failed_logins.append(now)
-            log.warning("Teacher view: a wrong password was given.")
+            self.throttle.failed(address)
+            log.warning("Teacher view: a wrong password was given (from %s).", address or "an unnamed client")
             raise TeacherAccessError("Wrong teacher password.")
+        self.throttle.succeeded(address)
         expires_at = utcnow() + self._ttl
         return TeacherAccess(expires_at=expires_at, proof=self._proof(expires_at))
 

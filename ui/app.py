@@ -26,7 +26,7 @@ import gradio as gr
 
 from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
-from ui import classview, followups, history, solve
+from ui import classview, followups, history, solve, teacher_gate
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -149,11 +149,12 @@ def wire_history(app: AppResources, tab: HistoryTab, browser_id: gr.BrowserState
 def wire_teacher(app: AppResources, tab: TeacherTab) -> None:
     """The Teacher tab's events, each behind the token that logging in put in `tab.access`."""
 
-    def login(text):
-        return history.teacher_login(app, text)
+    async def login(text, request: gr.Request):
+        return await teacher_gate.teacher_login(app, text, request)
 
-    tab.login_btn.click(login, [tab.password], [tab.access, tab.login_msg], api_name="teacher_login")
-    tab.password.submit(login, [tab.password], [tab.access, tab.login_msg], api_name=False)
+    # No concurrency limit: a guesser's attempts wait asleep (`ui.teacher_gate`), not in the queue.
+    tab.login_btn.click(login, [tab.password], [tab.access, tab.login_msg], api_name="teacher_login", concurrency_limit=None)
+    tab.password.submit(login, [tab.password], [tab.access, tab.login_msg], api_name=False, concurrency_limit=None)
 
     def search(token, page, *filters):  # from, to, text, agreement, model, feedback, follow-ups
         return history.teacher_page(app, token, page, *filters)

@@ -188,15 +188,6 @@ def export_file(app: AppResources, fmt: Any, *, session_id: str | None = None, a
 # --------------------------------------------------------------------------- every session (Teacher)
 
 
-def teacher_login(app: AppResources, password: Any) -> tuple[Any, str]:
-    """An access token and a message; no token for a wrong password."""
-    try:
-        token = app.store.teacher_login(password or "")
-    except TeacherAccessError as exc:
-        return None, f"<span class='error'>{escape_text(str(exc))}</span>"
-    return token, "Logged in."
-
-
 def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: Any, feedback: Any,
                   follow_ups: Any = "any") -> AttemptQuery:
     """The Teacher tab's filters, checked."""
