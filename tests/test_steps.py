@@ -105,7 +105,6 @@ RIGHT_AND_WRONG = [
     ("$5 - 8 = -3$", "$5 - 8 = 3$", "-3"),
     ("$-2^2 = -4$ and $(-2)^2 = 4$", "$(-2)^2 = -4$", "4"),
     ("$2^{-1} = 0.5$", "$2^{-1} = 2$", "0.5"),
-    ("3 x 4 = 12", "3 x 4 = 7", "12"),
     ("3 times 4 = 12", "3 times 4 = 34", "12"),
     ("3 hours × $15/hour = $45", "3 hours × $15/hour = $55", "45"),
     ("5 m/s × 10 s = 50 m", "5 m/s × 10 s = 60 m", "50"),
@@ -590,6 +589,8 @@ def claims(draw) -> tuple[str, tuple[str, str], Fraction, int, str]:
 
 
 def claim_text(expression: str, frame: tuple[str, str], written: str, unit: str) -> str:
+    if frame[0] and unit.startswith(" ") and unit.strip().isalpha():
+        unit = f" \\text{{{unit}}}"  # in math a bare word is a variable; units are set as text
     return f"So we get {frame[0]}{expression} = {written}{unit}{frame[1]} in all."
 
 

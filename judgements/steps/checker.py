@@ -33,16 +33,16 @@ from the previous result is not compared with it.
 from __future__ import annotations
 
 import bisect
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import TYPE_CHECKING, Literal
 
 from judgements.latex import group_end
-from judgements.steps.tokens import NUM, Chain, Side, chains, tokenize
-from judgements.steps.values import Reading, Unreadable, first_number, side_readings
+from judgements.steps.chains import Chain, Side, chains
+from judgements.steps.tokens import defines_star, tokenize
+from judgements.steps.values import Reading, Unreadable, side_readings
+from judgements.steps.verdicts import Link, judge
 
 if TYPE_CHECKING:
     from judgements.answers import Vote
@@ -79,9 +79,11 @@ class Step:
 @dataclass(frozen=True)
 class Claim:
     """One relation between two sides, as written: `text` is `14 \\times 12 = 158`, `written`
-    the side taken as the result (`158`), `right` the value it should have (`168`, only when
-    wrong), `span` the [start, end) of the claim in the solution text, `reason` why it was not
-    checked."""
+    the side taken as the result (`158`), `right` the value it should have (`168`: when wrong,
+    and when it would be wrong but the reading is not certain), `span` the [start, end) of the
+    claim in the solution text, `reason` why it was not checked. `read_as` is the computing
+    side as the checker read it (`14 × 12`), `certain` whether that reading involved no guess
+    (a wrong claim that is not certain is reported "not checked": see `mark_text`)."""
 
     step: int
     text: str
@@ -91,6 +93,8 @@ class Claim:
     status: ClaimStatus
     relation: str = "="
     reason: str = ""
+    read_as: str = ""
+    certain: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ class SolutionCheck:
 
     @property
     def wrong(self) -> tuple[Claim, ...]:
-        return tuple(c for c in self.claims if c.status == "wrong")
+        """The claims wrong with certainty: the only ones a page marks."""
+        return tuple(c for c in self.claims if c.status == "wrong" and c.certain)
 
     @property
     def wrong_steps(self) -> frozenset[int]:
@@ -111,7 +116,12 @@ class SolutionCheck:
 
     @property
     def has_wrong(self) -> bool:
-        return any(c.status == "wrong" for c in self.claims)
+        return any(c.status == "wrong" and c.certain for c in self.claims)
+
+    @property
+    def unsure(self) -> tuple[Claim, ...]:
+        """Claims that would be wrong under the checker's reading, a reading it is not sure of."""
+        return tuple(c for c in self.claims if c.status == "not checked" and c.right is not None)
 
     @property
     def checked(self) -> int:
@@ -189,75 +199,6 @@ def split_steps(text: str) -> list[Step]:
 # --- claims --------------------------------------------------------------------------------------
 
 
-def _number_text(x: Fraction) -> str:
-    """A value as a person writes it: `168`, `2.5`, `10/3 ≈ 3.33333`, `933262…0000 (156 digits)`."""
-    sign, x = ("-" if x < 0 else ""), abs(x)
-    if x.denominator == 1:
-        digits = str(x.numerator)
-        return sign + (digits if len(digits) <= 40 else f"{digits[:6]}…{digits[-4:]} ({len(digits)} digits)")
-    den = x.denominator
-    while den % 2 == 0:
-        den //= 2
-    while den % 5 == 0:
-        den //= 5
-    if den == 1:
-        places = 0
-        while (x * 10**places).denominator != 1:
-            places += 1
-        if places <= 12 and x < 10**40:
-            whole, part = divmod(x.numerator * 10**places // x.denominator, 10**places)
-            return f"{sign}{whole}.{part:0{places}d}"
-    if x < 10**40 and x.denominator < 10**12:
-        return f"{sign}{x.numerator}/{x.denominator} ≈ {sign}{float(x):.6g}"
-    return f"≈ {sign}{float(x):.6g}" if x < 10**300 else "a very large number"
-
-
-def _value_text(value: tuple[Fraction, Fraction]) -> str:
-    if value[0] == value[1]:
-        return _number_text(value[0])
-    middle = (value[0] + value[1]) / 2
-    return f"≈ {float(middle):.4g}" if abs(middle) < 10**300 else "≈ " + _number_text(Fraction(round(middle)))
-
-
-def _rounds_to(lo: Fraction, hi: Fraction, written: Fraction, ulp: Fraction) -> bool:
-    """Whether `written` (a multiple of `ulp`) is some value in [lo, hi] rounded to the
-    nearest multiple of `ulp` or cut toward zero at it."""
-    k, a, b = written / ulp, lo / ulp, hi / ulp
-    low = math.floor(a) if lo >= 0 else math.ceil(a - Fraction(1, 2))
-    high = math.ceil(b) if hi <= 0 else math.floor(b + Fraction(1, 2))
-    return low <= k <= high
-
-
-def _consistent(computed: Reading, written: Reading, relation: str) -> tuple[bool, bool]:
-    """(the two readings agree, only thanks to rounding at the written precision)."""
-    lo, hi = computed.value
-    wlo, whi = written.value
-    if lo <= whi and wlo <= hi:
-        return True, lo != hi or wlo != whi
-    ulp = written.ulp
-    if ulp is None or (relation == "=" and ulp == 1):
-        return False, False  # with `=`, a whole number is exact
-    if relation == "=" and lo == hi and (lo / ulp).denominator == 1:
-        return False, False  # the exact value is writable at this precision, and was not
-    return _rounds_to(lo, hi, (wlo + whi) / 2, ulp), True
-
-
-def _link_status(
-    left: list[Reading], right: list[Reading], left_side: Side, right_side: Side, relation: str
-) -> tuple[bool, bool, list[Reading]]:
-    """(consistent, only by rounding, the computed side's readings) of one `left rel right`."""
-    if right_side.bare or not left_side.bare:
-        computed, written = left, right
-    else:
-        computed, written = right, left
-    for c in computed:
-        for w in written:
-            ok, rounded = _consistent(c, w, relation)
-            if ok:
-                return True, rounded, computed
-    return False, False, computed
-
-
 @dataclass
 class _Carry:
     """The last side of a step, which a next step starting with `=` continues."""
@@ -270,7 +211,6 @@ class _Carry:
 
 _STARTS_WITH_RELATION = re.compile(r"\s*(?:\$\$?|\\\[|\\\(|\\begin\{[^}]*\})?\s*&?\s*(?:=|\\approx|≈)")
 _ENDS_AFTER = re.compile(r"[\s$.,;\\\])]*(?:\\end\{[^}]*\})?[\s$.,]*")
-_REMAINDER = {"remainder", "r", "rem"}
 
 
 def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
@@ -278,37 +218,6 @@ def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
         return side_readings(side, frozenset(rounded))
     except Unreadable as exc:
         return exc
-
-
-def _verdict(
-    a: Side, b: Side, ra: list[Reading] | Unreadable, rb: list[Reading] | Unreadable, relation: str, first: bool,
-    computed_before: bool, rounded: set[str],
-) -> tuple[ClaimStatus, str, str | None]:
-    """(status, why not checked, right value when wrong) of one link `a relation b`."""
-    if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
-        return "not checked", str(ra if isinstance(ra, Unreadable) else rb), None
-    if a.bare and b.bare and not computed_before:
-        return "not checked", "two numbers, no computation", None
-    if a.bare and b.bare and (a.has_unit or b.has_unit):
-        return "not checked", "a unit conversion", None
-    if a.bare and first and a.after_word:
-        return "not checked", "a number after a word is a label or a quantity", None
-    if a.bare and a.has_unit and not b.bare:
-        return "not checked", "a unit conversion", None  # 2 hours = 2 \times 60
-    ok, by_rounding, computed = _link_status(ra, rb, a, b, relation)
-    if not ok and relation == "≈" and all(r.ulp is None for r in rb):
-        return "not checked", "an approximation without a written precision", None  # 1024 ≈ 10^3
-    if ok:
-        if by_rounding or relation == "≈":
-            written = a if (a.bare and not b.bare) else b
-            rounded.update(t.text for t in written.core if t.kind == NUM and t.decimals)
-        return "right", "", None
-    lead = first_number(b)
-    if lead is not None and not b.bare and any(r.value[0] <= lead.value <= r.value[1] for r in ra):  # type: ignore[operator]
-        return "not checked", "a running total", None
-    if {w.lower() for w in b.after} & _REMAINDER:
-        return "not checked", "a division with a remainder", None  # 100 \div 7 = 14 R 2
-    return "wrong", "", _value_text(computed[0].value)
 
 
 def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None) -> list[Claim]:
@@ -335,13 +244,18 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
         else:
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
-        status, reason, right = _verdict(a, b, ra, rb, relation, i == 0, computed_before, rounded)
-        claims.append(Claim(step.index, shown, written_text, right, (offset + start, offset + end), status, relation, reason))
+        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before), rounded)
+        claims.append(
+            Claim(
+                step.index, shown, written_text, verdict.right, (offset + start, offset + end), verdict.status,  # type: ignore[arg-type]
+                relation, verdict.reason, verdict.read_as, verdict.certain,
+            )
+        )
     return claims
 
 
-def _check_step(step: Step, rounded: set[str], carry: _Carry | None) -> tuple[list[Claim], _Carry | None]:
-    found = chains(tokenize(step.text))
+def _check_step(step: Step, rounded: set[str], carry: _Carry | None, star: bool) -> tuple[list[Claim], _Carry | None]:
+    found = chains(tokenize(step.text, star_defined=star))
     if not _STARTS_WITH_RELATION.match(step.text):
         carry = None
     claims = []
@@ -360,12 +274,14 @@ def check_step(step: Step, rounded: set[str] | None = None) -> list[Claim]:
     """Every claim in one step; `rounded` collects the numbers earlier claims rounded."""
     if len(step.text) > MAX_STEP_CHARS:
         return []
-    return _check_step(step, set() if rounded is None else rounded, None)[0]
+    return _check_step(step, set() if rounded is None else rounded, None, False)[0]
 
 
-def check_solution(text: str) -> SolutionCheck:
-    """Every step of a solution and every claim in it, in order."""
+def check_solution(text: str, problem: str = "") -> SolutionCheck:
+    """Every step of a solution and every claim in it, in order. `problem`, when given, is
+    read for the operations it defines (`a * b = 2a + b`: `*` is then not a product)."""
     text = text or ""
+    star = defines_star(problem[:MAX_TEXT_CHARS]) or defines_star(text[:MAX_TEXT_CHARS])
     steps = split_steps(text)
     rounded: set[str] = set()
     claims: list[Claim] = []
@@ -375,7 +291,7 @@ def check_solution(text: str) -> SolutionCheck:
         if len(step.text) > MAX_STEP_CHARS:
             truncated, carry = True, None
             continue
-        found, carry = _check_step(step, rounded, carry)
+        found, carry = _check_step(step, rounded, carry, star)
         claims.extend(found)
         if len(claims) > MAX_CLAIMS:
             claims, truncated = claims[:MAX_CLAIMS], True

@@ -1,31 +1,38 @@
-"""The arithmetic in one step of a solution, as tokens and relation chains (for `judgements.steps.checker`).
+"""The arithmetic in one step of a solution, as tokens (for `judgements.steps.chains` and the checker).
 
-`tokenize(text)` reads plain text and LaTeX alike (`$...$`, `\\(...\\)`, `\\[...\\]`, align
-rows) into a flat list of `Tok`s: numbers (thousands separators and decimals read, units and
-currency after a number marked as units), operators, brackets, `\\frac`, `\\sqrt`, percent,
-factorial, relations (`=`, `≈`), prose words, breaks (sentence ends, other relations, `\\quad`)
-and poison (anything that makes a side unreadable: variables, `\\pi`, ellipses, ratios `3:4`,
-ranges `3-5`). `chains(tokens)` cuts them into relation chains `side = side ≈ side ...`, each
-side trimmed of the prose around it and flagged when a variable or word takes part in it.
+`tokenize(text)` reads plain text and LaTeX alike into a flat list of `Tok`s: numbers
+(thousands separators such as `1,000`, `15,\\!000` and `12\\,000`, decimals, repeating
+decimals `0.\\overline{6}`), operators, brackets (`\\lfloor`/`\\lceil` as the integer part),
+`\\frac`, `\\sqrt`, `\\binom`, percent, factorial and subfactorial (`!5`), relations (`=`,
+`≈`), units, prose words, breaks (sentence ends, other relations, `\\quad`) and poison
+(anything that makes a side unreadable).
 
-The rules that keep prose from passing as arithmetic live here:
+What a character means depends on where it is (`judgements.steps.delimiters` finds the math
+and tells a math `$` from money):
 
-- A word before a number ends the side (`has 25 × 2`); a word joined to an operator
-  (`x + 3`, `f(3)`) poisons it. A word right after a number is its unit (`5 cm`, `$5`,
-  `\\text{ apples}`), except single letters other than `m g s h L` (`2 x + 3` is algebra).
-- Implicit products (`3(4)`, `(2)(3)`) need no space between, or math mode; `(2) 3 + 4` in
-  prose is a list marker, and two numbers side by side never multiply.
-- Outside math mode a hyphen between digits without spaces is a range or a date
-  (`2019-2020`, `3-5 days`), `!` is an exclamation, `:` between digits a ratio or a time.
+- In math mode every letter outside `\\text{...}` is a variable or a function's name:
+  poison, never prose and never a unit (`5 = \\frac{5}{2}x`, `k\\sqrt{2}`, `f'(5)`, `10^5 s`).
+  Units in math are written `\\text{ cm}`, `\\mbox{ inches}^2`.
+- In prose a word right after a number is its unit (`5 cm`, `3 hours`, `12 apples`), a
+  single letter is a variable (`n = 5`, `6S + 9`) except `a`, `I` and the unit letters
+  `m g s h L` after a number, and `x` between numbers is a product (a guess: the reading is
+  then not certain).
+- Money (`$5`, `\\$0.72`, `€3`) is a unit, `dollar`, of the number it stands before.
+- A symbol the checker does not know between two operands (`@`, `\\star`, `\\circ`, `\\#`,
+  `*` when the text defines `a * b`) is an operator of the problem's own: poison. Elsewhere
+  (`$\\bullet$ Brazil`) it ends the side.
+- Outside math a hyphen between digits without spaces is a range or a date (`2019-2020`),
+  `!` is an exclamation, `:` between digits a ratio or a time.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 from judgements.latex import group_end
+from judgements.steps.delimiters import CLOSE, MONEY, OPEN, MathMap, math_map
 
 MAX_NUMBER_DIGITS = 1_000
 """A number with more digits than this is not read (the answers module's bound)."""
@@ -34,8 +41,9 @@ MAX_TEXT_GROUP = 200
 """A `\\text{...}` longer than this is not looked into (units and words are short)."""
 
 # Token kinds.
-NUM, OP, PCT, FACT, LP, RP, FRAC, SQRT, REL, UNIT, WORD, POISON, BREAK = (
+NUM, OP, PCT, FACT, LP, RP, FRAC, SQRT, REL, UNIT, WORD, POISON, BREAK, BINOM, SUBFACT = (
     "num", "op", "pct", "fact", "lp", "rp", "frac", "sqrt", "rel", "unit", "word", "poison", "break",
+    "binom", "subfact",
 )
 
 
@@ -52,46 +60,13 @@ class Tok:
     math: bool = False  # inside math delimiters
     decimals: int = 0  # digits after the decimal point, for numbers
     text: str = ""  # numbers: as written without separators; words and units: as written
+    exact: bool = False  # a number written exactly even with decimals (a repeating decimal)
+    assumed: str = ""  # what reading this token as it is read assumes (`x` as ×)
 
 
-@dataclass
-class Side:
-    """One side of a relation: its tokens (units kept, flagged), span, and what it is."""
-
-    toks: list[Tok]
-    start: int
-    end: int
-    poisoned: bool = False
-    after_word: bool = False  # a prose word right before it (`step 1 = ...`)
-    after: list[str] = field(default_factory=list)  # its unit words and the word after it
-
-    @property
-    def core(self) -> list[Tok]:
-        return [t for t in self.toks if t.kind != UNIT]
-
-    @property
-    def bare(self) -> bool:
-        """A single number (maybe signed, with a percent or a unit), no computation."""
-        core = self.core
-        if core and core[0].kind == OP and core[0].value in "+-":
-            core = core[1:]
-        return len(core) >= 1 and core[0].kind == NUM and all(t.kind == PCT for t in core[1:]) and len(core) <= 2
-
-    @property
-    def has_unit(self) -> bool:
-        return any(t.kind in (UNIT, PCT) for t in self.toks)
-
-
-@dataclass
-class Chain:
-    """`sides[0] rels[0] sides[1] rels[1] ...`; `rels[i]` is `=` or `≈`."""
-
-    sides: list[Side] = field(default_factory=list)
-    rels: list[str] = field(default_factory=list)
-
-
-_NUM_GROUPED = re.compile(r"\d{1,3}(?:(?:,|\{,\}|\\,)\d{3})+(?![\d])(?:\.\d+)?")
+_NUM_GROUPED = re.compile(r"\d{1,3}(?:(?:,\\!|\{,\}\\!|,|\{,\}|\\,)\d{3})+(?![\d])(?:\.\d+)?")
 _NUM = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_REPEATING = re.compile(r"(\.?)\\overline\s*\{(\d{1,40})\}")
 _WORD = re.compile(r"[^\W\d_¹²³⁰⁴-⁹]+")  # letters; superscript digits are powers
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 _SPACE = re.compile(r"\s+")
@@ -101,12 +76,22 @@ _PER_UNIT = re.compile(r"/(?:[^\W\d_]{2,}|[mgshL])(?![^\W\d_])")
 _CONTINUES = re.compile(r"(?:\\\\|\s)*&?\s*(?:=|\\approx)")
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "/": "/", "^": "^"}
-_OP_COMMANDS = {"times": "*", "cdot": "*", "ast": "*", "div": "/"}
+_OP_COMMANDS = {"times": "*", "cdot": "*", "div": "/"}
 _APPROX = {"approx", "simeq", "thickapprox", "approxeq", "doteq"}
 _BREAK_COMMANDS = {
     "le", "leq", "ge", "geq", "ne", "neq", "lt", "gt", "ll", "gg", "leqslant", "geqslant", "equiv",
     "implies", "Rightarrow", "Longrightarrow", "rightarrow", "longrightarrow", "to", "iff", "therefore",
     "because", "quad", "qquad", "hline", "newline", "item", "label", "tag", "notag", "nonumber", "sim",
+    "in", "notin", "subset", "subseteq", "supset", "supseteq", "mid", "nmid", "parallel", "perp",
+    "propto", "cong", "colon", "Leftrightarrow", "leftrightarrow", "mapsto", "land", "lor", "text{and}",
+}
+# Operators LaTeX has that arithmetic has not: between operands, an operation the problem defines.
+_FOREIGN_OPERATORS = {
+    "star", "ast", "bullet", "circ", "diamond", "Diamond", "oplus", "ominus", "otimes", "oslash", "odot",
+    "bigcirc", "dagger", "ddagger", "amalg", "triangleleft", "triangleright", "bigtriangleup",
+    "bigtriangledown", "uplus", "sqcap", "sqcup", "wedge", "vee", "cap", "cup", "setminus", "wr",
+    "boxplus", "boxtimes", "boxdot", "boxminus", "square", "Box", "heartsuit", "clubsuit", "spadesuit",
+    "diamondsuit", "triangle", "nabla", "#", "&", "bowtie", "bigstar", "blacksquare",
 }
 _SIZING_COMMANDS = {
     "left", "right", "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "big", "Big", "bigg", "Bigg", "middle",
@@ -120,10 +105,13 @@ _TEXT_COMMANDS = {
     "operatorname", "emph", "mathsf", "mathtt",
 }
 _FRAC_COMMANDS = {"frac", "dfrac", "tfrac", "cfrac"}
+_BINOM_COMMANDS = {"binom", "dbinom", "tbinom"}
+_FLOORS = {"lfloor": (LP, "⌊"), "rfloor": (RP, "⌋"), "lceil": (LP, "⌈"), "rceil": (RP, "⌉")}
 _SPACE_COMMANDS = {",", ";", ":", "!", " ", ">", "enspace", "thinspace", "medspace", "thickspace"}
-_RELS = {"=": "=", "≈": "≈", "≃": "≈", "≅": "≈"}
-_BREAK_CHARS = set("<>≤≥≠→⇒⟹;?\"'#—,.:!`")
-_CURRENCY = set("€£¥₹¢")
+_RELS = {"=": "=", "≈": "≈", "≃": "≈"}
+_BREAK_CHARS = set("<>≤≥≠→⇒⟹;?\"#—,.:!`'@")
+_STRANGERS = set("@")  # a symbol no arithmetic uses: between operands, a defined operation
+_CURRENCY = {"€": "€", "£": "£", "¥": "¥", "₹": "₹"}
 _MATH_ENVS = re.compile(r"\\(begin|end)\{([A-Za-z*]+)\}")
 _ARRAY_ENVS = {"array", "matrix", "pmatrix", "bmatrix", "vmatrix", "Bmatrix", "smallmatrix", "tabular"}
 # Words after a number that are not its unit.
@@ -132,11 +120,13 @@ _NOT_UNITS = frozenset(
         "of", "and", "or", "is", "are", "was", "were", "be", "been", "to", "so", "then", "than", "that",
         "this", "these", "those", "which", "who", "the", "a", "an", "in", "on", "at", "for", "from",
         "with", "by", "if", "it", "its", "as", "not", "plus", "minus", "times", "divided", "over",
-        "into", "equals", "equal", "gives", "makes", "make", "we", "he", "she", "they", "i", "you", "x",
-        "y", "z", "n", "k", "t", "r", "p", "q", "e", "d", "c", "b", "w", "v", "u", "mod", "remainder",
-        "rem"
+        "into", "equals", "equal", "gives", "makes", "make", "we", "he", "she", "they", "i", "you",
+        "mod", "remainder", "rem", "r", "since", "because", "but", "when", "where", "while", "thus",
+        "hence", "therefore", "has", "have", "had", "will", "would", "can", "could", "should", "must",
+        "left", "more", "less", "fewer", "each", "every", "per", "total", "all", "both", "such", "no",
     ]
 )
+_PROSE_LETTERS = frozenset("aAI")  # single letters that are English words
 _SINGLE_LETTER_UNITS = frozenset("mgshL")
 _ATTACHED_UNITS = frozenset(
     [
@@ -146,10 +136,12 @@ _ATTACHED_UNITS = frozenset(
 )
 _ORDINALS = frozenset(["st", "nd", "rd", "th"])
 _MAX_UNIT_WORDS = 3
+_GAP = re.compile(r"(?:\s|\\[,;: !]|\{\})*")  # between a money sign and its number
+_DEFINED_STAR = re.compile(r"(?<![A-Za-z\\])[A-Za-z]\s*(?:\*|\\ast)\s*[A-Za-z](?![A-Za-z])")
 
 
 def _number(match: str) -> tuple[Fraction, int, str]:
-    digits = match.replace("{,}", "").replace("\\,", "").replace(",", "")
+    digits = match.replace("{,}", "").replace("\\,", "").replace("\\!", "").replace(",", "")
     decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
     return Fraction(digits), decimals, digits
 
@@ -165,17 +157,25 @@ def _next_char(text: str, i: int) -> str:
     return text[j] if j < len(text) else ""
 
 
-class _Scanner:
-    """One pass over a step's text, appending tokens; `math` tracks the delimiters seen."""
+def defines_star(text: str) -> bool:
+    """Whether a text writes `a * b` with letters: `*` is then an operation of its own."""
+    return _DEFINED_STAR.search(text) is not None
 
-    def __init__(self, text: str) -> None:
+
+class _Scanner:
+    """One pass over a step's text, appending tokens; the math map says where math is."""
+
+    def __init__(self, text: str, star_defined: bool) -> None:
         self.text = text
         self.toks: list[Tok] = []
+        self.map: MathMap = math_map(text)
         self.math = False
         self.space = False
+        self.star_defined = star_defined
+        self.currency: tuple[str, int] | None = None  # a money sign waiting for its number, where it ends
 
     def add(self, kind: str, start: int, end: int, value: object = None, **extra: object) -> Tok:
-        if kind in (UNIT, WORD):
+        if kind in (UNIT, WORD, OP, BREAK):
             extra.setdefault("text", self.text[start:end])
         tok = Tok(kind, start, end, value, space=self.space, math=self.math, **extra)  # type: ignore[arg-type]
         self.toks.append(tok)
@@ -187,11 +187,16 @@ class _Scanner:
 
     def after_number(self) -> bool:
         p = self.prev()
-        return p is not None and p.kind in (NUM, UNIT, RP, PCT)
+        return p is not None and p.kind in (NUM, UNIT, RP, PCT, FACT)
+
+    def after_operand(self) -> bool:
+        p = self.prev()
+        return p is not None and p.kind in (NUM, UNIT, RP, PCT, FACT, POISON)
 
     def run(self) -> list[Tok]:
         text, n, i = self.text, len(self.text), 0
         while i < n:
+            self.math = self.map.inside(i)
             i = self.step(text, i, n)
         return self.toks
 
@@ -211,12 +216,9 @@ class _Scanner:
         if c == "\\":
             return self.command(text, i, n)
         if c == "$":
-            j = i + 2 if text.startswith("$$", i) else i + 1
-            self.math = not self.math
-            self.space = True
-            return j
+            return self.dollar(text, i)
         if c == "^" and _DEGREE.match(text, i):
-            return self.add(UNIT, i, _DEGREE.match(text, i).end()).end  # type: ignore[union-attr]
+            return self.add(UNIT, i, _DEGREE.match(text, i).end(), text="°").end  # type: ignore[union-attr]
         p = self.prev()
         if p is not None and p.kind == UNIT and not self.space:
             unit = _UNIT_TAIL.match(text, i)  # km/h, m^2, cm²: still the unit
@@ -258,17 +260,22 @@ class _Scanner:
         if c == "&":
             self.space = True
             return i + 1
-        if c == "!" and self.math and not self.space and self.after_number():
-            self.add(FACT, i, i + 1)
-            return i + 1
+        if c == "!":
+            return self.bang(text, i)
         if c == ":" and i + 1 < n and text[i + 1].isdigit() and i and text[i - 1].isdigit():
             self.add(POISON, i, i + 1)
             return i + 1
-        if c in _CURRENCY or c == "°":
-            if c == "°":
-                self.add(UNIT, i, i + 1)
-            else:
-                self.space = True
+        if c in _CURRENCY:
+            self.currency, self.space = (_CURRENCY[c], i + 1), True
+            return i + 1
+        if c == "°":
+            self.add(UNIT, i, i + 1)
+            return i + 1
+        if c == "'" and p is not None and not self.space and (self.math or p.kind in (WORD, POISON)):
+            self.add(POISON, i, i + 1)  # a prime: f'(5), q''
+            return i + 1
+        if c in _STRANGERS or self.math and c in "#?":
+            self.add(POISON, i, i + 1)  # a @ b: an operation of the problem's own
             return i + 1
         if c in _BREAK_CHARS:
             self.add(BREAK, i, i + 1)
@@ -282,6 +289,25 @@ class _Scanner:
         self.add(BREAK, i, i + 1)
         return i + 1
 
+    def dollar(self, text: str, i: int) -> int:
+        """A math delimiter (the map says which) changes nothing here; money waits for its number."""
+        mark = self.map.marks.get(i)
+        j = i + 2 if mark in (OPEN, CLOSE) and text.startswith("$$", i) and i + 1 not in self.map.marks else i + 1
+        if mark == MONEY:
+            self.currency = ("$", j)
+        self.space = True
+        return j
+
+    def bang(self, text: str, i: int) -> int:
+        """`5!` in math is a factorial, `!5` a subfactorial; in prose `!` ends a sentence."""
+        if self.math and not self.space and self.after_number():
+            self.add(FACT, i, i + 1)
+        elif text[i + 1:i + 2].isdigit() and not self.after_operand() and (self.math or self.prev() is None or self.space):
+            self.add(SUBFACT, i, i + 1)
+        else:
+            self.add(BREAK, i, i + 1)
+        return i + 1
+
     def is_range(self, text: str, i: int) -> bool:
         """`2019-2020`, `3-5`: a hyphen between digits, unspaced, outside math."""
         return not self.math and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
@@ -293,11 +319,14 @@ class _Scanner:
 
     def star(self, text: str, i: int) -> int:
         """`*` multiplies between operands; `**bold**` and a `* item` are markdown."""
-        if text.startswith("**", i) or not self.after_number() or not re.match(r"\s*[\d(\[{\\.-]", text[i + 1:i + 3]):
+        if text.startswith("**", i) or not self.after_number() or not re.match(r"\s*[\d(\[{\\.$-]", text[i + 1:i + 3]):
             j = i + 2 if text.startswith("**", i) else i + 1
             self.add(BREAK, i, j)
             return j
-        self.add(OP, i, i + 1, "*")
+        if self.star_defined:
+            self.add(POISON, i, i + 1)  # the text defines a * b: not a product
+        else:
+            self.add(OP, i, i + 1, "*")
         return i + 1
 
     def number(self, text: str, i: int) -> int:
@@ -308,18 +337,25 @@ class _Scanner:
             self.add(POISON, i, j)
             return j
         p = self.prev()
-        if p is not None and p.kind == WORD and not self.space:
-            self.add(POISON, i, j)  # x2, H2O: part of a name
+        if p is not None and p.kind in (WORD, POISON) and not self.space and p.end == i:
+            self.add(POISON, i, j)  # x2, H2O, a_1: part of a name
             return j
         value, decimals, digits = _number(m.group())
-        self.add(NUM, i, j, value, decimals=decimals, text=digits)
+        exact = False
+        repeat = _REPEATING.match(text, j)
+        if repeat and (repeat.group(1) == "." if decimals == 0 and "." not in m.group() else repeat.group(1) == ""):
+            cycle = repeat.group(2)  # 0.\overline{6}, 0.1\overline{6}: a repeating decimal, exact
+            value += Fraction(int(cycle), (10 ** len(cycle) - 1) * 10**decimals)
+            digits, decimals, exact, j = f"{digits}{'' if '.' in digits else '.'}({cycle})", 0, True, repeat.end()
+        money, self.currency = self.currency, None
+        self.add(NUM, i, j, value, decimals=decimals, text=digits, exact=exact)
+        if money is not None and _GAP.fullmatch(text, money[1], i):
+            self.add(UNIT, j, j, text=money[0])  # $5: five dollars
         w = _WORD.match(text, j)
-        if w:  # letters glued to the number: 5cm is a unit, 2x a variable, 3rd a label
+        if w:  # letters glued to the number: 5cm is a unit, 2x or 6S a variable, 3rd a label
             word = w.group()
-            kind = UNIT if word.lower() in _ATTACHED_UNITS or word == "L" else POISON
-            if word.lower() in _ORDINALS:
-                kind = POISON
-            self.add(kind, j, w.end())
+            is_unit = not self.math and (word in _ATTACHED_UNITS or word == "L")  # 6S: a variable
+            self.add(UNIT if is_unit and word.lower() not in _ORDINALS else POISON, j, w.end())
             return w.end()
         return j
 
@@ -328,11 +364,18 @@ class _Scanner:
         assert m is not None
         j = m.end()
         word = m.group()
+        if self.math:  # a variable, a function or a constant: not a number
+            self.add(POISON, i, j)
+            return j
         lower = word.lower()
         p = self.prev()
         ahead = _next_char(text, j)
-        operand_ahead = ahead.isdigit() or ahead in "(\\"
-        if lower in ("times", "x") and p is not None and p.kind in (NUM, RP, UNIT) and self.space and operand_ahead or lower == "of" and p is not None and p.kind == PCT:
+        operand_ahead = ahead.isdigit() or ahead in "(\\$"
+        if lower == "times" and p is not None and p.kind in (NUM, RP, UNIT) and operand_ahead:
+            self.add(OP, i, j, "*")
+        elif word == "x" and p is not None and p.kind in (NUM, RP, UNIT) and self.space and operand_ahead:
+            self.add(OP, i, j, "*", assumed="x read as ×")
+        elif lower == "of" and p is not None and p.kind == PCT:
             self.add(OP, i, j, "*")
         elif lower == "percent" and p is not None and p.kind == NUM:
             self.add(PCT, i, j)
@@ -342,6 +385,10 @@ class _Scanner:
             return k
         elif self.is_unit(lower, word, p):
             self.add(UNIT, i, j)
+        elif lower == "r" and p is not None and p.kind == NUM and ahead.isdigit():
+            self.add(WORD, i, j, word)  # 14 R 2: a remainder
+        elif len(word) == 1 and word not in _PROSE_LETTERS:
+            self.add(POISON, i, j)  # n = 5, 6 S: a variable
         else:
             self.add(WORD, i, j, word)
         return j
@@ -358,10 +405,8 @@ class _Scanner:
         if m is None:  # a lone backslash at the end
             return i + 1
         name, j = m.group(1), m.end()
-        if name in ("(", "["):
-            self.math, self.space = True, True
-        elif name in (")", "]"):
-            self.math, self.space = False, True
+        if name in ("(", "[", ")", "]"):
+            self.space = True
         elif name == "\\":
             if not _continues(text, j):
                 self.add(BREAK, i, j)
@@ -370,13 +415,17 @@ class _Scanner:
         elif name == "%":
             self.add(PCT, i, j)
         elif name == "$":
-            self.space = True
+            self.currency, self.space = ("$", j), True
         elif name in _OP_COMMANDS:
             self.add(OP, i, j, _OP_COMMANDS[name])
         elif name in _APPROX:
             self.add(REL, i, j, "≈")
         elif name in _FRAC_COMMANDS:
             self.add(FRAC, i, j)
+        elif name in _BINOM_COMMANDS:
+            self.add(BINOM, i, j)
+        elif name in _FLOORS:
+            self.add(_FLOORS[name][0], i, j, _FLOORS[name][1])
         elif name == "sqrt":
             self.add(POISON if _next_char(text, j) == "[" else SQRT, i, j)
         elif name in ("begin", "end"):
@@ -384,12 +433,15 @@ class _Scanner:
         elif name in _TEXT_COMMANDS:
             return self.text_command(text, i, j)
         elif name in _SIZING_COMMANDS:
-            pass  # part of the bracket that follows: `3\left(4\right)` is still a product
+            if text[j:j + 1] == ".":  # \left. and \right. draw nothing
+                return j + 1
         elif name in _SKIP_COMMANDS:
             self.space = True
-        elif name in ("circ", "degree"):
-            self.add(UNIT, i, j)
-        elif name in _BREAK_COMMANDS or not name.isalpha() and name not in "{}_#&":
+        elif name in ("circ", "degree") and self.prev() is not None and self.prev().kind == NUM and not self.space:  # type: ignore[union-attr]
+            self.add(UNIT, i, j, text="°")
+        elif name in _FOREIGN_OPERATORS or name in ("overline",):
+            self.add(POISON if self.after_operand() or name in ("overline",) else BREAK, i, j)
+        elif name in _BREAK_COMMANDS or not name.isalpha() and name not in "{}_":
             self.add(BREAK, i, j)
         else:  # \pi, \cdots, \{, \log, \alpha, any command we do not read
             self.add(POISON, i, j)
@@ -403,7 +455,6 @@ class _Scanner:
         if m.group(2) in _ARRAY_ENVS:
             self.add(POISON, i, m.end())
         else:
-            self.math = m.group(1) == "begin"
             self.add(BREAK, i, m.end())
         return m.end()
 
@@ -426,143 +477,20 @@ class _Scanner:
                 self.add(UNIT, i, end)
             else:
                 self.add(WORD, i, end, inner.strip())
+        elif inner.strip() in ("\\$", "$"):
+            self.currency, self.space = ("$", end), True
         else:
             self.add(WORD, i, end, inner.strip())
         return end
 
 
-def tokenize(text: str) -> list[Tok]:
-    """The tokens of one step (see the module docstring)."""
-    return _Scanner(text).run()
+def tokenize(text: str, *, star_defined: bool = False) -> list[Tok]:
+    """The tokens of one step (see the module docstring); `star_defined`: the solution or its
+    problem defines an operation `a * b`, so `*` is not a product."""
+    return _Scanner(text, star_defined).run()
 
 
-_OPERANDS = (NUM, LP, FRAC, SQRT)
-_ENDS = (NUM, RP, PCT, FACT, UNIT)
-
-
-def _joins(left: Tok, right: Tok) -> bool:
-    """Whether two neighbouring tokens belong to one side (juxtaposition is checked here)."""
-    if left.kind in _ENDS and right.kind in _OPERANDS:
-        if left.kind in (NUM, UNIT) and right.kind == NUM or left.kind == UNIT:
-            return False  # two numbers side by side, or `5 apples (4)`: not a product
-        if left.kind == NUM and right.kind == FRAC:
-            return True  # a mixed number or a product; both readings are tried
-        return not right.space or right.math
-    return True
-
-
-def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
-    """The side ending just before `toks[rel]`, scanning back to `lo` (a break or an earlier side)."""
-    depth = 0
-    i = rel - 1
-    side: list[Tok] = []
-    poisoned = after_word = False
-    lead = None  # where a poisoning word or symbol starts, to show it with the side
-    while i >= lo:
-        t = toks[i]
-        if t.kind == POISON:
-            poisoned, lead = True, t.start
-            break
-        if t.kind == WORD:
-            first = side[-1] if side else None
-            joined = first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space)
-            if joined or depth > 0:
-                poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`
-            else:
-                after_word = True
-            break
-        if t.kind in (BREAK, REL):
-            break
-        if t.kind == RP:
-            depth += 1
-        elif t.kind == LP:
-            if depth == 0:
-                break
-            depth -= 1
-        if side and not _joins(t, side[-1]):
-            # `1 000` is not two numbers, and `3 (4 + 5)` in prose may be a product
-            poisoned = poisoned or (t.kind == NUM and side[-1].kind == NUM) or (t.kind in (NUM, RP) and side[-1].kind == LP)
-            break
-        side.append(t)  # backwards; reversed below
-        i -= 1
-    side.reverse()
-    found = _side(side, poisoned, after_word)
-    if lead is not None:
-        found.start = lead
-        found.end = max(found.end, toks[i].end)
-    return found
-
-
-def _right_side(toks: list[Tok], rel: int, hi: int) -> tuple[Side, int]:
-    """The side starting just after `toks[rel]`; also the index where it stopped."""
-    depth = 0
-    i = rel + 1
-    side: list[Tok] = []
-    poisoned = False
-    while i < hi:
-        t = toks[i]
-        if t.kind == POISON:
-            poisoned = True
-            break
-        if t.kind == WORD:
-            last = side[-1] if side else None
-            if last is None or last.kind == OP or depth > 0:
-                poisoned = True  # `= x`, `= 3 + x`, `= (a + b)`
-            break
-        if t.kind in (BREAK, REL):
-            break
-        if t.kind == LP:
-            depth += 1
-        elif t.kind == RP:
-            if depth == 0:
-                break
-            depth -= 1
-        if side and not _joins(side[-1], t):
-            poisoned = poisoned or (t.kind == NUM and side[-1].kind == NUM)
-            break
-        side.append(t)
-        i += 1
-    while side and side[-1].kind == OP:  # `= 15 -` trailing dash: not an operand
-        side.pop()
-        poisoned = True
-    found = _side(side, poisoned, False)
-    found.after = [t.text for t in side if t.kind == UNIT] + [t.text for t in toks[i:i + 1] if t.kind == WORD]
-    return found, i
-
-
-def _side(toks: list[Tok], poisoned: bool, after_word: bool) -> Side:
-    core = [t for t in toks if t.kind != UNIT]
-    start = toks[0].start if toks else 0
-    end = core[-1].end if core else start
-    return Side(toks, start, end, poisoned or not core, after_word)
-
-
-def chains(toks: list[Tok], limit: int = 1_000) -> list[Chain]:
-    """The relation chains among the tokens, in order, up to `limit` relations in all."""
-    found: list[Chain] = []
-    i, n = 0, len(toks)
-    current: Chain | None = None
-    last_stop = 0
-    relations = 0
-    while i < n and relations < limit:
-        t = toks[i]
-        if t.kind == BREAK:
-            current = None
-            last_stop = i + 1
-        elif t.kind == REL:
-            if current is None:
-                current = Chain(sides=[_left_side(toks, i, last_stop)])
-                found.append(current)
-            right, stop = _right_side(toks, i, n)
-            relations += 1
-            current.rels.append(str(t.value))
-            current.sides.append(right)
-            if stop < n and toks[stop].kind == REL:
-                i = stop
-                continue
-            current = None
-            last_stop = stop
-            i = stop
-            continue
-        i += 1
-    return found
+__all__ = [
+    "BINOM", "BREAK", "FACT", "FRAC", "LP", "NUM", "OP", "PCT", "POISON", "REL", "RP", "SQRT", "SUBFACT",
+    "UNIT", "WORD", "Tok", "defines_star", "tokenize",
+]

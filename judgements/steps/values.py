@@ -2,18 +2,28 @@
 
 A side's tokens (`judgements.steps.tokens`) are parsed by a small recursive-descent parser:
 `+ -`, `* /` and implicit products, unary signs, `^` (integer exponents), postfix `%` and
-`!`, brackets and TeX groups, `\\frac{a}{b}` (and `\\frac12`), `\\sqrt{...}` (exact for a perfect
-square, else pinned to `SQRT_DIGITS` places). A value is an interval `(lo, hi)` of Fractions: exact numbers have `lo == hi`; a
-number that an earlier claim of the same solution rounded (`10/3 ≈ 3.33`, then `3.33 × 3`)
-stands for anything within one unit of its last digit, so a later claim built on it is not
-called wrong for the rounding.
+`!`, the subfactorial `!n`, brackets and TeX groups, `\\lfloor x \\rfloor` and `\\lceil x
+\\rceil`, `\\frac{a}{b}` (and `\\frac12`), `\\binom{n}{k}`, `\\sqrt{...}` (exact for a perfect
+square, else pinned to `SQRT_DIGITS` places). A value is an interval `(lo, hi)` of Fractions:
+exact numbers have `lo == hi`; a number that an earlier claim of the same solution rounded
+(`10/3 ≈ 3.33`, then `3.33 × 3`) stands for anything within one unit of its last digit, so a
+later claim built on it is not called wrong for the rounding.
+
+Each value carries its units (`judgements.steps.units`: `3 hours × $15/hour` is in dollars;
+a sum of unlike units is marked `mixed`) and how it was read (`read_as`: `14 × 12`, `3/4 × 8`),
+which the page shows beside a mark. A side can have several readings (`Reading`):
+`2\\frac{1}{2}` is the mixed number 5/2 or the product 1; a bare `25%` is 0.25 or 25; these are
+all tried, and a claim is wrong only when every one of them is. Square brackets around a
+non-integer may mean its integer part (`\\left[ 22.8 \\right] = 22`): that reading is an
+`alternative`, which can spare a claim but never condemn one. A reading that assumed something
+(`x` in prose read as ×, a product across a space) says so in `assumed`.
 
 Bounds, so that `10^{10^{10}}`, `99999!` or a 200,000-digit number return at once as
 unreadable: every intermediate numerator and denominator stays within `MAX_VALUE_BITS`
-(checked before a power or a factorial is computed, from the sizes of its inputs), brackets
-nest at most `MAX_DEPTH` deep and a side has at most `MAX_SIDE_TOKENS` tokens. Anything
-outside the bounds, or that the parser cannot read (a variable, division by zero, a
-fractional power), raises `Unreadable`: the claim is then "not checked", never "wrong".
+(checked before a power or factorial is computed), brackets nest at most `MAX_DEPTH` deep
+and a side has at most `MAX_SIDE_TOKENS` tokens. Anything outside the bounds, or that the
+parser cannot read (a variable, division by zero, a fractional power), raises `Unreadable`:
+the claim is then "not checked", never "wrong".
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from judgements.steps.tokens import FACT, FRAC, LP, NUM, OP, PCT, RP, SQRT, Side, Tok
+from judgements.steps.chains import Side
+from judgements.steps.tokens import BINOM, FACT, FRAC, LP, NUM, OP, PCT, RP, SQRT, SUBFACT, UNIT, Tok
+from judgements.steps.units import Units, multiply, power, unit_powers
 
 MAX_VALUE_BITS = 10_000
 """Largest numerator or denominator (in bits, about 3,000 digits) any step may compute."""
@@ -37,7 +49,8 @@ MAX_SIDE_TOKENS = 400
 """Longest side read, in tokens."""
 
 Interval = tuple[Fraction, Fraction]
-_CLOSING = {"(": ")", "[": "]", "{": "}"}
+_CLOSING = {"(": ")", "[": "]", "{": "}", "⌊": "⌋", "⌈": "⌉"}
+_SUM, _PRODUCT, _UNARY, _POWER, _ATOM = 1, 2, 3, 4, 5  # precedence, for writing `read_as`
 
 
 class Unreadable(Exception):
@@ -46,11 +59,27 @@ class Unreadable(Exception):
 
 @dataclass(frozen=True)
 class Reading:
-    """One way to read a side: its value and, for a written number, the size of its last
-    digit (`ulp`: 0.01 for `3.33`, 1 for `158`, 10^153 for `9.33 \\times 10^{155}`)."""
+    """One way to read a side: its value, the size of its last written digit (`ulp`: 0.01
+    for `3.33`, 1 for `158`, 10^153 for `9.33 \\times 10^{155}`; None for an exact
+    computation), its units, and how it was read (see the module docstring)."""
 
     value: Interval
     ulp: Fraction | None = None
+    units: Units = ()
+    mixed: bool = False
+    assumed: str = ""
+    alternative: str = ""
+    read_as: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Val:
+    lo: Fraction
+    hi: Fraction
+    units: Units = ()
+    mixed: bool = False
+    text: str = ""
+    prec: int = _ATOM
 
 
 def _bounded(x: Fraction) -> Fraction:
@@ -59,94 +88,148 @@ def _bounded(x: Fraction) -> Fraction:
     return x
 
 
-def _exact(x: Fraction) -> Interval:
-    x = _bounded(x)
-    return (x, x)
-
-
-def _add(a: Interval, b: Interval) -> Interval:
-    return (_bounded(a[0] + b[0]), _bounded(a[1] + b[1]))
-
-
-def _neg(a: Interval) -> Interval:
-    return (-a[1], -a[0])
-
-
-def _mul(a: Interval, b: Interval) -> Interval:
-    if a[0] == a[1] and b[0] == b[1]:
-        return _exact(a[0] * b[0])
-    products = [_bounded(x * y) for x in a for y in b]
-    return (min(products), max(products))
-
-
-def _div(a: Interval, b: Interval) -> Interval:
-    if b[0] <= 0 <= b[1]:
-        raise Unreadable("division by zero")
-    return _mul(a, (1 / b[1], 1 / b[0]))
+def _wrap(v: _Val, below: int) -> str:
+    return f"({v.text})" if v.prec < below else v.text
 
 
 def _bits(x: Fraction) -> int:
     return max(abs(x.numerator).bit_length(), x.denominator.bit_length())
 
 
-def _pow(a: Interval, e: Interval) -> Interval:
-    if e[0] != e[1] or e[0].denominator != 1:
+def _add(a: _Val, b: _Val, sign: int = 1) -> _Val:
+    lo, hi = (b.lo, b.hi) if sign > 0 else (-b.hi, -b.lo)
+    same = a.units == b.units
+    text = f"{a.text} {'+' if sign > 0 else '−'} {_wrap(b, _SUM + (sign < 0))}"
+    return _Val(_bounded(a.lo + lo), _bounded(a.hi + hi), a.units if same else a.units or b.units,
+                a.mixed or b.mixed or not same, text, _SUM)
+
+
+def _mul_interval(a: _Val, b: _Val) -> Interval:
+    if a.lo == a.hi and b.lo == b.hi:
+        x = _bounded(a.lo * b.lo)
+        return (x, x)
+    products = [_bounded(x * y) for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+    return (min(products), max(products))
+
+
+def _mul(a: _Val, b: _Val, symbol: str = "×") -> _Val:
+    lo, hi = _mul_interval(a, b)
+    text = f"{_wrap(a, _PRODUCT)} {symbol} {_wrap(b, _PRODUCT + 1)}"
+    return _Val(lo, hi, multiply(a.units, b.units), a.mixed or b.mixed, text, _PRODUCT)
+
+
+def _div(a: _Val, b: _Val, symbol: str = "÷") -> _Val:
+    if b.lo <= 0 <= b.hi:
+        raise Unreadable("division by zero")
+    inverse = _Val(1 / b.hi, 1 / b.lo)
+    lo, hi = _mul_interval(a, inverse)
+    if symbol == "/":
+        text = f"{_wrap(a, _POWER)}/{_wrap(b, _POWER)}"
+    else:
+        text = f"{_wrap(a, _PRODUCT)} {symbol} {_wrap(b, _PRODUCT + 1)}"
+    return _Val(lo, hi, multiply(a.units, b.units, -1), a.mixed or b.mixed, text, _PRODUCT)
+
+
+def _pow(a: _Val, e: _Val) -> _Val:
+    if e.lo != e.hi or e.lo.denominator != 1 or e.units:
         raise Unreadable("exponent not a whole number")
-    n = e[0].numerator
-    if max(_bits(a[0]), _bits(a[1])) - 1 > MAX_VALUE_BITS // max(abs(n), 1):
+    n = e.lo.numerator
+    if max(_bits(a.lo), _bits(a.hi)) - 1 > MAX_VALUE_BITS // max(abs(n), 1):
         raise Unreadable("power too large")
+    lo, hi = a.lo, a.hi
     if n < 0:
-        if a[0] <= 0 <= a[1]:
+        if lo <= 0 <= hi:
             raise Unreadable("zero to a negative power")
-        a, n = (1 / a[1], 1 / a[0]), -n
-    ends = sorted((_bounded(a[0] ** n), _bounded(a[1] ** n)))
-    if n % 2 == 0 and a[0] < 0 < a[1]:
-        return (Fraction(0), ends[1])
-    return (ends[0], ends[1])
+        lo, hi, m = 1 / hi, 1 / lo, -n
+    else:
+        m = n
+    ends = sorted((_bounded(lo**m), _bounded(hi**m)))
+    if m % 2 == 0 and lo < 0 < hi:
+        ends = [Fraction(0), ends[1]]
+    return _Val(ends[0], ends[1], power(a.units, n), a.mixed, f"{_wrap(a, _ATOM)}^{_wrap(e, _ATOM)}", _POWER)
 
 
-def _factorial(a: Interval) -> Interval:
-    x = a[0]
-    if a[0] != a[1] or x.denominator != 1 or x < 0:
-        raise Unreadable("factorial of a non-integer")
-    n = x.numerator
+def _whole(a: _Val, what: str) -> int:
+    if a.lo != a.hi or a.lo.denominator != 1 or a.lo < 0:
+        raise Unreadable(f"{what} of a non-integer")
+    return a.lo.numerator
+
+
+def _factorial(a: _Val) -> _Val:
+    n = _whole(a, "factorial")
     if n > 2 and n * math.log2(n) > MAX_VALUE_BITS:
         raise Unreadable("factorial too large")
-    return _exact(Fraction(math.factorial(n)))
+    x = Fraction(math.factorial(n))
+    return _Val(x, x, (), a.mixed or bool(a.units), f"{_wrap(a, _ATOM)}!", _POWER)
 
 
-def _sqrt(a: Interval) -> Interval:
-    x = a[0]
-    if a[0] != a[1] or x < 0:
+def _subfactorial(a: _Val) -> _Val:
+    n = _whole(a, "subfactorial")
+    if n > 2 and n * math.log2(n) > MAX_VALUE_BITS:
+        raise Unreadable("subfactorial too large")
+    d_prev, d = 1, 0  # !0, !1
+    for k in range(2, n + 1):
+        d_prev, d = d, (k - 1) * (d + d_prev)
+    x = Fraction(1 if n == 0 else d)
+    return _Val(x, x, (), a.mixed or bool(a.units), f"!{_wrap(a, _ATOM)}", _POWER)
+
+
+def _binom(n: _Val, k: _Val) -> _Val:
+    top, bottom = _whole(n, "binomial"), _whole(k, "binomial")
+    if top > 100_000:
+        raise Unreadable("binomial too large")
+    x = _bounded(Fraction(math.comb(top, bottom)))
+    return _Val(x, x, (), n.mixed or k.mixed, f"C({n.text}, {k.text})", _ATOM)
+
+
+def _sqrt(a: _Val) -> _Val:
+    x = a.lo
+    if a.lo != a.hi or x < 0:
         raise Unreadable("square root of an inexact or negative number")
+    text = f"√{_wrap(a, _ATOM)}"
+    halves = all(p % 2 == 0 for _, p in a.units)
+    units = tuple((u, p // 2) for u, p in a.units) if halves else a.units
     num, den = math.isqrt(x.numerator), math.isqrt(x.denominator)
     if num * num == x.numerator and den * den == x.denominator:
-        return _exact(Fraction(num, den))
+        return _Val(Fraction(num, den), Fraction(num, den), units, a.mixed or not halves, text, _POWER)
     # Irrational: an interval 10^-SQRT_DIGITS wide around it, so `\sqrt{2} \approx 1.414` reads.
     scale = 10**SQRT_DIGITS
     q = x.numerator * scale * scale // x.denominator
-    return (Fraction(math.isqrt(q), scale), Fraction(math.isqrt(q + 1) + 1, scale))
+    return _Val(Fraction(math.isqrt(q), scale), Fraction(math.isqrt(q + 1) + 1, scale), units,
+                a.mixed or not halves, text, _POWER)
 
 
-def _number(tok: Tok, rounded: frozenset[str]) -> Interval:
+def _number(tok: Tok, rounded: frozenset[str]) -> _Val:
     value = tok.value
     assert isinstance(value, Fraction)
     if tok.text in rounded and tok.decimals:
         ulp = Fraction(1, 10**tok.decimals)
-        return (value - ulp, value + ulp)
-    return _exact(value)
+        return _Val(value - ulp, value + ulp, text=tok.text)
+    value = _bounded(value)
+    return _Val(value, value, text=tok.text)
+
+
+def _integer_part(v: _Val, closer: str) -> _Val:
+    f = math.floor if closer in ("⌋", "]") else math.ceil
+    lo, hi = Fraction(f(v.lo)), Fraction(f(v.hi))
+    left, right = ("⌊", "⌋") if f is math.floor else ("⌈", "⌉")
+    return _Val(lo, hi, v.units, v.mixed, f"{left}{v.text}{right}", _ATOM)
 
 
 class _Parser:
-    """One side's tokens (units removed) to one interval; `mixed` reads `2\\frac{1}{2}` as 5/2."""
+    """One side's tokens to one value; `mixed` reads `2\\frac{1}{2}` as 5/2, `floors` reads
+    square brackets as the integer part."""
 
-    def __init__(self, toks: list[Tok], rounded: frozenset[str], mixed: bool) -> None:
+    def __init__(self, toks: list[Tok], rounded: frozenset[str], mixed: bool, floors: bool = False) -> None:
         self.toks = toks
         self.i = 0
         self.depth = 0
         self.rounded = rounded
         self.mixed = mixed
+        self.floors = floors
         self.saw_mixed = False
+        self.saw_square = False  # square brackets around a non-integer
+        self.assumed: list[str] = []
         self.pending: Fraction | None = None  # the denominator digit of `\frac12`
 
     def peek(self) -> Tok | None:
@@ -163,61 +246,74 @@ class _Parser:
         tok = self.peek()
         return tok is not None and tok.kind == OP and tok.value in ops
 
-    def parse(self) -> Interval:
+    def parse(self) -> _Val:
         value = self.expr()
         if self.i != len(self.toks):
             raise Unreadable("tokens left over")
         return value
 
-    def expr(self) -> Interval:
+    def expr(self) -> _Val:
         value = self.term()
         while self.is_op("+", "-"):
             op = self.take().value
-            right = self.term()
-            value = _add(value, right if op == "+" else _neg(right))
+            value = _add(value, self.term(), 1 if op == "+" else -1)
         return value
 
-    def term(self) -> Interval:
+    def term(self) -> _Val:
         value = self.unary()
         while True:
             tok = self.peek()
             if self.is_op("*", "/"):
-                op = self.take().value
+                op = self.take()
+                if op.assumed:
+                    self.assumed.append(op.assumed)
                 right = self.unary()
-                value = _mul(value, right) if op == "*" else _div(value, right)
-            elif tok is not None and tok.kind in (NUM, LP, FRAC, SQRT):
+                value = _mul(value, right) if op.value == "*" else _div(value, right)
+            elif tok is not None and tok.kind in (NUM, LP, FRAC, SQRT, BINOM):
                 value = _mul(value, self.power())  # an implicit product: `3(4)`, `(2)(3)`
             else:
                 return value
 
-    def unary(self) -> Interval:
+    def unary(self) -> _Val:
         if self.is_op("+", "-"):
             op = self.take().value
             value = self.unary()
-            return value if op == "+" else _neg(value)
+            if op == "+":
+                return value
+            return _Val(-value.hi, -value.lo, value.units, value.mixed, f"−{_wrap(value, _UNARY)}", _UNARY)
+        tok = self.peek()
+        if tok is not None and tok.kind == SUBFACT:
+            self.take()
+            return _subfactorial(self.postfix())
         return self.power()
 
-    def power(self) -> Interval:
+    def power(self) -> _Val:
         base = self.postfix()
         if self.is_op("^"):
             self.take()
             return _pow(base, self.unary())
         return base
 
-    def postfix(self) -> Interval:
+    def postfix(self) -> _Val:
         value = self.atom()
         while True:
             tok = self.peek()
             if tok is not None and tok.kind == PCT:
                 self.take()
-                value = _mul(value, _exact(Fraction(1, 100)))
+                value = _Val(value.lo / 100, value.hi / 100, value.units, value.mixed, f"{_wrap(value, _ATOM)}%", _ATOM)
             elif tok is not None and tok.kind == FACT:
                 self.take()
                 value = _factorial(value)
+            elif tok is not None and tok.kind == UNIT:
+                texts = []
+                while self.peek() is not None and self.peek().kind == UNIT:  # type: ignore[union-attr]
+                    texts.append(self.take().text)
+                units = unit_powers(texts)
+                value = _Val(value.lo, value.hi, multiply(value.units, units), value.mixed, value.text, value.prec)
             else:
                 return value
 
-    def atom(self) -> Interval:
+    def atom(self) -> _Val:
         tok = self.take()
         if tok.kind == NUM:
             value = _number(tok, self.rounded)
@@ -226,17 +322,21 @@ class _Parser:
                 self.saw_mixed = True
                 if self.mixed:  # 2\frac{1}{2} = 5/2
                     part = self.atom()
-                    return _add(value, part)
+                    whole = _add(value, part)
+                    return _Val(whole.lo, whole.hi, whole.units, whole.mixed, f"({value.text} + {part.text})", _ATOM)
             return value
         if tok.kind == LP:
             return self.bracketed(tok)
         if tok.kind == FRAC:
-            return _div(self.group(), self.group(denominator=True))
+            top, bottom = self.group(), self.group(denominator=True)
+            return _div(top, bottom, "/")
         if tok.kind == SQRT:
             return _sqrt(self.group())
+        if tok.kind == BINOM:
+            return _binom(self.group(), self.group())
         raise Unreadable(f"unexpected {tok.kind}")
 
-    def bracketed(self, opening: Tok) -> Interval:
+    def bracketed(self, opening: Tok) -> _Val:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise Unreadable("brackets nest too deep")
@@ -245,20 +345,29 @@ class _Parser:
         if closing.kind != RP or closing.value != _CLOSING[str(opening.value)]:
             raise Unreadable("unbalanced brackets")
         self.depth -= 1
-        return value
+        if opening.value in ("⌊", "⌈"):
+            return _integer_part(value, str(closing.value))
+        if opening.value == "[" and (value.lo != value.hi or value.lo.denominator != 1):
+            self.saw_square = True
+            if self.floors:
+                return _integer_part(value, "]")
+        if opening.value == "{":
+            return value
+        return _Val(value.lo, value.hi, value.units, value.mixed, f"({value.text})", _ATOM)
 
-    def group(self, denominator: bool = False) -> Interval:
-        """A `\\frac` or `\\sqrt` argument: `{...}`, or one digit of `\\frac12`."""
+    def group(self, denominator: bool = False) -> _Val:
+        """A `\\frac`, `\\sqrt` or `\\binom` argument: `{...}`, or one digit of `\\frac12`."""
         tok = self.peek()
         if tok is not None and tok.kind == LP and tok.value == "{":
             return self.bracketed(self.take())
         if tok is not None and tok.kind == NUM and tok.decimals == 0 and len(tok.text) == 2 and not denominator:
             self.take()
             self.pending = Fraction(int(tok.text[1]))
-            return _exact(Fraction(int(tok.text[0])))
+            x = Fraction(int(tok.text[0]))
+            return _Val(x, x, text=tok.text[0])
         if denominator and self.pending is not None:
             value, self.pending = self.pending, None
-            return _exact(value)
+            return _Val(value, value, text=str(value))
         raise Unreadable("\\frac or \\sqrt without a braced argument")
 
 
@@ -277,28 +386,50 @@ def _scientific_ulp(core: list[Tok]) -> Fraction | None:
     return Fraction(10) ** (sign * int(rest[0].text) - core[0].decimals)
 
 
+def _bare_readings(side: Side, rounded: frozenset[str]) -> list[Reading]:
+    core = side.core
+    sign = -1 if core[0].kind == OP and core[0].value == "-" else 1
+    number = core[1] if core[0].kind == OP else core[0]
+    v = _number(number, rounded)
+    value = (v.lo, v.hi) if sign == 1 else (-v.hi, -v.lo)
+    ulp = None if number.exact else Fraction(1, 10**number.decimals)
+    units = unit_powers([t.text for t in side.toks if t.kind == UNIT])
+    text = ("−" if sign < 0 else "") + number.text
+    if core[-1].kind == PCT:  # 25% is 0.25 or, as a label of `x \times 100`, 25
+        share = (value[0] / 100, value[1] / 100)
+        return [
+            Reading(share, ulp / 100 if ulp else None, units, read_as=f"{text}%"),
+            Reading(value, ulp, units, read_as=text),
+        ]
+    return [Reading(value, ulp, units, read_as=text)]
+
+
 def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Reading]:
-    """Every reading of a side (one, or two when it is ambiguous); raises `Unreadable`."""
+    """Every reading of a side (see the module docstring); raises `Unreadable`."""
     if side.poisoned:
         raise Unreadable("a variable, a word or a symbol the checker does not read takes part")
-    core = side.core
-    if len(core) > MAX_SIDE_TOKENS:
+    if len(side.toks) > MAX_SIDE_TOKENS:
         raise Unreadable("side too long")
     if side.bare:
-        sign = -1 if core[0].kind == OP and core[0].value == "-" else 1
-        number = core[1] if core[0].kind == OP else core[0]
-        low, high = _number(number, rounded)
-        value = (low, high) if sign == 1 else (-high, -low)
-        ulp = Fraction(1, 10**number.decimals)
-        if core[-1].kind == PCT:  # 25% is 0.25 or, as a label of `x \times 100`, 25
-            hundredth = Fraction(1, 100)
-            return [Reading(_mul(value, _exact(hundredth)), ulp * hundredth), Reading(value, ulp)]
-        return [Reading(value, ulp)]
-    parser = _Parser(core, rounded, mixed=False)
-    readings = [Reading(parser.parse(), _scientific_ulp(core))]
+        return _bare_readings(side, rounded)
+    toks = side.toks
+    while toks and toks[0].kind == UNIT:  # a unit with no number before it: not part of the value
+        toks = toks[1:]
+    parser = _Parser(toks, rounded, mixed=False)
+    v = parser.parse()
+    assumed = "; ".join(dict.fromkeys(parser.assumed))
+    ulp = _scientific_ulp(side.core)
+    readings = [Reading((v.lo, v.hi), ulp, v.units, v.mixed, assumed, read_as=v.text)]
     if parser.saw_mixed:  # `2\frac{1}{2}`: the mixed number first, the product second
         try:
-            readings.insert(0, Reading(_Parser(core, rounded, mixed=True).parse()))
+            m = _Parser(toks, rounded, mixed=True).parse()
+            readings.insert(0, Reading((m.lo, m.hi), None, m.units, m.mixed, assumed, read_as=m.text))
+        except Unreadable:
+            pass
+    if parser.saw_square:  # `[22.8]`: maybe the integer part
+        try:
+            f = _Parser(toks, rounded, mixed=False, floors=True).parse()
+            readings.append(Reading((f.lo, f.hi), None, f.units, f.mixed, assumed, "[...] read as the integer part", f.text))
         except Unreadable:
             pass
     return readings
