@@ -187,7 +187,7 @@ def rank_solutions(
         raise ValueError(f"{len(scores)} scores for {len(samples)} samples; score every sample once.")
     weighting = weighting or infer_weighting(label, scores)
     if weighting not in WEIGHTINGS:
-        raise RewardModelError(f"Unknown weighting {weighting!r}; known: {', '.join(WEIGHTINGS)}.")
+        raise ValueError(f"Unknown weighting {weighting!r}; known: {', '.join(WEIGHTINGS)}.")
     clusters = tuple(vote.clusters) if vote is not None else ()
     totals = [s.total for s in scores]
     weights = WEIGHTINGS[weighting](totals)

@@ -777,7 +777,7 @@ def test_rank_solutions_checks_lengths_and_weighting():
     samples = _samples(["1"])
     with pytest.raises(ValueError, match="1 samples"):
         rank_solutions(samples, _vote({"1": (0,)}, 1), [], scorer_name="RM", label="reward")
-    with pytest.raises(RewardModelError, match="weighting"):
+    with pytest.raises(ValueError, match="weighting"):
         rank_solutions(samples, _vote({"1": (0,)}, 1), [Score(1.0)], scorer_name="RM", label="reward", weighting="max")
 
 
