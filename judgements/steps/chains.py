@@ -93,8 +93,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
             joined = first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space)
             if joined or depth > 0:
                 poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`
-            else:
-                after_word = True
+            else:  # `step 1 = ...`; but in `note that $6084 = 78^2$` math starts after the word
+                after_word = not (first is not None and first.math and not t.math)
             break
         if t.kind in (BREAK, REL):
             break

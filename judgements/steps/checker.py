@@ -42,7 +42,7 @@ from judgements.latex import group_end
 from judgements.steps.chains import Chain, Side, chains
 from judgements.steps.tokens import defines_star, tokenize
 from judgements.steps.values import Reading, Unreadable, side_readings
-from judgements.steps.verdicts import Link, judge
+from judgements.steps.verdicts import Link, Verdict, judge
 
 if TYPE_CHECKING:
     from judgements.answers import Vote
@@ -95,6 +95,12 @@ class Claim:
     reason: str = ""
     read_as: str = ""
     certain: bool = True
+
+    def mark(self) -> str:
+        """The sentence a page shows for this claim (`judgements.steps.marks.mark_text`)."""
+        from judgements.steps.marks import mark_text
+
+        return mark_text(self)
 
 
 @dataclass(frozen=True)
@@ -220,6 +226,23 @@ def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
         return exc
 
 
+_SENTENCE_END = re.compile(r"[.;!?\n]|\\\\|\\\]")
+_DENIAL = re.compile(
+    r"\b(?:(?:is|are|was|isn't|not)\s+(?:not\s+)?(?:true|correct|equal|valid|possible|right)|false|untrue|incorrect|"
+    r"wrong|contradiction|contradicts|impossible|extraneous|invalid|fails|(?:does|do|did)\s*n[o']t\s+"
+    r"(?:hold|work|satisfy|equal|match|check)|doesn't|not\s+(?:hold|work|satisfy))\b|✗|❌",
+    re.IGNORECASE,
+)
+
+
+def _denied(text: str, end: int) -> bool:
+    """Whether the rest of the sentence after a claim says it does not hold (`1 = \\sqrt{9} +
+    4`, which is not true): a candidate being rejected, not a slip."""
+    rest = text[end:end + 120]
+    cut = _SENTENCE_END.search(rest.replace("$", " "))
+    return _DENIAL.search(rest[:cut.start()] if cut else rest) is not None
+
+
 def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None) -> list[Claim]:
     """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`)."""
     text, offset = step.text, step.start
@@ -245,6 +268,8 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
         verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before), rounded)
+        if verdict.status == "wrong" and _denied(text, end):
+            verdict = Verdict("not checked", "the text itself says it does not hold", verdict.right, verdict.read_as)
         claims.append(
             Claim(
                 step.index, shown, written_text, verdict.right, (offset + start, offset + end), verdict.status,  # type: ignore[arg-type]
