@@ -72,7 +72,9 @@ _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 _SPACE = re.compile(r"\s+")
 _DEGREE = re.compile(r"\^\s*(?:\\circ|\{\s*\\circ\s*\})")
 _UNIT_TAIL = re.compile(r"/[^\W\d_]+|\^\s*(?:\{\s*[23]\s*\}|[23])|[²³]")
-_PER_UNIT = re.compile(r"/(?:[^\W\d_]{2,}|[mgshL])(?![^\W\d_])")
+_PER_UNIT = re.compile(
+    r"/(?:[^\W\d_]{2,}|[mgshL])(?![^\W\d_])|/\s*\\(?:text|mbox|mathrm)\s*\{\s*[^\W\d_]+(?:\s[^\W\d_]+)?\s*\}"
+)
 _CONTINUES = re.compile(r"(?:\\\\|\s)*&?\s*(?:=|\\approx)")
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "/": "/", "^": "^"}
@@ -225,7 +227,7 @@ class _Scanner:
             if unit:
                 self.add(UNIT, i, unit.end())
                 return unit.end()
-        if p is not None and p.kind == NUM and not self.space:
+        if p is not None and p.kind in (NUM, UNIT) and not self.space:
             rate = _PER_UNIT.match(text, i)  # $15/hour, 5/s: a rate's unit, not a division
             if rate:
                 self.add(UNIT, i, rate.end())
