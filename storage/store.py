@@ -191,7 +191,9 @@ class Store:
             if strict:
                 store.engine.dispose()
                 raise DatabaseUnavailableError(message) from exc
-            log.error("%s Solving goes on without it; each write will try again.", message, exc_info=exc)
+            # The database's own trouble is told in words; a traceback only for what nobody expected.
+            log.error("%s Solving goes on without it; each write will try again.", message,
+                      exc_info=None if isinstance(exc, LogUnavailable) else exc)
             store._health_note = message
         return store
 

@@ -17,6 +17,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ import gradio as gr
 
 from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
-from ui import classview, followups, history, solve, teacher_gate
+from ui import classview, followups, history, lognotes, solve, teacher_gate
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -43,6 +44,8 @@ from ui.sessions import SESSION_STORAGE_KEY, new_browser_id, session_of
 
 CSS_PATH = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 
+log = logging.getLogger(__name__)
+
 
 def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Blocks:
     """The whole page. `resources` may be given (tests); otherwise they are opened here."""
@@ -52,10 +55,9 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
     gpu = _gpu_decorator()
 
     secret, key_note = browser_key(app.config.db_url, app.config.browser_secret)
-    store_note = app.store_note
-    if key_note:
-        store_note = f"{store_note + ' ' if store_note else ''}History will not survive a restart: {key_note}. " \
-                     "Set MATHAPP_BROWSER_SECRET to keep it."
+    if key_note:  # the operator's to fix; the page says only what it means for History
+        log.warning("History will not survive a restart: %s. Set MATHAPP_BROWSER_SECRET to keep it.", key_note)
+    store_note = lognotes.start_note(app, key_trouble=key_note is not None)
 
     with gr.Blocks(title="Qwen2-Math Studio", fill_width=False) as demo:
         # A stable key: with a new one per start, no browser could read its id after a restart.

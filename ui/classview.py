@@ -29,7 +29,7 @@ from judgements.answers import Vote, equivalent, majority_vote
 from judgements.solution import Solution
 from storage.errors import StorageError
 from storage.records import AttemptDetail, AttemptQuery
-from ui import logbook
+from ui import logbook, lognotes
 from ui.reasoning import Panel, reasoning_panel
 from ui.mathtext import escape_text, inline_math
 from ui.resources import AppResources
@@ -236,13 +236,13 @@ def read_class(app: AppResources, token: Any, attempt_id: str) -> tuple[list[Att
 def class_view(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
     """The Teacher's "Same problem across the class" section for an opened trace."""
     if app.store is None:
-        raise gr.Error("The session log is off.", print_exception=False)
+        raise gr.Error(lognotes.CLASS_LOG_UNAVAILABLE, print_exception=False)
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         raise gr.Error("Pick an attempt first.", print_exception=False)
     try:
         details, total = read_class(app, token, attempt_id.strip())
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
     words, svg = class_panel(summarize_class(details, total))
     return [gr.update(value=words, visible=True),
             gr.update(value=svg or "", visible=svg is not None)]

@@ -36,6 +36,7 @@ from model.errors import ModelError
 from model.types import RunDone, RunResult, Started
 from storage.errors import StorageError
 from storage.records import AttemptDetail, FollowUpAnswer
+from ui import lognotes
 from ui.mathtext import escape_text, math_markdown
 from ui.resources import AppResources
 from ui.sessions import session_of
@@ -255,7 +256,7 @@ def _source(app: AppResources, session_id: str, context: Any, turns: Any, attemp
         try:
             detail = app.store.get_attempt(wanted, session_id=session_id)
         except StorageError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
         if detail is None:
             raise gr.Error(NO_SUCH_ATTEMPT, print_exception=False)
         sample = next((s for s in detail.samples if s.index == index), None)
@@ -289,8 +290,8 @@ def ask(app: AppResources, attempt_id: Any, about: Any, question: Any, browser: 
     asked = None
     if app.store is not None and source.attempt_id is not None:
         asked = app.store.add_question(source.attempt_id, session_id=session_id, sample_index=index, text=prepared.question)
-        if not asked.ok:
-            notes.append(f"Session log: {asked.message}")
+        if not asked.ok:  # the store logged why, for the operator
+            notes.append(asked.message if lognotes.log_working(app) else lognotes.UNSAVED)
     elif source.attempt_id is None:
         notes.append(_unsaved(app))
 
@@ -311,8 +312,8 @@ def ask(app: AppResources, attempt_id: Any, about: Any, question: Any, browser: 
             return
         done = app.store.add_answer(source.attempt_id, asked.turn_id, session_id=session_id,
                                     answer=FollowUpAnswer(text, reason, tokens, started_at, app.solver.info.model))
-        if not done.ok:
-            notes.append(f"Session log: {done.message}")
+        if not done.ok and lognotes.UNSAVED not in notes:
+            notes.append(done.message if lognotes.log_working(app) else lognotes.UNSAVED)
 
     try:
         yield page("Waiting for the model…")

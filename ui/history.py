@@ -15,9 +15,9 @@ from typing import Any
 
 import gradio as gr
 
-from storage.errors import StorageError, TeacherAccessError
+from storage.errors import StorageError
 from storage.records import AttemptQuery, FeedbackInput
-from ui import logbook
+from ui import logbook, lognotes
 from ui.classview import feedback_answer
 from ui.outputs import model_line, render_outputs
 from ui.mathtext import escape_text, math_markdown
@@ -71,23 +71,23 @@ def row_id(table: Any, evt: gr.SelectData) -> Any:
 def lost_id_notice(current: object, had_stored: object) -> str:
     """Said in History when the browser held a session id that could not be read back."""
     if had_stored is True and not (isinstance(current, str) and current):
-        return ("<div class='warn'>This browser kept a History key this app can no longer read (the app's "
-                "browser key changed, e.g. a new deployment without MATHAPP_BROWSER_SECRET). Earlier attempts "
-                "are still in the log, but cannot be shown here; new ones are kept from now on.</div>")
+        return ("<div class='warn'>This browser kept a History key this server can no longer read (the "
+                "server's key changed). Earlier attempts are still kept, but cannot be shown here; new ones "
+                "are kept from now on.</div>")
     return ""
 
 
 def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, str]:
     if app.store is None:
-        return [], "The session log is off, so there is no history."
+        return [], lognotes.HISTORY_UNAVAILABLE
     try:
         number = max(1, int(page or 1))
     except (TypeError, ValueError):
         number = 1
     try:
         result = app.store.history(session_id, page=number, page_size=HISTORY_PAGE_SIZE)
-    except StorageError as exc:
-        return [], f"<span class='error'>History could not be loaded: {escape_text(str(exc))}</span>"
+    except StorageError as exc:  # the store logged the details for the operator
+        return [], f"<span class='error'>{escape_text(lognotes.read_failure(app, exc))}</span>"
     rows = history_rows(result.items)
     return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
 
@@ -106,19 +106,19 @@ def _replay_outputs(app: AppResources, detail: Any, *, ask_hint: bool = False) -
 
 def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:
     if app.store is None:
-        raise gr.Error("The session log is off.", print_exception=False)
+        raise gr.Error(lognotes.HISTORY_UNAVAILABLE, print_exception=False)
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         raise gr.Error("Pick an attempt from the table (or paste its id) first.", print_exception=False)
     try:
         detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
     return _replay_outputs(app, detail, ask_hint=True)  # History's replay has the ask box under it
 
 
 def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: Any, target: Any, correct: Any, comment: Any) -> str:
     if app.store is None:
-        return "The session log is off; feedback cannot be saved."
+        return lognotes.HISTORY_UNAVAILABLE
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         return "Open an attempt first."
     correct_text = correct.strip() if isinstance(correct, str) and correct.strip() else None
@@ -134,8 +134,12 @@ def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: 
                                    target=target if target in ("attempt", "greedy", "majority", "reward", "weighted") else "attempt"),
         )
     except StorageError as exc:
-        return f"<span class='error'>{escape_text(str(exc))}</span>"
-    return "Thank you: feedback saved." if status.ok else f"<span class='error'>{escape_text(status.message)}</span>"
+        return f"<span class='error'>{escape_text(lognotes.read_failure(app, exc))}</span>"
+    if status.ok:
+        return "Thank you: feedback saved."
+    # Not saved: the student's own mistake is said as it is; the log's trouble in plain words.
+    said = status.message if lognotes.log_working(app) else lognotes.UNSAVED
+    return f"<span class='error'>{escape_text(said)}</span>"
 
 
 # --------------------------------------------------------------------------- downloads
@@ -154,10 +158,13 @@ def prune_downloads(folder: Path) -> None:
 
 def transcript_file(app: AppResources, session_id: str, attempt_id: Any) -> str:
     if app.store is None:
-        raise gr.Error("The session log is off.", print_exception=False)
+        raise gr.Error(lognotes.HISTORY_UNAVAILABLE, print_exception=False)
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         raise gr.Error("Open an attempt first.", print_exception=False)
-    detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
+    try:
+        detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
+    except StorageError as exc:
+        raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
     if detail is None:
         raise gr.Error("No such attempt in your history.", print_exception=False)
     prune_downloads(app.downloads)
@@ -169,7 +176,8 @@ def transcript_file(app: AppResources, session_id: str, attempt_id: Any) -> str:
 def export_file(app: AppResources, fmt: Any, *, session_id: str | None = None, access: Any = None,
                 query: AttemptQuery | None = None, require_teacher: bool = False) -> str:
     if app.store is None:
-        raise gr.Error("The session log is off.", print_exception=False)
+        raise gr.Error(lognotes.CLASS_LOG_UNAVAILABLE if require_teacher else lognotes.HISTORY_UNAVAILABLE,
+                       print_exception=False)
     if fmt not in ("jsonl", "csv"):
         raise gr.Error("Choose jsonl or csv.", print_exception=False)
     prune_downloads(app.downloads)
@@ -181,7 +189,7 @@ def export_file(app: AppResources, fmt: Any, *, session_id: str | None = None, a
         else:
             app.store.export_session(session_id, fmt, out=path)  # type: ignore[arg-type]
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(lognotes.read_failure(app, exc, teacher=require_teacher), print_exception=False) from None
     return str(path)
 
 
@@ -209,10 +217,8 @@ def teacher_page(app: AppResources, token: Any, page: Any, *filters: Any) -> tup
         number = 1
     try:
         result = app.store.teacher_search(token, teacher_query(*filters), page=number, page_size=TEACHER_PAGE_SIZE)
-    except TeacherAccessError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
     return history_rows(result.items), f"{result.total} attempts · page {result.page} of {result.pages}"
 
 
@@ -222,7 +228,7 @@ def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
     try:
         detail = app.store.teacher_get_attempt(token, attempt_id.strip())
     except StorageError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
     return _replay_outputs(app, detail)
 
 

@@ -46,7 +46,7 @@ def header(info: BackendInfo, scorer_note: str | None, store_note: str | None) -
     if scorer_note:
         banners.append(f"<b>Ranking.</b> {escape_text(scorer_note)}")
     if store_note:
-        banners.append(f"<b>Session log.</b> {escape_text(store_note)}")
+        banners.append(f"<b>Saving.</b> {escape_text(store_note)}")
     gr.Markdown("\n\n".join(f"<div class='banner'>{b}</div>" for b in banners), visible=bool(banners), elem_id="banners")
     return gr.Markdown(visible=False, elem_id="backend-health")
 

@@ -2,7 +2,8 @@
 solves in flight and the folder for downloads.
 
 `open_resources(config)` opens them; a log that cannot be opened is not fatal (the app answers
-without it and says so in a banner). Nothing here knows about components.
+without it; the operator reads why in the server's log, and the page says in plain words that
+work is not being saved, `ui.lognotes`). Nothing here knows about components.
 """
 
 from __future__ import annotations
@@ -59,14 +60,13 @@ class RunsInFlight:
 @dataclass
 class AppResources:
     """The Solver (backend and reward scorer), the session log (None when it is off), the solves
-    and the follow-up questions in flight and the download folder; `scorer_note` and `store_note` say what did not start as
-    configured, for the page's banners."""
+    and the follow-up questions in flight and the download folder; `scorer_note` says how the
+    ranking did not start as configured, for the page's banner."""
 
     config: AppConfig
     solver: Solver
     store: Store | None
     scorer_note: str | None = None
-    store_note: str | None = None
     runs: RunsInFlight = field(default_factory=RunsInFlight)
     follow_ups: RunsInFlight = field(default_factory=RunsInFlight)  # apart: a question never stops a solve
     downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mathapp-")))
@@ -87,13 +87,10 @@ def open_resources(config: AppConfig) -> AppResources:
     """Open the Solver (backend and reward scorer) and the log."""
     solver, scorer_note = open_solver(config, inline=zero_gpu())
     store: Store | None
-    store_note = None
     try:
+        # A database that cannot be used opens degraded: the store logs why, and retries at each write.
         store = Store.open(config.db_url, teacher_password=config.teacher_password)
-        health = store.health()
-        if not health.ok:
-            store_note = health.message
-    except StorageError as exc:
-        log.error("session log unavailable: %s", exc)
-        store, store_note = None, f"The session log is off: {exc}"
-    return AppResources(config, solver, store, scorer_note, store_note)
+    except StorageError as exc:  # a malformed URL: the operator's to fix, no traceback needed
+        log.error("The session log is off: %s", exc)
+        store = None
+    return AppResources(config, solver, store, scorer_note)

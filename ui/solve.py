@@ -17,7 +17,7 @@ from model.backends.protocol import BackendUnavailable
 from model.params import SamplingParams
 from model.errors import ConfigError, ModelError
 from model.types import RunDone
-from ui import logbook
+from ui import logbook, lognotes
 from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
 from ui.mathtext import escape_text
@@ -77,14 +77,13 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
     cancel = app.runs.start(session_id)  # a second solve from the same session replaces the first
     line = model_line(app.solver.info)
 
-    log_messages: list[str] = []
+    log_note = ""  # what the student reads when the log fails (the store logs why, for the operator)
     attempt_id = None
     if app.store is not None:
         app.store.ensure_session(session_id)
         started = app.store.start_attempt(logbook.attempt_start(session_id, run, app.solver.info))
         attempt_id = started.attempt_id
-        if not started.ok:
-            log_messages.append(started.message)
+        log_note = lognotes.unsaved(started) or ""
     live = LiveRun(run.request.rows)
     step_rewards = getattr(app.solver.scorer, "kind", "") == "prm"
     finished = False
@@ -96,15 +95,13 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
             if isinstance(event, RunDone):
                 break
             if live.due():
-                yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=False),
-                       gr.skip()]
+                yield [*render_outputs(line, live.snapshot(), live, log_message=log_note, plots=False), gr.skip()]
         result = live.result
         if result is not None and app.store is not None and attempt_id is not None:
             done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result), logbook.sample_records(result.solutions))
-            if not done.ok:
-                log_messages.append(done.message)
+            log_note = log_note or lognotes.unsaved(done) or ""
         finished = True
-        yield [*render_outputs(line, live.snapshot(), live, log_message=" ".join(log_messages), plots=True, ask_hint=True,
+        yield [*render_outputs(line, live.snapshot(), live, log_message=log_note, plots=True, ask_hint=True,
                                step_rewards=step_rewards), solved_context(attempt_id, result)]
     finally:
         cancel.set()

@@ -23,6 +23,7 @@ from typing import Any
 import gradio as gr
 
 from storage.errors import TeacherAccessError
+from ui import lognotes
 from ui.mathtext import escape_text
 from ui.resources import AppResources
 
@@ -37,7 +38,7 @@ async def teacher_login(app: AppResources, password: Any, request: gr.Request | 
     """An access token and a message; no token for a wrong password. Waits first when the
     client's address has been guessing."""
     if app.store is None:
-        return None, "The teacher view is unavailable: this server's session log is not working."
+        return None, lognotes.CLASS_LOG_UNAVAILABLE
     address = client_address(request)
     wait = app.store.teacher_throttle.reserve(address)
     if wait > 0:
@@ -46,7 +47,8 @@ async def teacher_login(app: AppResources, password: Any, request: gr.Request | 
         token = app.store.teacher_login(password if isinstance(password, str) else "", address)
     except TeacherAccessError as exc:
         return None, f"<span class='error'>{escape_text(str(exc))}</span>"
-    return token, "Logged in."
+    # Logged in even so: reads may still work (a read-only file), and writes are retried.
+    return token, "Logged in." if lognotes.log_working(app) else f"Logged in. {lognotes.CLASS_LOG_UNAVAILABLE}"
 
 
 __all__ = ["client_address", "teacher_login"]

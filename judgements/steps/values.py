@@ -230,6 +230,7 @@ class _Parser:
         self.saw_mixed = False
         self.saw_square = False  # square brackets around a non-integer
         self.assumed: list[str] = []
+        self.exponent = 0  # inside an exponent: units after it belong to the power
         self.pending: Fraction | None = None  # the denominator digit of `\frac12`
 
     def peek(self) -> Tok | None:
@@ -291,7 +292,10 @@ class _Parser:
         base = self.postfix()
         if self.is_op("^"):
             self.take()
-            return _pow(base, self.unary())
+            self.exponent += 1
+            exponent = self.unary()
+            self.exponent -= 1
+            return self.units(_pow(base, exponent))
         return base
 
     def postfix(self) -> _Val:
@@ -304,14 +308,20 @@ class _Parser:
             elif tok is not None and tok.kind == FACT:
                 self.take()
                 value = _factorial(value)
-            elif tok is not None and tok.kind == UNIT:
-                texts = []
-                while self.peek() is not None and self.peek().kind == UNIT:  # type: ignore[union-attr]
-                    texts.append(self.take().text)
-                units = unit_powers(texts)
-                value = _Val(value.lo, value.hi, multiply(value.units, units), value.mixed, value.text, value.prec)
+            elif tok is not None and tok.kind == UNIT and not self.exponent:
+                value = self.units(value)
             else:
                 return value
+
+    def units(self, value: _Val) -> _Val:
+        """The unit words after a value, multiplied into its units (`12^2 \\mbox{ inches}^2`)."""
+        texts = []
+        while self.peek() is not None and self.peek().kind == UNIT:  # type: ignore[union-attr]
+            texts.append(self.take().text)
+        if not texts:
+            return value
+        units = multiply(value.units, unit_powers(texts))
+        return _Val(value.lo, value.hi, units, value.mixed, value.text, value.prec)
 
     def atom(self) -> _Val:
         tok = self.take()
