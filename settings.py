@@ -45,7 +45,7 @@ class AppConfig:
     offline: bool = False
     fallback_to_bundled: bool = True
     reward_model: str = "auto"
-    n_samples: int = 8
+    n_samples: int | None = None  # None: `default_sampling`'s, for the model and the hardware
     temperature: float | None = None
     top_p: float | None = None
     max_new_tokens: int | None = None
@@ -80,7 +80,8 @@ class AppConfig:
                 f"precision {self.precision} needs bitsandbytes on a CUDA GPU; on the CPU use "
                 "--precision fp32 or bf16."
             )
-        check_int("n_samples", self.n_samples, 0, MAX_SAMPLES)
+        if self.n_samples is not None:
+            check_int("n_samples", self.n_samples, 0, MAX_SAMPLES)
         if self.temperature is not None:
             check_float("temperature", self.temperature, 0.0, 2.0)
         if self.top_p is not None:
@@ -144,10 +145,10 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("offline", "--offline", bool, "use the bundled offline model, never the Hub"),
     ("fallback_to_bundled", "--fallback-to-bundled", bool, "fall back to the bundled model when the chosen one cannot be had"),
     ("reward_model", "--reward-model", str, "auto | none | bundled | Hub id or directory of a Qwen2.5-Math-RM / PRM or likelihood reward model (none ranks by confidence)"),
-    ("n_samples", "--n-samples", int, "default number of sampled solutions (0-64)"),
+    ("n_samples", "--n-samples", int, "default number of sampled solutions (0-64; default 8, or 2 for a model of 0.5B+ parameters on a CPU)"),
     ("temperature", "--temperature", float, "sampling temperature (default: the model family's, 1.0 for Qwen2-Math, 0.7 for Qwen2.5-Math)"),
     ("top_p", "--top-p", float, "nucleus sampling top-p (default: 0.9 for Qwen2-Math, 0.8 for Qwen2.5-Math)"),
-    ("max_new_tokens", "--max-new-tokens", int, "default token budget per solution (default 2048 on GPU, 1024 on CPU; clamped to the context)"),
+    ("max_new_tokens", "--max-new-tokens", int, "default token budget per solution (default 2048 on GPU, 1024 on CPU, 512 for a model of 0.5B+ parameters on a CPU; clamped to the context)"),
     ("seed", "--seed", int, "default random seed (default: a fresh seed per run, recorded in the log)"),
     ("max_problem_chars", "--max-problem-chars", int, "longest problem accepted, in characters"),
     ("context_length", "--context-length", int, "cap on prompt + answer tokens (default: the model's own, 4096 for Qwen2-Math)"),
@@ -227,14 +228,26 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
     return AppConfig(**values)
 
 
-def default_sampling(config: AppConfig, family: str, on_gpu: bool) -> SamplingParams:
-    """The settings a fresh page starts with: the config's, else the family's and hardware's."""
+DEFAULT_N_SAMPLES = 8
+# A real-size model on a CPU (model.speed.real_size_on_cpu: 0.5B+ parameters) decodes a few
+# tokens a second: 8 samples of 1,024 tokens would take the better part of an hour, 2 of 512
+# several minutes. The page says how long, and points to a GPU or --server-url.
+SLOW_CPU_N_SAMPLES = 2
+SLOW_CPU_MAX_NEW_TOKENS = 512
+
+
+def default_sampling(config: AppConfig, family: str, on_gpu: bool, slow_cpu: bool = False) -> SamplingParams:
+    """The settings a fresh page starts with: the config's, else the family's and hardware's
+    (`slow_cpu`: a real-size model on a CPU, which starts with fewer, shorter samples)."""
     from model.prompts import family_sampling_defaults
 
     temperature, top_p = family_sampling_defaults(family)
     max_new = DEFAULT_MAX_NEW_TOKENS_GPU if on_gpu else DEFAULT_MAX_NEW_TOKENS_CPU
+    n = DEFAULT_N_SAMPLES
+    if slow_cpu and not on_gpu:
+        n, max_new = SLOW_CPU_N_SAMPLES, SLOW_CPU_MAX_NEW_TOKENS
     return SamplingParams(
-        n=config.n_samples,
+        n=config.n_samples if config.n_samples is not None else n,
         temperature=config.temperature if config.temperature is not None else temperature,
         top_p=config.top_p if config.top_p is not None else top_p,
         max_new_tokens=config.max_new_tokens if config.max_new_tokens is not None else max_new,

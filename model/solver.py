@@ -55,6 +55,7 @@ from model.errors import (
 )
 from model.prompts import build_prompt, render_prompt
 from judgements.ranking import RewardScorer, rank_solutions
+from model.speed import DecodeSpeed
 from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent, Timings
 from judgements.solution import Solution, kind_of_row
 from judgements.steps.checker import SolutionCheck
@@ -153,10 +154,18 @@ class Solver:
         # One thread: a reward model is one more model on the device, scored one run at a time;
         # the step checker's work queues here too, in order, off every decode thread.
         self._ranker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="solver-rank")
+        self._speed: DecodeSpeed | None = None
 
     @property
     def info(self) -> BackendInfo:
         return self.backend.info
+
+    @property
+    def speed(self) -> DecodeSpeed:
+        """The backend's decode speed: a prior until a run finishes, then what runs measured."""
+        if self._speed is None:
+            self._speed = DecodeSpeed.for_backend(self.info)
+        return self._speed
 
     @property
     def queue_length(self) -> int:
@@ -356,6 +365,8 @@ class Solver:
             cancelled=any(s.finish_reason == "cancelled" for s in ordered),
             error=error,
         )
+        if error is None:  # the decode speed, for the next runs' estimates (cancelled runs decoded too)
+            self.speed.record(len(ordered), result.timings.generated_tokens, result.timings.total_s)
         if samples:
             try:
                 result.vote = vote(samples)

@@ -25,9 +25,10 @@ from typing import Any
 
 import gradio as gr
 
+from model.speed import real_size_on_cpu
 from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
-from ui import classview, followups, history, lognotes, solve, teacher_gate
+from ui import classview, followups, history, lognotes, pace, solve, teacher_gate
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -51,7 +52,8 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
     """The whole page. `resources` may be given (tests); otherwise they are opened here."""
     app = resources or open_resources(config)
     info = app.solver.info
-    defaults = default_sampling(config, info.family, on_gpu=info.kind == "server" or info.device.startswith("cuda"))
+    defaults = default_sampling(config, info.family, on_gpu=info.kind == "server" or info.device.startswith("cuda"),
+                                slow_cpu=real_size_on_cpu(info))
     gpu = _gpu_decorator()
 
     secret, key_note = browser_key(app.config.db_url, app.config.browser_secret)
@@ -63,7 +65,7 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         # A stable key: with a new one per start, no browser could read its id after a restart.
         browser_id = gr.BrowserState(None, storage_key=SESSION_STORAGE_KEY, secret=secret)
         had_stored_id = gr.Checkbox(False, visible=False)
-        backend_banner = header(info, app.scorer_note, store_note)
+        backend_banner = header(info, app.scorer_note, store_note, pace_note=pace.slow_hardware_note(app.solver, defaults))
         with gr.Tabs():
             page = solve_tab(info, defaults, load_examples(), model_line(info))
             history_page = history_tab()

@@ -34,7 +34,7 @@ def load_examples() -> list[str]:
     return [item["problem"] for item in data if isinstance(item, dict) and isinstance(item.get("problem"), str)]
 
 
-def header(info: BackendInfo, scorer_note: str | None, store_note: str | None) -> gr.Markdown:
+def header(info: BackendInfo, scorer_note: str | None, store_note: str | None, pace_note: str | None = None) -> gr.Markdown:
     """Title, introduction and the start-up banners; returns the (hidden) model-server banner."""
     gr.Markdown("# Qwen2-Math Studio\nType a math problem: the model reasons step by step while you watch, "
                 "then samples alternative solutions and shows what the majority and the reward model pick.",
@@ -47,6 +47,8 @@ def header(info: BackendInfo, scorer_note: str | None, store_note: str | None) -
         banners.append(f"<b>Ranking.</b> {escape_text(scorer_note)}")
     if store_note:
         banners.append(f"<b>Saving.</b> {escape_text(store_note)}")
+    if pace_note:
+        banners.append(f"<b>Slow hardware.</b> {escape_text(pace_note)}")
     gr.Markdown("\n\n".join(f"<div class='banner'>{b}</div>" for b in banners), visible=bool(banners), elem_id="banners")
     return gr.Markdown(visible=False, elem_id="backend-health")
 

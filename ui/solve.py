@@ -17,7 +17,7 @@ from model.backends.protocol import BackendUnavailable
 from model.params import SamplingParams
 from model.errors import ConfigError, ModelError
 from model.types import RunDone
-from ui import logbook, lognotes
+from ui import logbook, lognotes, pace
 from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
 from ui.mathtext import escape_text
@@ -75,7 +75,8 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
     except ModelError as exc:
         raise gr.Error(str(exc), print_exception=False) from None
     cancel = app.runs.start(session_id)  # a second solve from the same session replaces the first
-    line = model_line(app.solver.info)
+    estimate = pace.run_estimate(app.solver, run)  # said before the run starts, from the measured speed
+    line = model_line(app.solver.info) + (f" · {estimate}" if estimate else "")
 
     log_note = ""  # what the student reads when the log fails (the store logs why, for the operator)
     attempt_id = None
