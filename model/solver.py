@@ -392,10 +392,13 @@ def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | Non
     scorer, with the reason when ranking fell back to confidence (else None).
 
     The reward model always runs in this process: with a server backend it goes on this
-    machine's own device. `auto` with the bundled policy means the bundled reward model.
+    machine's own device. `auto` with the bundled policy means the bundled reward model; with
+    a real policy, a reward model made for it (`model.reward.made_for`), else confidence and a
+    note that says how to add one.
     """
     from model.backends import open_backend
     from model.reward import load_scorer
+    from model.reward.made_for import policy_of
 
     backend = open_backend(config, inline=inline)
     info = backend.info
@@ -407,6 +410,7 @@ def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | Non
             device=info.device.split(":")[0] if local else config.device,
             precision=info.precision if local else "auto",
             policy_family=info.family,
+            policy=policy_of(info.source, info.family),
         )
     except BaseException:
         backend.close()

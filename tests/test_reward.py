@@ -582,7 +582,11 @@ def test_hub_id_and_auto_load_from_the_offline_cache(tmp_path, monkeypatch, hand
     assert [s.total for s in scorer.score(PROBLEM, SOLUTIONS[:2])] == pytest.approx([s.total for s in expected])
     scorer, reason = load_scorer("auto", device="cpu", precision="auto", policy_family="qwen2.5-math")
     assert reason is None and scorer.name == "Qwen2.5-Math-RM-72B"
-    # The Qwen2-Math policy's official RM is not cached, and nothing is bundled.
+    # Qwen2-Math-RM-72B is not cached; Qwen2.5-Math-RM-72B, made for Qwen2-Math policies too, is.
+    scorer, reason = load_scorer("auto", device="cpu", precision="auto", policy_family="qwen2-math", policy="qwen2-math")
+    assert reason is None and scorer.name == "Qwen2.5-Math-RM-72B"
+    # Nothing cached and nothing bundled.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
     scorer, reason = load_scorer("auto", device="cpu", precision="auto", policy_family="qwen2-math")
     assert isinstance(scorer, ConfidenceScorer) and "Qwen/Qwen2-Math-RM-72B" in reason
 
@@ -826,3 +830,79 @@ def test_cluster_weights_are_a_distribution_over_answers(rows):
     assert math.fsum(ranking.weighted_scores) == pytest.approx(1.0)
     assert ranking.weighted_scores[ranking.weighted_cluster] == pytest.approx(max(ranking.weighted_scores))
     assert ranking.rm_answer == rows[ranking.rm_index][0]
+
+
+# --- which policy a reward model was made for ------------------------------------------------------
+
+
+def test_the_bundled_reward_model_records_the_bundled_policy():
+    from model.reward.made_for import BUNDLED, QWEN_MATH, made_for
+
+    raw = json.loads((reward_loader.BUNDLED_RM_DIR / "config.json").read_text(encoding="utf-8"))
+    assert raw["made_for"] == [BUNDLED]
+    assert made_for({}, reward_loader.BUNDLED_RM_DIR, bundled_dir=reward_loader.BUNDLED_RM_DIR) == (BUNDLED,)
+    for repo in ("Qwen/Qwen2.5-Math-RM-72B", "Qwen/Qwen2.5-Math-PRM-7B"):
+        assert made_for({"vocab_size": 938}, repo_id=repo) == QWEN_MATH  # known by name
+    assert made_for({"vocab_size": 152064}) == QWEN_MATH  # Qwen2.5-Math's vocabulary
+    assert made_for({"vocab_size": 400}) == ()
+
+
+@pytest.fixture(scope="session")
+def bundled_style_rm(tmp_path_factory, rm_tokenizer) -> Path:
+    """A tiny outcome reward model that says it was made for the bundled policy."""
+    path = tmp_path_factory.mktemp("bundled-style-rm")
+    save_reward_model(build_tiny_orm(rm_tokenizer, seed=3), rm_tokenizer, path, made_for=("bundled",))
+    return path
+
+
+def test_a_reward_model_made_for_another_policy_is_refused(bundled_style_rm):
+    assert json.loads((bundled_style_rm / "config.json").read_text())["made_for"] == ["bundled"]
+    scorer, note = load_scorer(str(bundled_style_rm), device="cpu", precision="auto", policy="qwen2-math")
+    assert isinstance(scorer, ConfidenceScorer) and scorer.label == "confidence"
+    assert "made for the bundled tiny model" in note and "not for the policy running here (Qwen2-Math)" in note
+    assert "Qwen/Qwen2.5-Math-PRM-7B" in note and "Qwen/Qwen2.5-Math-RM-72B" in note and "--reward-model DIR" in note
+    scorer, note = load_scorer(str(bundled_style_rm), device="cpu", precision="auto", policy="bundled")
+    assert isinstance(scorer, OutcomeRewardScorer) and note is None
+
+
+def test_auto_and_bundled_on_a_real_policy_rank_by_confidence_and_say_how_to_add_one(tmp_path, monkeypatch, bundled_style_rm):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(reward_loader, "BUNDLED_RM_DIR", bundled_style_rm)
+    for policy in ("qwen2-math", "qwen2.5-math"):
+        scorer, note = load_scorer("auto", device="cpu", precision="auto", policy_family=policy, policy=policy)
+        assert isinstance(scorer, ConfidenceScorer), policy  # never the bundled reward model
+        assert "bundled reward model knows only the bundled tiny model" in note
+        assert "--reward-model" in note and "Qwen/Qwen2.5-Math-PRM-7B" in note and "confidence" in note
+        scorer, note = load_scorer("bundled", device="cpu", precision="auto", policy=policy)
+        assert isinstance(scorer, ConfidenceScorer) and "made for the bundled tiny model" in note
+    scorer, note = load_scorer("auto", device="cpu", precision="auto", policy_family="qwen2-math", policy="bundled")
+    assert isinstance(scorer, OutcomeRewardScorer) and note is None
+
+
+def test_a_reward_model_that_does_not_say_its_policy_loads_with_a_note(hand_orm):
+    scorer, note = load_scorer(str(hand_orm.path), device="cpu", precision="auto", policy="qwen2.5-math")
+    assert isinstance(scorer, OutcomeRewardScorer)
+    assert "does not record which policy it was made for" in note
+
+
+def test_auto_on_a_tiny_random_qwen2_policy_ranks_by_confidence(tiny_model_dir, tmp_path, monkeypatch):
+    """The whole path the app takes: a real (non-bundled) Qwen2-shaped policy in a directory of its
+    own, `--reward-model auto`, no reward model made for it: confidence, labelled so, with a note."""
+    import huggingface_hub.constants
+
+    from model.solver import open_solver
+    from settings import AppConfig
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    assert (reward_loader.BUNDLED_RM_DIR / "config.json").is_file()  # there, and not used
+    config = AppConfig(model=str(tiny_model_dir), reward_model="auto", device="cpu", fallback_to_bundled=False,
+                       db_url=f"sqlite:///{tmp_path / 'app.sqlite3'}")
+    solver, note = open_solver(config, inline=True)
+    try:
+        assert solver.info.source != "bundled"
+        assert isinstance(solver.scorer, ConfidenceScorer) and solver.scorer.label == "confidence"
+        assert "Qwen/Qwen2.5-Math-RM-72B" in note and "Qwen/Qwen2.5-Math-PRM-7B" in note and "--reward-model DIR" in note
+    finally:
+        solver.close()

@@ -32,11 +32,14 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 QUANTIZED = ("nf4", "int8")
 
 
-def save_reward_model(model: Qwen2RewardBase, tokenizer: Any, path: str | os.PathLike[str]) -> Path:
+def save_reward_model(
+    model: Qwen2RewardBase, tokenizer: Any, path: str | os.PathLike[str], made_for: tuple[str, ...] | None = None
+) -> Path:
     """Write `model` and `tokenizer` to `path` in the real checkpoints' on-disk format.
 
     `config.json` also gets the top-level `rope_theta`/`torch_dtype` that transformers 4.x
-    reads, and never an `auto_map` (no remote code is needed to load it).
+    reads, never an `auto_map` (no remote code is needed to load it), and with `made_for` the
+    policy families the reward model was made for (`model.reward.made_for`).
     """
     path = Path(path)
     model.save_pretrained(path)
@@ -46,6 +49,8 @@ def save_reward_model(model: Qwen2RewardBase, tokenizer: Any, path: str | os.Pat
     raw["architectures"] = [type(model).__name__]
     raw["model_type"] = "qwen2"
     raw.pop("auto_map", None)
+    if made_for is not None:
+        raw["made_for"] = list(made_for)
     rope = raw.get("rope_parameters") or {}
     if "rope_theta" not in raw and "rope_theta" in rope:
         raw["rope_theta"] = rope["rope_theta"]
