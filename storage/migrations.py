@@ -1,276 +1,230 @@
-"""Append-only, named schema migrations, applied at start-up under the database's write lock.
+"""The session log's schema history: Alembic revisions (storage/alembic/versions/), applied at
+start-up under the database's write lock.
 
-Never edit a released migration: add one at the end of `MIGRATIONS` (docs/storage.md has the rules).
+`migrate()` is what `Store.open` runs: it looks first without the write lock (an up-to-date
+database is opened without writing anything), then, in one write transaction that also holds
+a PostgreSQL advisory lock, adopts a database migrated by the hand-written runner that came
+before Alembic (its `schema_migrations` record becomes the matching Alembic revision) and runs
+`alembic upgrade` to the target with that connection. The `alembic` command line
+(alembic.ini at the repository root) goes through the same lock and adoption in
+storage/alembic/env.py. Revisions are append-only; docs/storage.md has the rules.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Double,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    select,
-    text,
-)
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, select, text
 from sqlalchemy.engine import Connection
 
 from storage.engine import WRITE_OPTION
-from storage.models import SchemaMigration, utcnow
+from storage.errors import StorageError
 
 log = logging.getLogger("storage")
 
-# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises start-ups.
+# The Alembic script directory: env.py, script.py.mako and versions/.
+ALEMBIC_DIR = Path(__file__).resolve().with_name("alembic")
+
+# Any fixed 64-bit number: the PostgreSQL advisory lock that serialises start-ups. The same
+# key as the hand-written runner's, so that an older app starting beside this one waits too.
 _PG_LOCK_KEY = 0x6D61_7468_6170_7001
+
+# Where the hand-written runner (before Alembic) recorded the names it applied. Kept as it was
+# when a database is adopted: a record of when each early migration ran; nothing reads it after.
+LEGACY_TABLE = "schema_migrations"
+# Alembic's record of the revision a database is at (one row).
+VERSION_TABLE = "alembic_version"
+
+
+class MigrationError(StorageError):
+    """The database's record of its schema cannot be matched to this code's revisions."""
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One named step from the previous schema to the next."""
+    """One Alembic revision as this code knows it.
 
+    `revision` is Alembic's id ("0004"); `name` is its file's name without `.py`
+    ("0004_follow_up_turns"), which is also what the hand-written runner recorded for it.
+    """
+
+    revision: str
     name: str
-    apply: Callable[[Connection], None]
 
 
-def _m0001_initial(conn: Connection) -> None:
-    """Sessions, attempts, samples and feedback as first released."""
-    meta = MetaData()
-    Table(
-        "sessions",
-        meta,
-        Column("key", String(64), primary_key=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("last_seen_at", DateTime(timezone=True), nullable=False),
-    )
-    attempts = Table(
-        "attempts",
-        meta,
-        Column("id", String(32), primary_key=True),
-        Column("session_key", String(64), ForeignKey("sessions.key", ondelete="CASCADE"), nullable=False),
-        Column("started_at", DateTime(timezone=True), nullable=False),
-        Column("finished_at", DateTime(timezone=True)),
-        Column("status", String(16), nullable=False),
-        Column("problem", Text, nullable=False),
-        Column("model_id", Text, nullable=False),
-        Column("precision", String(16), nullable=False),
-        Column("device", String(32), nullable=False),
-        Column("params", JSON, nullable=False),
-        Column("n_samples", Integer),
-        Column("temperature", Double),
-        Column("top_p", Double),
-        Column("max_new_tokens", Integer),
-        Column("seed", BigInteger),
-        Column("queued_s", Double),
-        Column("ttft_s", Double),
-        Column("total_s", Double),
-        Column("prompt_tokens", Integer),
-        Column("generated_tokens", Integer),
-        Column("tokens_per_s", Double),
-        Column("greedy_answer", Text),
-        Column("maj_answer", Text),
-        Column("maj_count", Integer),
-        Column("maj_n", Integer),
-        Column("rm_answer", Text),
-        Column("rm_score", Double),
-        Column("rm_label", String(16)),
-        Column("weighted_answer", Text),
-        Column("agreement", Text),
-        Column("all_agree", Boolean(create_constraint=False)),
-        Column("error", Text),
-        CheckConstraint(
-            "status IN ('running', 'done', 'cancelled', 'error', 'interrupted')",
-            name="ck_attempts_status",
-        ),
-    )
-    Index("ix_attempts_session_started", attempts.c.session_key, attempts.c.started_at)
-    Index("ix_attempts_started", attempts.c.started_at)
-    Table(
-        "samples",
-        meta,
-        Column("id", Integer, primary_key=True, autoincrement=True),
-        Column("attempt_id", String(32), ForeignKey("attempts.id", ondelete="CASCADE"), nullable=False),
-        Column("sample_index", Integer, nullable=False),
-        Column("kind", String(16), nullable=False),
-        Column("text", Text, nullable=False),
-        Column("answer", Text),
-        Column("cluster", Integer),
-        Column("reward", Double),
-        Column("step_rewards", JSON),
-        Column("tokens", Integer),
-        Column("finish_reason", String(16)),
-        Column("mean_logprob", Double),
-        UniqueConstraint("attempt_id", "sample_index", name="uq_samples_attempt_index"),
-        CheckConstraint("kind IN ('greedy', 'sampled')", name="ck_samples_kind"),
-    )
-    feedback = Table(
-        "feedback",
-        meta,
-        Column("id", String(32), primary_key=True),
-        Column("attempt_id", String(32), ForeignKey("attempts.id", ondelete="CASCADE"), nullable=False),
-        Column("session_key", String(64), ForeignKey("sessions.key", ondelete="SET NULL")),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("author", String(16), nullable=False),
-        Column("verdict", String(16)),
-        Column("correct_answer", Text),
-        Column("comment", Text),
-        Column("target", String(16), nullable=False),
-        Column("sample_index", Integer),
-        CheckConstraint("verdict IS NULL OR verdict IN ('right', 'wrong')", name="ck_feedback_verdict"),
-        CheckConstraint("author IN ('student', 'teacher')", name="ck_feedback_author"),
-    )
-    Index("ix_feedback_attempt", feedback.c.attempt_id)
-    meta.create_all(conn)
+@lru_cache(maxsize=None)
+def script_directory(location: Path = ALEMBIC_DIR) -> ScriptDirectory:
+    """The revisions in `location` (read once per process)."""
+    return ScriptDirectory(str(location))
 
 
-def _m0002_attempt_owner(conn: Connection) -> None:
-    """Record which process runs an attempt, so that start-up only interrupts dead ones' work.
+def known_migrations(location: Path = ALEMBIC_DIR) -> tuple[Migration, ...]:
+    """The revisions in `location`, oldest first; `MigrationError` unless they form one line."""
+    scripts = script_directory(location)
+    revisions = list(scripts.walk_revisions())  # newest first
+    if len(scripts.get_heads()) > 1 or any(r.is_merge_point for r in revisions):
+        raise MigrationError(
+            f"The revisions in {location} do not form one line (several heads or a merge): "
+            "give each new revision the previous head as its down_revision."
+        )
+    return tuple(Migration(r.revision, Path(r.path).stem) for r in reversed(revisions))
 
-    Attempts that were `running` before this migration have no owner; start-up treats them
-    as interrupted (no process of this version can be running them).
+
+# Oldest first. Alembic's files are the source; this is their order, read at import.
+MIGRATIONS: tuple[Migration, ...] = known_migrations()
+
+
+def alembic_config(connection: Connection | None = None, location: Path = ALEMBIC_DIR) -> Config:
+    """An Alembic configuration for running commands from code (no alembic.ini needed).
+
+    With `connection`, storage/alembic/env.py runs the revisions on it, inside its transaction.
     """
-    owner_type = Text().compile(dialect=conn.dialect)
-    # DDL takes no bound parameters; the names here are constants, never user text.
-    conn.execute(text(f"ALTER TABLE attempts ADD COLUMN owner {owner_type}"))
-    attempts = Table("attempts", MetaData(), Column("status", String(16)))
-    Index("ix_attempts_status", attempts.c.status).create(conn)
+    config = Config()
+    config.set_main_option("script_location", str(location).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
 
 
-def _m0003_backend_and_ranking(conn: Connection) -> None:
-    """Record where the text was generated and what ranked the samples.
+def lock_for_migrations(conn: Connection) -> None:
+    """Serialise schema changes between processes, until `conn`'s transaction ends.
 
-    `attempts`: `backend` (`local` or `server`), `server_url` (an OpenAI-compatible server's
-    URL, never with credentials), `rm_index` (the `sample_index` of the RM@N pick, so that a
-    reopened attempt finds it by index rather than by matching a float) and `scorer` (the name
-    of what ranked the samples). `samples`: `weight` (its weight in the reward-weighted vote).
-    All nullable: rows from before stay as they were, with NULL in each new column. No CHECK
-    on `backend`: SQLite cannot relax one later without rebuilding the table, and the store
-    validates it anyway.
+    SQLite needs nothing more: a write transaction (BEGIN IMMEDIATE, see storage.engine)
+    already holds the database's only write lock.
     """
-    added = (
-        ("samples", "weight", Double()),
-        ("attempts", "backend", String(16)),
-        ("attempts", "server_url", Text()),
-        ("attempts", "rm_index", Integer()),
-        ("attempts", "scorer", Text()),
-    )
-    for table, column, column_type in added:
-        compiled = column_type.compile(dialect=conn.dialect)
-        # DDL takes no bound parameters; the names here are constants, never user text.
-        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {compiled}"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
-def _m0004_follow_up_turns(conn: Connection) -> None:
-    """Follow-up conversations: `follow_up_turns`, one row per question or answer.
-
-    Tied to the attempt (deleted with it) and to one of its solutions by `sample_index`
-    (greedy = 0, samples 1..N, as in `samples`); a question at an even `turn_index`, its
-    answer at the next odd one, unique per attempt and solution. Ownership is the attempt's
-    session, as for its samples. A new table only: the rows from before are untouched.
-    """
-    meta = MetaData()
-    # Only for the foreign key to resolve; `create` below makes the new table alone.
-    Table("attempts", meta, Column("id", String(32), primary_key=True))
-    turns = Table(
-        "follow_up_turns",
-        meta,
-        Column("id", String(32), primary_key=True),
-        Column("attempt_id", String(32), ForeignKey("attempts.id", ondelete="CASCADE"), nullable=False),
-        Column("sample_index", Integer, nullable=False),
-        Column("turn_index", Integer, nullable=False),
-        Column("role", String(16), nullable=False),
-        Column("text", Text, nullable=False),
-        Column("started_at", DateTime(timezone=True), nullable=False),
-        Column("finished_at", DateTime(timezone=True)),
-        Column("finish_reason", String(16)),
-        Column("tokens", Integer),
-        Column("model_id", Text),
-        UniqueConstraint("attempt_id", "sample_index", "turn_index", name="uq_follow_up_turns_position"),
-        CheckConstraint("role IN ('student', 'assistant')", name="ck_follow_up_turns_role"),
-    )
-    turns.create(conn)
+def current_revision(conn: Connection) -> str | None:
+    """The revision in `alembic_version`; None when there is none (or no such table)."""
+    # Read directly: Alembic's own MigrationContext logs two INFO lines each time it is made.
+    if not conn.dialect.has_table(conn, VERSION_TABLE):
+        return None
+    table = Table(VERSION_TABLE, MetaData(), Column("version_num", String(32)))
+    heads = sorted(conn.scalars(select(table.c.version_num)))
+    if len(heads) > 1:
+        raise MigrationError(f"The session log records several schema heads ({', '.join(heads)}); expected one.")
+    return heads[0] if heads else None
 
 
-# Append only. The order is the order of application.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration("0001_initial", _m0001_initial),
-    Migration("0002_attempt_owner", _m0002_attempt_owner),
-    Migration("0003_backend_and_ranking", _m0003_backend_and_ranking),
-    Migration("0004_follow_up_turns", _m0004_follow_up_turns),
-)
-
-
-def _bookkeeping_table() -> Table:
-    """`schema_migrations` as first released (frozen, like a migration's own tables)."""
-    return Table(
-        "schema_migrations",
-        MetaData(),
-        Column("name", String(200), primary_key=True),
-        Column("applied_at", DateTime(timezone=True), nullable=False),
-    )
-
-
-def applied_migrations(conn: Connection) -> list[str]:
-    """Names recorded in `schema_migrations`, oldest first; [] when the table does not exist."""
-    if not conn.dialect.has_table(conn, "schema_migrations"):
+def legacy_names(conn: Connection) -> list[str]:
+    """Names the hand-written runner recorded in `schema_migrations`, oldest first; [] without it."""
+    if not conn.dialect.has_table(conn, LEGACY_TABLE):
         return []
+    table = Table(LEGACY_TABLE, MetaData(), Column("name", String(200)), Column("applied_at", DateTime(timezone=True)))
     # Names start with a zero-padded number, so sorting by name is sorting by age.
-    return sorted(conn.scalars(select(SchemaMigration.name)))
+    return sorted(conn.scalars(select(table.c.name)))
 
 
-def migrate(write_engine: Engine, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the missing migrations in one transaction under the write lock; return their names.
+def applied_migrations(conn: Connection, location: Path = ALEMBIC_DIR) -> list[str]:
+    """Names of the revisions the database has, oldest first.
+
+    Read from `alembic_version` (a revision this code does not know is listed by its id), else
+    from a not yet adopted `schema_migrations`; [] for an empty database.
+    """
+    current = current_revision(conn)
+    if current is None:
+        return legacy_names(conn)
+    names = [m.name for m in known_migrations(location)]
+    ids = [m.revision for m in known_migrations(location)]
+    return names[: ids.index(current) + 1] if current in ids else [current]
+
+
+def adopt_legacy_record(conn: Connection, location: Path = ALEMBIC_DIR) -> Migration | None:
+    """Stamp a database the hand-written runner migrated with the matching Alembic revision.
+
+    Such a database has `schema_migrations` and no `alembic_version`. The last name it lists
+    becomes `alembic_version`'s revision (a record only: no table changes), so that an upgrade
+    goes on from there. Returns that revision, or None when there was nothing to adopt. Run it
+    inside the write transaction that holds `lock_for_migrations`.
+    """
+    if current_revision(conn) is not None:
+        return None
+    names = legacy_names(conn)
+    known = known_migrations(location)
+    by_name = {m.name: m for m in known}
+    warn_if_newer(n for n in names if n not in by_name)
+    applied = [n for n in names if n in by_name]
+    if not applied:
+        return None
+    if applied != [m.name for m in known[: len(applied)]]:
+        raise MigrationError(
+            f"The session log's {LEGACY_TABLE} table lists {', '.join(applied)}: not the first "
+            f"{len(applied)} of this app's migrations in order, so its schema cannot be told. "
+            "Restore a backup, or stamp the right revision by hand (docs/storage.md)."
+        )
+    adopted = by_name[applied[-1]]
+    MigrationContext.configure(conn).stamp(script_directory(location), adopted.revision)
+    log.info(
+        "Session log schema: adopted the hand-written migrations' record (%s) as Alembic revision %s.",
+        ", ".join(applied),
+        adopted.revision,
+    )
+    return adopted
+
+
+def migrate(
+    write_engine: Engine,
+    migrations: Sequence[Migration] = MIGRATIONS,
+    *,
+    location: Path = ALEMBIC_DIR,
+) -> list[str]:
+    """Bring the database to the last of `migrations` in one transaction under the write lock;
+    return the names of the revisions applied.
 
     `write_engine` must begin write transactions that take the database's write lock at once
-    (see `storage.engine`). `migrations` is there for the tests, which stop at an older
-    version to check the upgrade from it.
+    (see `storage.engine`). `migrations` is a prefix of `location`'s revisions, oldest first:
+    the tests stop at an older one to check the upgrade from it, or point `location` at
+    another script directory. A revision that fails rolls back the whole transaction, so
+    nothing is applied. A database at a revision this code does not know (a newer app's) is
+    left as it is, with a warning.
     """
-    names = [m.name for m in migrations]
-    if len(set(names)) != len(names):
-        raise ValueError("migration names must be unique")
+    if not migrations:
+        raise ValueError("migrate() needs at least one revision to migrate to")
+    order = [m.revision for m in known_migrations(location)]
+    target = migrations[-1].revision
+    if target not in order:
+        raise ValueError(f"revision {target!r} is not one of {location}'s")
     # Look first without the write lock: an up-to-date database (the usual case, and the only
     # one a read-only database can be in) is then opened without writing anything.
     with write_engine.execution_options(**{WRITE_OPTION: False}).connect() as conn:
-        if set(names) <= set(applied_migrations(conn)):
-            _warn_if_newer(applied_migrations(conn), names)
+        if _reached(current_revision(conn), order, target):
             return []
     with write_engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        _bookkeeping_table().create(conn, checkfirst=True)
-        done = set(applied_migrations(conn))
-        _warn_if_newer(done, names)
-        applied: list[str] = []
-        for migration in migrations:
-            if migration.name in done:
-                continue
-            migration.apply(conn)
-            conn.execute(
-                SchemaMigration.__table__.insert().values(name=migration.name, applied_at=utcnow())
-            )
-            applied.append(migration.name)
-    if applied:
-        log.info("Session log schema: applied %s", ", ".join(applied))
+        lock_for_migrations(conn)
+        adopt_legacy_record(conn, location)
+        current = current_revision(conn)  # again: another process may have migrated meanwhile
+        if _reached(current, order, target):
+            return []
+        command.upgrade(alembic_config(conn, location), target)
+    start = order.index(current) + 1 if current is not None else 0
+    applied = [m.name for m in known_migrations(location)[start : order.index(target) + 1]]
+    log.info("Session log schema: applied %s", ", ".join(applied))
     return applied
 
 
-def _warn_if_newer(done: Iterable[str], known: Sequence[str]) -> None:
-    unknown = sorted(set(done) - set(known))
+def _reached(current: str | None, order: list[str], target: str) -> bool:
+    """Whether a database at `current` needs nothing to be at `target` (warning if it is newer)."""
+    if current is None:
+        return False
+    if current not in order:
+        warn_if_newer([current])
+        return True
+    return order.index(current) >= order.index(target)
+
+
+def warn_if_newer(unknown: Iterable[str]) -> None:
+    """Say that a newer app upgraded the log; this older code goes on using it."""
+    unknown = sorted(unknown)
     if unknown:
         # Migrations are additive, so this older code can go on writing; say so anyway.
         log.warning(

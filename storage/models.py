@@ -1,6 +1,7 @@
 """The session log's tables as SQLAlchemy 2 typed models, as they stand after the last migration.
 
-Used to read and write, never to create tables (the migrations do; a test checks they agree).
+Used to read and write, never to create tables (the Alembic revisions in storage/alembic/ do;
+a test checks they agree). Alembic's `--autogenerate` compares against them.
 """
 
 from __future__ import annotations
@@ -228,11 +229,3 @@ class FollowUpTurn(Base):
 
     attempt: Mapped[Attempt] = relationship(back_populates="turns")
 
-
-class SchemaMigration(Base):
-    """One applied migration, by name (see storage.migrations)."""
-
-    __tablename__ = "schema_migrations"
-
-    name: Mapped[str] = mapped_column(String(200), primary_key=True)
-    applied_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,16 +1,24 @@
-"""The same session log on PostgreSQL, when a server is at hand.
+"""The same session log on PostgreSQL, when a server is at hand: the schema, the upgrade from
+each earlier schema with data in it (through Alembic and from the hand-written runner's
+databases), start-ups racing on the advisory lock, the `alembic` command line, and the store.
 
 Set `MATHAPP_TEST_PG_URL` to a URL of a role that may create databases, e.g.
 `postgresql+psycopg://postgres@/postgres?host=/tmp/pg&port=5432`; each test gets a fresh
-database and drops it afterwards. Without it (and `psycopg`) these tests skip.
+database and drops it afterwards. Without it (and `psycopg`) these tests skip, unless
+`MATHAPP_TEST_STRICT=1` makes that a failure.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
+import sys
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 
 import pytest
@@ -20,6 +28,17 @@ from storage import AttemptQuery, FeedbackInput, FollowUpAnswer, Store, new_sess
 from storage.formats import read_csv, read_jsonl
 from storage.migrations import MIGRATIONS, applied_migrations
 from tests.optional import require
+from tests.test_storage_migrations import (
+    EARLIER,
+    EARLIER_IDS,
+    RELEASED,
+    ROOT,
+    alembic_cli,
+    build_legacy,
+    build_with_alembic,
+    check_upgrade_keeps_every_value,
+    describe_schema,
+)
 from tests.storage_worker import (
     check_server_attempt_round_trip,
     make_outcome,
@@ -31,8 +50,9 @@ from tests.test_storage_schema import PINNED_COLUMNS
 ADMIN_URL = os.environ.get("MATHAPP_TEST_PG_URL")
 
 
-@pytest.fixture()
-def pg_url():
+@contextmanager
+def _fresh_database() -> Iterator[str]:
+    """A new, empty database on the test server (dropped afterwards); its URL."""
     # Skips on a user's machine without a server; `.ci/run` starts one and makes this strict.
     require(bool(ADMIN_URL), "a PostgreSQL server (set MATHAPP_TEST_PG_URL)")
     try:
@@ -52,13 +72,75 @@ def pg_url():
         admin.dispose()
 
 
+@pytest.fixture()
+def pg_url():
+    with _fresh_database() as url:
+        yield url
+
+
+@pytest.fixture()
+def other_pg_url():
+    with _fresh_database() as url:
+        yield url
+
+
 def test_schema_and_migrations_on_postgres(pg_url):
     with Store.open(pg_url) as store:
         inspector = inspect(store.engine)
+        assert set(inspector.get_table_names()) == set(PINNED_COLUMNS)
         for table, columns in PINNED_COLUMNS.items():
             assert [c["name"] for c in inspector.get_columns(table)] == columns
         with store.engine.connect() as conn:
             assert applied_migrations(conn) == [m.name for m in MIGRATIONS]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == MIGRATIONS[-1].revision
+
+
+@pytest.mark.parametrize("count", range(1, len(RELEASED) + 1), ids=RELEASED)
+def test_alembic_and_the_hand_written_runner_build_the_same_schema_on_postgres(pg_url, other_pg_url, count):
+    build_with_alembic(pg_url, count)
+    build_legacy(other_pg_url, count)
+    assert describe_schema(pg_url) == describe_schema(other_pg_url)
+
+
+@pytest.mark.parametrize("road,count", EARLIER, ids=EARLIER_IDS)
+def test_an_upgrade_keeps_every_old_value_and_adds_nulls_on_postgres(pg_url, road, count):
+    check_upgrade_keeps_every_value(pg_url, road, count)
+
+
+@pytest.mark.parametrize("road", ["empty", "legacy"])
+def test_several_processes_starting_at_once_migrate_once_on_postgres(pg_url, road):
+    """The advisory lock: four start-ups at once, one upgrade (or one adoption, then one upgrade)."""
+    if road == "legacy":
+        build_legacy(pg_url, 2)
+    code = "import sys; from storage import Store; Store.open(sys.argv[1], strict=True).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, pg_url], cwd=ROOT) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    engine = create_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [MIGRATIONS[-1].revision]
+    engine.dispose()
+
+
+def test_a_database_from_a_newer_version_still_works_on_postgres(pg_url, caplog):
+    Store.open(pg_url).close()
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9000'"))
+    engine.dispose()
+    with caplog.at_level(logging.WARNING, logger="storage"), Store.open(pg_url) as store:
+        assert store.health().ok and store.start_attempt(make_start(new_session_id())).ok
+    assert "(migrations 9000 are unknown here); carrying on" in caplog.text
+
+
+def test_the_command_line_upgrades_postgres(pg_url):
+    build_legacy(pg_url, 1)
+    result = alembic_cli("upgrade", "head", db_url=pg_url)
+    assert "as Alembic revision 0001" in result.stderr
+    inspector = inspect(create_engine(pg_url))
+    for table, columns in PINNED_COLUMNS.items():
+        assert [c["name"] for c in inspector.get_columns(table)] == columns, table
+    assert f"{MIGRATIONS[-1].revision} (head)" in alembic_cli("current", db_url=pg_url).stdout
+    assert "No new upgrade operations detected" in alembic_cli("check", db_url=pg_url).stdout
 
 
 def test_upgrade_from_the_previous_version_on_postgres(pg_url):

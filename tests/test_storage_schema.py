@@ -1,7 +1,8 @@
 """The session log's schema, pinned: tables, columns, SQLite settings, and the layering rule.
 
-If a test here fails because you changed the schema on purpose: add a migration (never edit
-an old one), update `storage/models.py`, then update the pinned lists below.
+If a test here fails because you changed the schema on purpose: add an Alembic revision in
+storage/alembic/versions/ (never edit an old one), update `storage/models.py`, then update the
+pinned lists below.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ PINNED_COLUMNS = {
         "id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at", "finished_at",
         "finish_reason", "tokens", "model_id",
     ],
-    "schema_migrations": ["name", "applied_at"],
+    "alembic_version": ["version_num"],
 }
 
 NOT_NULL = {
@@ -57,7 +58,7 @@ NOT_NULL = {
     "samples": {"id", "attempt_id", "sample_index", "kind", "text"},
     "feedback": {"id", "attempt_id", "created_at", "author", "target"},
     "follow_up_turns": {"id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at"},
-    "schema_migrations": {"name", "applied_at"},
+    "alembic_version": {"version_num"},
 }
 
 
@@ -103,10 +104,9 @@ def test_models_match_the_migrated_database(store):
         assert model_indexes <= {i["name"] for i in inspector.get_indexes(table.name)}, table.name
 
 
-def test_every_migration_is_recorded(store):
+def test_the_database_is_at_the_last_revision(store):
     with store.engine.connect() as conn:
-        names = conn.scalars(text("SELECT name FROM schema_migrations ORDER BY name")).all()
-    assert names == [m.name for m in MIGRATIONS]
+        assert conn.scalars(text("SELECT version_num FROM alembic_version")).all() == [MIGRATIONS[-1].revision]
 
 
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_db_url):
