@@ -48,6 +48,9 @@ MAX_DEPTH = 40
 MAX_SIDE_TOKENS = 400
 """Longest side read, in tokens."""
 
+ROUNDED_SLACK = Fraction(1, 200)
+"""How far (relatively) a decimal operand read as rounded (`0.1667` for 1/6) may move a value."""
+
 Interval = tuple[Fraction, Fraction]
 _CLOSING = {"(": ")", "[": "]", "{": "}", "⌊": "⌋", "⌈": "⌉"}
 _SUM, _PRODUCT, _UNARY, _POWER, _ATOM = 1, 2, 3, 4, 5  # precedence, for writing `read_as`
@@ -199,12 +202,15 @@ def _sqrt(a: _Val) -> _Val:
                 a.mixed or not halves, text, _POWER)
 
 
-def _number(tok: Tok, rounded: frozenset[str]) -> _Val:
+def _number(tok: Tok, rounded: frozenset[str], loose: bool = False) -> _Val:
     value = tok.value
     assert isinstance(value, Fraction)
     if tok.text in rounded and tok.decimals:
         ulp = Fraction(1, 10**tok.decimals)
         return _Val(value - ulp, value + ulp, text=tok.text)
+    if loose and tok.decimals and not tok.exact:  # 0.1667 may stand for 1/6
+        half = Fraction(1, 2 * 10**tok.decimals)
+        return _Val(value - half, value + half, text=tok.text)
     value = _bounded(value)
     return _Val(value, value, text=tok.text)
 
@@ -218,15 +224,19 @@ def _integer_part(v: _Val, closer: str) -> _Val:
 
 class _Parser:
     """One side's tokens to one value; `mixed` reads `2\\frac{1}{2}` as 5/2, `floors` reads
-    square brackets as the integer part."""
+    square brackets as the integer part, `loose` a decimal (not money) as maybe rounded."""
 
-    def __init__(self, toks: list[Tok], rounded: frozenset[str], mixed: bool, floors: bool = False) -> None:
+    def __init__(
+        self, toks: list[Tok], rounded: frozenset[str], mixed: bool, floors: bool = False, loose: bool = False
+    ) -> None:
         self.toks = toks
         self.i = 0
         self.depth = 0
         self.rounded = rounded
         self.mixed = mixed
         self.floors = floors
+        self.loose = loose
+        self.saw_decimal = False  # a decimal operand that may have been rounded
         self.saw_mixed = False
         self.saw_square = False  # square brackets around a non-integer
         self.assumed: list[str] = []
@@ -326,7 +336,11 @@ class _Parser:
     def atom(self) -> _Val:
         tok = self.take()
         if tok.kind == NUM:
-            value = _number(tok, self.rounded)
+            after = self.peek()
+            money = after is not None and after.kind == UNIT and after.start == after.end  # $2.25: exact
+            if tok.decimals and not tok.exact and not money:
+                self.saw_decimal = True
+            value = _number(tok, self.rounded, self.loose and not money)
             after = self.peek()
             if after is not None and after.kind == FRAC and tok.decimals == 0:
                 self.saw_mixed = True
@@ -434,6 +448,14 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
         try:
             m = _Parser(toks, rounded, mixed=True).parse()
             readings.insert(0, Reading((m.lo, m.hi), None, m.units, m.mixed, assumed, read_as=m.text))
+        except Unreadable:
+            pass
+    if parser.saw_decimal:  # `0.1667 \\times 60 = 10`: the decimal may be 1/6 rounded
+        try:
+            d = _Parser(toks, rounded, mixed=False, loose=True).parse()
+            slack = max(abs(v.lo), abs(v.hi)) * ROUNDED_SLACK  # and never further than this from the exact value
+            lo, hi = max(d.lo, v.lo - slack), min(d.hi, v.hi + slack)
+            readings.append(Reading((lo, hi), None, d.units, d.mixed, assumed, "a decimal written was rounded", d.text))
         except Unreadable:
             pass
     if parser.saw_square:  # `[22.8]`: maybe the integer part
