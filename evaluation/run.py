@@ -133,6 +133,7 @@ def run_problem(
         scorer_name=scorer.name if scorer is not None else "",
         label=scorer.label if scorer is not None else "reward",
         greedy_answer=greedy_answer,
+        analysis=run.analysis,
     )
     timings = {
         "generate_s": round(run.timings.total_s, 4),

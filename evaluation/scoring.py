@@ -3,8 +3,10 @@ on nested prefixes.
 
 Every N in `nested_sizes` sees the first N samples of the same run, ranked by the app's own
 `majority_vote` and `rank_solutions`, so ties break exactly as on the page. The checked vote is
-Maj@N among the samples in which the step checker finds no wrong claim (`judgements.steps.checker.checked_vote`,
-Maj@N when none is left), as the page shows it.
+Maj@N among the samples in which the step checker found no wrong claim (Maj@N when none is
+left), as the page shows it: the verdicts are the ones the Solver's analysis of the run holds
+(`RunResult.analysis`), read, never checked again (`judgements.analysis.checked_vote_of`); a
+run without an analysis has no checked vote.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from judgements.analysis import RunAnalysis, SolutionAnalysis, checked_vote_of
 from judgements.answers import equivalent, majority_vote
 from model.errors import ConfigError
 from judgements.ranking import Score, rank_solutions
-from judgements.steps.checker import check_solution, checked_vote
 from judgements.solution import Solution
 
 
@@ -88,15 +90,19 @@ def evaluate_prefixes(
     scorer_name: str,
     label: str,
     greedy_answer: str | None = None,
+    analysis: RunAnalysis | None = None,
 ) -> list[AtN]:
     """Maj@N, RM@N, the weighted vote, pass@N and the checked vote on the first N samples, for
     each N in `sizes`.
 
     `scores` (one per sample, or None when nothing was scored) are sliced with the samples, so
-    each prefix is ranked exactly as the app would rank a run of that many samples.
+    each prefix is ranked exactly as the app would rank a run of that many samples. `analysis`
+    is the run's (the checker's verdicts on each sample); without one, no checked vote.
     """
     answers = [s.answer for s in samples]
-    checks = [check_solution(s.text) for s in samples]  # once per sample, shared by every prefix
+    verdicts = None
+    if analysis is not None:  # a sample the analysis did not check holds no wrong claim it knows of
+        verdicts = [analysis.of(s.index) or SolutionAnalysis(s.index) for s in samples]
     outcomes = []
     for n in sizes:
         head = list(samples[:n])
@@ -108,7 +114,10 @@ def evaluate_prefixes(
             )
             rm = Pick(ranking.rm_answer, judge(ranking.rm_answer))
             weighted = Pick(ranking.weighted_answer, judge(ranking.weighted_answer))
-        checked = checked_vote(head, checks[:n]).answer if head else None
+        checked = NO_PICK
+        if verdicts is not None and head:
+            answer = checked_vote_of(head, verdicts[:n], vote).answer
+            checked = Pick(answer, judge(answer))
         outcomes.append(
             AtN(
                 n=n,
@@ -116,7 +125,7 @@ def evaluate_prefixes(
                 rm=rm,
                 weighted=weighted,
                 passed=any(judge(a) for a in answers[:n]),
-                checked=Pick(checked, judge(checked)),
+                checked=checked,
             )
         )
     return outcomes

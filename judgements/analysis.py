@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from judgements.claims import claim_from_dict, claim_to_dict
 from judgements.map_data import ReasoningMap
 from judgements.reasoning_map import build_map, with_reference
-from judgements.steps.checker import Claim, SolutionCheck, check_solution, checked_vote
+from judgements.steps.checker import Claim, SolutionCheck, check_solution, checked_vote, split_steps
 
 if TYPE_CHECKING:
     from judgements.answers import Vote
@@ -133,6 +133,12 @@ def check_row(solution: Solution) -> SolutionCheck:
     return check_solution(solution.text)
 
 
+def stored_check(solution: Solution, analysis: SolutionAnalysis | None) -> SolutionCheck:
+    """A logged solution's steps (split again: cheap, and what the map lays out) with the claims
+    its analysis logged (none when it was not checked): no claim is checked again."""
+    return SolutionCheck(tuple(split_steps(solution.text)), analysis.claims if analysis is not None else ())
+
+
 def analyse_run(
     greedy: Solution | None,
     samples: Sequence[Solution],
@@ -149,15 +155,18 @@ def analyse_run(
     solutions = tuple(SolutionAnalysis.of(index, full[index]) for index in sorted(full))
     checked = None
     if samples and vote is not None and all(s.finished for s in samples):
-        checked = _checked_vote(samples, [full[s.index] for s in samples], vote)
+        checked = checked_vote_of(samples, [full[s.index] for s in samples], vote)
     tree = None
     if vote is not None and any(s.kind == "sampled" for s in rows):
         tree = build_map(rows, checks=[full[s.index] for s in rows])
     return RunAnalysis(solutions, checked, tree)
 
 
-def _checked_vote(samples: Sequence[Solution], checks: Sequence[SolutionCheck], vote: Vote) -> CheckedVote:
-    found = checked_vote(samples, checks)
+def checked_vote_of(samples: Sequence[Solution], checks: Sequence[SolutionCheck | SolutionAnalysis], vote: Vote) -> CheckedVote:
+    """The checked vote of `samples` given the checker's verdicts on each (`checks`, in order:
+    a fresh `SolutionCheck` or a logged `SolutionAnalysis`; only whether it holds a wrong claim
+    counts) and their Maj@N `vote`, which it is compared with."""
+    found = checked_vote(samples, checks)  # type: ignore[arg-type]  # reads only `has_wrong`
     agrees = None
     if found.answer is not None and vote.answer is not None:
         if found.fell_back:
@@ -197,10 +206,13 @@ def remeasure(tree: ReasoningMap, samples: Sequence[Solution], right_answer: str
 
 __all__ = [
     "CheckedVote",
+    "Claim",
     "RunAnalysis",
     "SolutionAnalysis",
     "analyse_run",
     "check_row",
+    "checked_vote_of",
     "remeasure",
     "right_cluster",
+    "stored_check",
 ]

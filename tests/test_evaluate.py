@@ -38,7 +38,9 @@ from evaluation.scoring import (
 )
 from evaluation.summary import RunInfo, summarize
 from model.reward import Score
+from model.solver import vote
 from model.types import RunResult, Timings
+from judgements.analysis import analyse_run
 from judgements.solution import Solution
 from tests.crafted import build_scripted_model
 
@@ -207,11 +209,17 @@ def test_the_checked_vote_drops_samples_with_a_wrong_calculation_on_every_prefix
     slip = "A baker makes $14 \\times 12 = 158$ muffins and sells 150, so \\boxed{8} are left."
     texts = [slip, slip, right, slip, right]
     samples = [Solution(i + 1, "sampled", t, 20, "stop", -0.2, "18" if t == right else "8") for i, t in enumerate(texts)]
-    outcomes = evaluate_prefixes(samples, None, [1, 2, 4, 5], Judge("18"), scorer_name="", label="reward")
+    analysis = analyse_run(None, samples, vote(samples))  # as the Solver hands the run over
+    outcomes = evaluate_prefixes(samples, None, [1, 2, 4, 5], Judge("18"), scorer_name="", label="reward",
+                                 analysis=analysis)
     # Maj@N follows the slipping majority; the checked vote keeps only the unflagged samples, and
     # falls back to Maj@N while none of them is in the prefix.
     assert [(o.majority.answer, o.majority.correct) for o in outcomes] == [("8", False)] * 4
     assert [(o.checked.answer, o.checked.correct) for o in outcomes] == [("8", False), ("8", False), ("18", True), ("18", True)]
+    assert outcomes[-1].checked.answer == analysis.checked.answer  # the whole run: the analysis's own
+    # Without the run's analysis there is no checked vote: the evaluation checks no step itself.
+    bare = evaluate_prefixes(samples, None, [5], Judge("18"), scorer_name="", label="reward")
+    assert bare[0].checked == NO_PICK
 
 
 def test_scores_of_keeps_step_rewards():
@@ -251,13 +259,17 @@ class FakeSolver:
             raise PromptTooLongError("The problem takes 5,000 tokens with the prompt.")
         greedy, rows = self.table[problem]
         solution = lambda i, a, r: Solution(i, "sampled" if i else "greedy", f"\\boxed{{{a}}}", 7, "stop", -0.3, a, reward=r)
+        samples = [solution(i + 1, a, r) for i, (a, r) in enumerate(rows[: params.n])]
+        voted = vote(samples)
         return RunResult(
             problem=problem,
             seed=params.seed,
             max_new_tokens=params.max_new_tokens,
             greedy=solution(0, greedy, None),
-            samples=[solution(i + 1, a, r) for i, (a, r) in enumerate(rows[: params.n])],
+            samples=samples,
             timings=Timings(0.0, 0.1, 0.5, 20, 7 * (params.n + 1), 14.0 * (params.n + 1), 14.0),
+            vote=voted,
+            analysis=analyse_run(None, samples, voted),  # as the Solver hands a run over
         )
 
 
