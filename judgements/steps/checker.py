@@ -3,32 +3,46 @@
 - `split_steps(text)`: the steps of a solution: display equations (`$$...$$`, `\\[...\\]`,
   `\\begin{align*}...`) and the non-empty lines between them. Each step knows its paragraph
   (blank-line-separated, as a process reward model numbers its steps).
-- `check_solution(text)`: every claim `a op b = c` (chains `a = b = c`, `≈`) in every step:
-  "right", "wrong" (with the right value) or "not checked". `wrong_claims(text)` keeps the
-  wrong ones: `14 \\times 12 = 158` is wrong and should be 168.
+- `check_solution(text, problem="")`: every claim `a op b = c` (chains `a = b = c`, `≈`) in
+  every step: "right", "wrong" (with the right value) or "not checked" (with the reason). Each
+  claim says what it read (`read_as`: `14 × 12`) and whether that reading involved a guess
+  (`certain`); `Claim.mark()` is the sentence a page shows ("read as 14 × 12; that is 168, not
+  158"). A claim is "wrong" only when it is wrong under every reading of its notation and the
+  reading guessed nothing; one that would be wrong under a guessed reading (`x` in prose as ×,
+  unlike units, a possible unit conversion) is "not checked", with its would-be right value
+  (`SolutionCheck.unsure`). `SolutionCheck.wrong` (what a page marks) holds only certain ones;
+  `wrong_claims(text)` is that list: `14 \\times 12 = 158` is wrong and should be 168.
 - `checked_vote(samples)`: Maj@N among the samples with no wrong claim, else Maj@N.
 - `step_key(text)`: what a step says, normalised (spacing, `\\left`, `1,000` = `1000`,
   `2.50` = `2.5`); for a step with an equation, the equation itself (for `judgements.reasoning_map`).
 
-Values are computed with `Fraction` under hard size bounds (`judgements.steps.values`); nothing here
-calls sympy, so a check never waits on a parser. A claim the checker cannot read (a variable,
-`\\pi`, a number past the bounds such as `10^{10^{10}}`) is "not checked", never "wrong". Prose
-that only looks like arithmetic is not read as a claim (`judgements.steps.tokens`): dates and ranges
+How real text is read (the modules of this package, each with the rules of its job):
+`delimiters` (where math is; a `$` is money unless it pairs as math; nested delimiters),
+`tokens` (numbers, letters, units, operators: a letter in math is a variable, never dropped;
+a symbol the problem defines, `@`, `\\star`, `\\circ`, is no arithmetic), `chains` (where a
+side starts and ends), `values` (exact values, units, the readings of a side), `units` (unit
+words and conversions), `verdicts` (right, wrong or not checked, and how sure), `marks` (the
+sentence). Values are computed with `Fraction` under hard size bounds; nothing calls sympy, so
+a check never waits on a parser. A claim the checker cannot read (a variable, a function value
+`f'(5) = 0`, `\\pi`, a number past the bounds such as `10^{10^{10}}`) is "not checked", never
+"wrong". Prose that only looks like arithmetic is not read as a claim: dates and ranges
 (`2019-2020`, `3-5 days`), ratios `3:4`, labels (`step 1 = ...`: a bare number right after a
-word is not compared with a result), unit conversions (`1 hour = 60 minutes`, `2 hours = 2
-\\times 60`), remainders (`100 \\div 7 = 14 R 2`), and two bare numbers unless a computation
-earlier in the chain makes the second a result (`3 \\times 4 = 12 = 13` is wrong). A step that
-starts with `=` (an align row, the next display) continues the previous step's last side.
+prose word is not compared with a result), unit conversions (`1 hour = 60 minutes`, `2 hours =
+2 \\times 60`), a whole quotient said in words (`49 \\div 9 = 5` complete cycles; with its
+remainder, `18 \\div 4 = 4 \\text{ remainder } 2` is checked as such), a claim the sentence
+itself rejects (`..., which is not true`), and two bare numbers unless a computation earlier in
+the chain makes the second a result (`3 \\times 4 = 12 = 13` is wrong). A step that starts with
+`=` (an align row, the next display) continues the previous step's last side.
 
 Rounding, a judgement call: a written decimal is right when it is the exact value rounded to
 its number of decimals or cut there (`10/3 = 3.33`, `2/3 = 0.66`; not `10/3 = 3.32`, not
 `\\sqrt{2} = 1.5`); a whole number after `=` must be exact (`10/3 = 3` is wrong), after `≈` it
 may be rounded (`10/3 ≈ 3`); `≈` with no written precision (`1024 ≈ 10^3`) is not checked. A
 number a claim rounded stands for its rounding later on (`10/3 ≈ 3.33`, then `3.33 \\times 3 =
-10` is right). A bare percent reads as a share or as the number (`\\frac{30}{120} \\times 100 =
-25\\%` is right). `12 + 3 = 15 + 1 = 16` is a running total, not an equation: a side that starts
-from the previous result is not compared with it.
-"""
+10` is right), and a decimal operand may itself be rounded (`3.14 \\times 25 = 78.54` is not
+checked; money is exact). A bare percent reads as a share or as the number (`\\frac{30}{120}
+\\times 100 = 25\\%` is right). `12 + 3 = 15 + 1 = 16` is a running total, not an equation: a
+side that starts from the previous result is not compared with it."""
 
 from __future__ import annotations
 
@@ -226,6 +240,7 @@ def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
         return exc
 
 
+_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s*\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)(\d+)")
 _SENTENCE_END = re.compile(r"[.;!?\n]|\\\\|\\\]")
 _DENIAL = re.compile(
     r"\b(?:(?:is|are|was|isn't|not)\s+(?:not\s+)?(?:true|correct|equal|valid|possible|right)|false|untrue|incorrect|"
@@ -246,6 +261,7 @@ def _denied(text: str, end: int) -> bool:
 def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None) -> list[Claim]:
     """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`)."""
     text, offset = step.text, step.start
+    moduli = tuple(int(m) for m in _MODULUS.findall(text[:MAX_STEP_CHARS])[:8] if len(m) <= 12)
     readings = [_readings(side, rounded) for side in chain.sides]
     head = chain.sides[0]
     if carry is not None and (head.toks or head.start != head.end):
@@ -267,7 +283,7 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
         else:
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
-        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before), rounded)
+        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, moduli), rounded)
         if verdict.status == "wrong" and _denied(text, end):
             verdict = Verdict("not checked", "the text itself says it does not hold", verdict.right, verdict.read_as)
         claims.append(

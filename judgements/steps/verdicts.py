@@ -12,6 +12,8 @@ that computes is compared with the side that states a result (`14 \\times 12 = 1
   label, two bare numbers.
 - A quotient with its remainder said in words (`18 \\div 4 = 4 \\text{ remainder } 2`) is
   checked as such: 4 × 4 + 2 = 18.
+- In a step that works modulo m (`(mod 7)`, `\\pmod{7}`, "modulo 7"), a whole-number claim
+  that holds modulo m is right (`3 \\cdot 5 = 1`).
 - Wrong otherwise, and `certain` when no reading hides another meaning: a reading that
   assumed something (`x` in prose as ×), adds unlike units (`19g + 17h`), or whose units
   could turn the numbers into each other (`0.054 = 5.4 cents`: a factor 100) is not certain,
@@ -61,6 +63,7 @@ class Link:
     relation: str
     first: bool
     computed_before: bool
+    moduli: tuple[int, ...] = ()  # the step works modulo these (`(mod 7)`, `\\pmod{7}`)
 
 
 def number_text(x: Fraction) -> str:
@@ -208,6 +211,19 @@ def _quotient(link: Link, computed_side: Side, written: list[Reading]) -> Verdic
     return None
 
 
+def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...]) -> int | None:
+    """The modulus under which the computed and a written whole number agree, if any."""
+    lo, hi = c.value
+    if lo != hi or lo.denominator != 1:
+        return None
+    for w in written:
+        if w.value[0] == w.value[1] and w.value[0].denominator == 1:
+            for m in moduli:
+                if m > 1 and (lo.numerator - w.value[0].numerator) % m == 0:
+                    return m
+    return None
+
+
 def judge(link: Link, rounded: set[str]) -> Verdict:
     """The verdict on one link; `rounded` collects the written numbers a right claim rounded."""
     a, b, ra, rb, relation = link.a, link.b, link.ra, link.rb, link.relation
@@ -248,6 +264,9 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
     if {w.lower() for w in b.after} & _REMAINDER_WORDS:
         return Verdict("not checked", "a division with a remainder")  # 100 \div 7 = 14 R 2
     c, w = primary[0], written[0]
+    modulus = _congruent(c, written, link.moduli)
+    if modulus is not None:
+        return Verdict("right", read_as=f"{c.read_as} (mod {modulus})", certain=True)
     right = value_text(c.value)
     doubts = [_doubt(x, y) for x in primary for y in written]
     doubt = next((d for d in doubts if d), "")
