@@ -95,7 +95,7 @@ class Samples:
     def strong(self) -> bool:
         """Whether the majority is strong enough for this judge to speak (see the module docstring)."""
         vote = self.vote
-        return (vote.standing.decided and vote.count >= STRONG_VOTES
+        return (vote.answer is not None and not vote.tied and vote.count >= STRONG_VOTES
                 and vote.total > 0 and vote.count / vote.total >= STRONG_SHARE)
 
 
@@ -218,7 +218,8 @@ def samples_judge(steps: Sequence[str], problem: str, samples: Samples | None, s
     if samples is None:
         return JudgeReport(SAMPLES, False, "the model's solutions were not drawn")
     vote, total = samples.vote, samples.vote.total
-    details: dict[str, Any] = {"samples": total, "agreement": vote.count, "standing": vote.standing.kind}
+    details: dict[str, Any] = {"samples": total, "agreement": vote.count, "answers": len(vote.clusters),
+                               "tied": vote.tied}
     if reveal and vote.answer is not None:
         details["answer"] = vote.answer
     if vote.answer is None:

@@ -1,0 +1,78 @@
+"""Check my work in a real headless Chromium: type a solution with a slip in step 2, see step 2
+marked with the reason; ask for a hint, see no answer in it; markup stays text.
+
+The scripted model answers every problem "We add $2+3$ and get \\boxed{5}.": its samples agree
+on 5, and each hint it writes states 5, so the hint shown must have been cut."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers import scripted_model_dir, start_app
+from tests.test_browser import ARTIFACTS, browser, goto_app  # noqa: F401 - `browser` is a fixture
+
+EGGS = "A box holds 14 rows of 12 eggs. 8 eggs break. How many eggs are left?"
+SLIP = "There are 14 rows of 12 eggs.\n$14 \\times 12 = 158$ eggs\n$158 - 8 = 150$ are left\nSo \\boxed{150}"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser-check-work")
+    running = start_app(scripted_model_dir(root), root / "app.sqlite3", n_samples=4, max_new_tokens=48)
+    yield running
+    running.close()
+
+
+@pytest.fixture()
+def page(browser, app):  # noqa: F811 - the imported fixture
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    goto_app(page, app.url)
+    page.get_by_role("tab", name="Check my work").click()
+    page.errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def test_a_slip_in_step_2_is_marked_with_its_reason_and_a_hint_gives_no_answer(page):
+    page.locator("#check-problem textarea").fill(EGGS)
+    page.locator("#check-solution textarea").fill(SLIP)
+    page.locator("#check-btn").click()
+    page.wait_for_selector("#check-steps .work-step.first-wrong", timeout=60_000)
+    page.wait_for_function("document.querySelector('#check-judges').innerText.includes('4 of 4')", timeout=60_000)
+    marked = page.locator("#check-steps .work-step.first-wrong")
+    assert marked.get_attribute("id") == "work-step-2"
+    assert "Step 2" in marked.inner_text() and "168, not 158" in marked.inner_text()
+    assert marked.locator(".katex").count() >= 1  # the step is typeset like everywhere else
+    assert page.locator("#check-steps .work-step").count() == 4
+    assert "Step 2 looks wrong" in page.locator("#check-status").inner_text()
+
+    page.locator("#check-hint-btn").click()
+    page.wait_for_selector("#check-hints .hint", timeout=60_000)
+    hint = page.locator("#check-hints .hint").first.inner_text()
+    assert "Hint 1" in hint and "5" not in hint.replace("Hint 1", "")
+    page.locator("#check-hint-btn").click()
+    page.wait_for_function("document.querySelectorAll('#check-hints .hint').length === 2", timeout=60_000)
+    second = page.locator("#check-hints .hint").nth(1).inner_text()
+    assert second != hint and "5" not in second.replace("Hint 2", "")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-check-work.png"), full_page=True)
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_markup_in_a_solution_stays_text(page):
+    page.locator("#check-problem textarea").fill(EGGS)
+    page.locator("#check-solution textarea").fill("<img src=x onerror=\"window.__pwned=1\">\n$14 \\times 12 = 158$")
+    page.locator("#check-btn").click()
+    page.wait_for_function("document.querySelector('#check-steps').innerText.includes('onerror')", timeout=60_000)
+    assert page.locator("#check-steps img").count() == 0 and page.evaluate("window.__pwned") is None
+    assert "HTML" in page.locator("#check-status").inner_text()
+
+
+def test_an_empty_solution_gets_a_message(page):
+    page.locator("#check-problem textarea").fill(EGGS)
+    page.locator("#check-btn").click()
+    page.wait_for_function("document.querySelector('#check-status').innerText.includes('empty')", timeout=30_000)
+    assert page.locator("#check-steps .work-step").count() == 0

@@ -1,0 +1,248 @@
+"""The "Check my work" tab and the `/check_work` API: a student's solution, a verdict per step,
+the earliest wrong step highlighted with its reason, and hints instead of answers.
+
+The judgement is the core's (`judgements.work_check`, through `model.checkwork` and
+`model.hints`); this module lays out the tab, wires it, and draws what comes back. Every piece
+of student or model text reaches the page through `ui.mathtext.math_markdown` (formulas typeset,
+everything else literal), and every reason through `escape_text`.
+
+A check yields twice: the step checker's verdicts at once, then every judge's once the model's
+samples are drawn. The samples are kept per page (`gr.State`) for the same problem, so hints and
+a second check reuse them. Stop cancels the draw; the checker's verdicts stay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import gradio as gr
+
+from judgements.work_check import WorkCheck, check_work
+from judgements.work_judges import CHECKER, JudgeReport
+from model.checkwork import run_check
+from model.hints import give_hint
+from model.params import SamplingParams
+from ui.mathtext import LATEX_DELIMITERS, escape_text, math_markdown
+from ui.resources import AppResources, RunsInFlight
+from ui.sessions import session_of
+
+log = logging.getLogger(__name__)
+
+CHECK_SAMPLES = 4
+"""The fewest samples a check draws (when the page's default asks for any)."""
+
+VERDICT_WORDS = {"right": "✓ right", "wrong": "✗ wrong", "unsure": "? unsure"}
+
+CSS = """
+.work-step { border-left: 4px solid #cbd5e1; padding: .3rem .7rem; margin: .35rem 0; border-radius: 4px; }
+.work-step.right { border-left-color: #16a34a; }
+.work-step.unsure { border-left-color: #a3a3a3; }
+.work-step.wrong { border-left-color: #f97316; }
+.work-step.first-wrong { border-left-color: #b91c1c; background: #fef2f2; }
+.work-head { font-size: .85rem; font-weight: 600; }
+.work-step.first-wrong .work-head, .work-step.first-wrong .work-reason { color: #b91c1c; }
+.work-reason { font-size: .85rem; margin: .1rem 0; }
+.work-message.good { color: #15803d; font-weight: 600; }
+.work-message.bad { color: #b91c1c; font-weight: 600; }
+.hint { border-left: 4px solid #2563eb; padding: .3rem .7rem; margin: .35rem 0; }
+"""
+
+
+@dataclass
+class CheckWorkTab:
+    problem: gr.Textbox
+    solution: gr.Textbox
+    reveal: gr.Checkbox
+    check_btn: gr.Button
+    stop_btn: gr.Button
+    hint_btn: gr.Button
+    status: gr.Markdown
+    steps: gr.Markdown
+    judges: gr.Markdown
+    hints: gr.Markdown
+    samples: gr.State  # {"problem": str, "samples": Samples} for this page
+    given: gr.State  # {"problem": str, "hints": [str]}
+
+
+def check_work_tab() -> CheckWorkTab:
+    """The tab's components (called inside `gr.Tabs`)."""
+    with gr.Tab("Check my work", id="check-work"):
+        gr.Markdown("Type a problem and **your own solution**, one step per line (or paragraphs separated by a "
+                    "blank line). The app marks the first step that looks wrong and says why, without giving you "
+                    "the answer. Stuck? Ask for a hint.")
+        with gr.Row():
+            with gr.Column():
+                problem = gr.Textbox(label="Problem", lines=3, max_lines=12, elem_id="check-problem")
+                solution = gr.Textbox(label="Your solution", lines=8, max_lines=30, elem_id="check-solution",
+                                      placeholder="Step 1\nStep 2\n...  (LaTeX such as $14 \\times 12 = 168$ is welcome)")
+                reveal = gr.Checkbox(False, label="Show the model's answer too", elem_id="check-reveal")
+                with gr.Row():
+                    check_btn = gr.Button("Check my work", variant="primary", elem_id="check-btn")
+                    hint_btn = gr.Button("Hint", elem_id="check-hint-btn")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="check-stop-btn")
+            with gr.Column():
+                status = gr.Markdown(elem_id="check-status")
+                steps = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-steps")
+                hints = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-hints")
+                judges = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-judges")
+    return CheckWorkTab(problem, solution, reveal, check_btn, stop_btn, hint_btn, status, steps, judges, hints,
+                        gr.State(None), gr.State(None))
+
+
+# --------------------------------------------------------------------------------- drawing
+
+
+def steps_markdown(check: WorkCheck) -> str:
+    """Each step as typed (typeset), its verdict and reasons; the first wrong step highlighted."""
+    parts = []
+    for verdict in check.verdicts:
+        first = verdict.step == check.first_wrong_step
+        classes = f"work-step {verdict.verdict}{' first-wrong' if first else ''}"
+        head = f"Step {verdict.step + 1} · {VERDICT_WORDS[verdict.verdict]}" + (" · the first wrong step" if first else "")
+        shown = verdict.reasons if verdict.verdict != "right" or first else verdict.reasons[:1]
+        reasons = "".join(f"<div class='work-reason'>{escape_text(r)}</div>" for r in shown)
+        parts.append(f"<div class='{classes}' id='work-step-{verdict.step + 1}'><div class='work-head'>{head}</div>\n\n"
+                     f"{math_markdown(check.steps[verdict.step])}\n\n{reasons}</div>")
+    return "\n\n".join(parts)
+
+
+def message_markdown(check: WorkCheck) -> str:
+    """The first line the student reads, and the notices about the input."""
+    kind = "bad" if check.first_wrong_step is not None else ("" if check.refused else "good")
+    lines = [f"<div class='work-message {kind}'>{escape_text(check.message)}</div>"]
+    lines += [f"<div class='banner'>{escape_text(n)}</div>" for n in check.notices]
+    return "\n".join(lines)
+
+
+def judges_markdown(check: WorkCheck) -> str:
+    """What each judge saw, one line each."""
+    if check.refused:
+        return ""
+    lines = ["**The judges**"]
+    for judge in check.judges:
+        said = escape_text(judge.said) if judge.used else f"not used: {escape_text(judge.said)}"
+        answer = judge.details.get("answer")
+        if answer:
+            said += f" (their answer: {math_markdown(str(answer))})"
+        lines.append(f"- *{escape_text(judge.name)}*: {said}")
+    return "\n".join(lines)
+
+
+def hints_markdown(hints: list[str]) -> str:
+    return "\n\n".join(f"<div class='hint'><b>Hint {i + 1}.</b>\n\n{math_markdown(h)}\n\n</div>" for i, h in enumerate(hints))
+
+
+def _outputs(check: WorkCheck, status: str, samples_state: Any) -> list[Any]:
+    return [status + "\n\n" + message_markdown(check), steps_markdown(check), judges_markdown(check), samples_state]
+
+
+# -------------------------------------------------------------------------------- handlers
+
+
+def check_params(defaults: SamplingParams) -> SamplingParams | None:
+    """The samples a check draws: the page's settings, at least `CHECK_SAMPLES` (none when N is 0)."""
+    if defaults.n < 1:
+        return None
+    return replace(defaults, n=max(defaults.n, CHECK_SAMPLES), include_greedy=False)
+
+
+def _samples_for(state: Any, problem: Any) -> Any:
+    if isinstance(state, dict) and isinstance(problem, str) and state.get("problem") == problem.strip():
+        return state.get("samples")
+    return None
+
+
+def run_check_work(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, problem: Any, solution: Any,
+                   reveal: Any, samples_state: Any, browser: Any, request: gr.Request | None) -> Iterator[list[Any]]:
+    """The Check handler: the checker's verdicts at once, then every judge's."""
+    quick = check_work(problem, solution, judges=(CHECKER,), max_problem_chars=app.solver.max_problem_chars,
+                       samples_note="drawing the model's solutions…")
+    if quick.refused:
+        yield _outputs(quick, "", gr.skip())
+        return
+    samples = _samples_for(samples_state, problem)
+    params = check_params(defaults)
+    yield _outputs(quick, "Checking… the model is solving the problem itself." if samples is None and params else "Checking…",
+                   gr.skip())
+    session_id = session_of(browser, request)
+    cancel = runs.start(session_id)
+    try:
+        check, samples = run_check(app.solver, problem, solution, params, cancel=cancel, samples=samples,
+                                   reveal=bool(reveal))
+    finally:
+        runs.finish(session_id, cancel)
+    state = {"problem": check.problem, "samples": samples} if samples is not None else gr.skip()
+    yield _outputs(check, "Stopped." if cancel.is_set() else "", state)
+
+
+def run_hint(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, problem: Any, solution: Any,
+             samples_state: Any, given: Any, browser: Any, request: gr.Request | None) -> list[Any]:
+    """The Hint handler: the next, more specific hint for this problem (the count restarts with
+    a new problem)."""
+    if not isinstance(problem, str) or not problem.strip():
+        return ["<div class='work-message'>Type the problem first: the problem box is empty.</div>", gr.skip(),
+                gr.skip(), gr.skip()]
+    text = problem.strip()
+    earlier = list(given["hints"]) if isinstance(given, dict) and given.get("problem") == text else []
+    session_id = session_of(browser, request)
+    cancel = runs.start(session_id)
+    try:
+        hint, samples = give_hint(app.solver, text, solution if isinstance(solution, str) else "", earlier,
+                                  _samples_for(samples_state, problem), params=check_params(defaults),
+                                  seed=len(earlier) * 7 + 1, cancel=cancel)
+    finally:
+        runs.finish(session_id, cancel)
+    hints = [*earlier, hint.text]
+    state = {"problem": text, "samples": samples} if samples is not None else gr.skip()
+    return [hints_markdown(hints), {"problem": text, "hints": hints}, state, hint.to_dict()]
+
+
+def api_check(app: AppResources, defaults: SamplingParams, problem: Any, solution: Any) -> dict[str, Any]:
+    """The `/check_work` endpoint's JSON (`WorkCheck.to_dict`): the answer never revealed."""
+    check, _ = run_check(app.solver, problem, solution, check_params(defaults))
+    return check.to_dict()
+
+
+def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.BrowserState, defaults: SamplingParams,
+                    gpu: Any) -> None:
+    """The tab's events and the `/check_work` API endpoint."""
+    runs = RunsInFlight()  # this tab's own: a check never stops a solve
+
+    @gpu
+    def check(problem, solution, reveal, samples_state, browser, request: gr.Request):
+        yield from run_check_work(app, runs, defaults, problem, solution, reveal, samples_state, browser, request)
+
+    outputs = [tab.status, tab.steps, tab.judges, tab.samples]
+    tab.check_btn.click(check, [tab.problem, tab.solution, tab.reveal, tab.samples, browser_id], outputs,
+                                   api_name=False, trigger_mode="once", concurrency_id="solve",
+                                   concurrency_limit=app.config.max_queue + 1, show_progress="minimal")
+
+    @gpu
+    def hint(problem, solution, samples_state, given, browser, request: gr.Request):
+        shown, given_now, state, _ = run_hint(app, runs, defaults, problem, solution, samples_state, given, browser, request)
+        return shown, given_now, state
+
+    tab.hint_btn.click(hint, [tab.problem, tab.solution, tab.samples, tab.given, browser_id],
+                                 [tab.hints, tab.given, tab.samples], api_name=False, trigger_mode="once",
+                                 concurrency_id="solve", show_progress="minimal")
+
+    def stop(browser, request: gr.Request):
+        return "Stopping…" if runs.stop(session_of(browser, request)) else "Nothing is running."
+
+    # The cancel event ends the draw at once; the check then shows the checker's verdicts, "Stopped."
+    tab.stop_btn.click(stop, [browser_id], [tab.status], api_name=False, concurrency_limit=None,
+                       show_progress="hidden")
+
+    @gpu
+    def check_work_api(problem: str, solution: str) -> dict:
+        """Check a student's solution: {steps, verdicts: [{step, verdict, reasons}], first_wrong_step, judges}."""
+        return api_check(app, defaults, problem, solution)
+
+    gr.api(check_work_api, api_name="check_work", concurrency_id="solve")
+
+
+__all__ = ["CSS", "CheckWorkTab", "api_check", "check_params", "check_work_tab", "hints_markdown", "judges_markdown",
+           "message_markdown", "run_check_work", "run_hint", "steps_markdown", "wire_check_work"]
