@@ -197,8 +197,11 @@ class _Scanner:
 
     def run(self) -> list[Tok]:
         text, n, i = self.text, len(self.text), 0
+        spans, k = self.map.spans, 0
         while i < n:
-            self.math = self.map.inside(i)
+            while k < len(spans) and spans[k][1] <= i:  # the scan only moves forward
+                k += 1
+            self.math = k < len(spans) and spans[k][0] <= i
             i = self.step(text, i, n)
         return self.toks
 
