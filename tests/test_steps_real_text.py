@@ -115,6 +115,7 @@ NEVER_FLAGGED = {
     "nested delimiters": ["\\[$454-35$ = 419\\]", "\\( $12 \\times 3$ = 36 \\)"],
     "rejected candidates": ["If $x=1$, we have $1 = \\!\\sqrt{11-2} + 4$, which is not true."],
     "congruences": ["3 × 5 = 15 = 1 (mod 7)", "Working modulo 7, $3 \\cdot 5 = 1$.", "$2^{10} = 1024 = 1 \\pmod{11}$"],
+    "rounded results": ["Each gets 1000 / 3 = 333 dollars (rounded down).", "$1000 / 3 = 333$ (to the nearest dollar)"],
     "rounded decimals": ["$3.14 \\times 25 = 78.54$", "$0.1667 \\times 60 = 10$", "$0.333 \\times 3 = 1$"],
 }
 
@@ -161,6 +162,7 @@ FLAGGED = [
     ("$0.5 \\times 120 = 61$", "0.5 \\times 120 = 61", "60"),  # a decimal, but not one a rounding explains
     ("3 × $2.25 = $6.76", "3 × $2.25 = $6.76", "6.75"),  # money is exact
     ("Working modulo 7, $3 \\cdot 5 = 2$.", "3 \\cdot 5 = 2", "15"),  # not even modulo 7
+    ("$1000 / 3 = 335$ (rounded)", "1000 / 3 = 335", "1000/3 ≈ 333.333"),  # no rounding gives 335
 ]
 
 

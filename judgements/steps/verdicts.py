@@ -12,6 +12,8 @@ that computes is compared with the side that states a result (`14 \\times 12 = 1
   label, two bare numbers.
 - A quotient with its remainder said in words (`18 \\div 4 = 4 \\text{ remainder } 2`) is
   checked as such: 4 × 4 + 2 = 18.
+- A result said to be rounded (`1000 / 3 = 333` (rounded down), to the nearest dollar) is
+  compared as with `≈`.
 - In a step that works modulo m (`(mod 7)`, `\\pmod{7}`, "modulo 7"), a whole-number claim
   that holds modulo m is right (`3 \\cdot 5 = 1`).
 - Wrong otherwise, and `certain` when no reading hides another meaning: a reading that
@@ -38,6 +40,8 @@ _QUOTIENT_WORDS = _REMAINDER_WORDS | {
     "quotient", "complete", "completed", "full", "whole", "left", "leftover", "leftovers", "remaining",
     "remain", "remains", "rest", "over", "times",
 }
+# Words after a result that say it is rounded: `=` then means `≈`.
+_ROUNDING_WORDS = {"rounded", "rounding", "round", "approximately", "approx", "about", "roughly", "nearest", "estimated"}
 _WHOLE_DIVISIONS = ("÷", "\\div", "divided")  # not `/` or `\frac`: those are exact divisions
 
 
@@ -179,14 +183,15 @@ def _remainder(side: Side) -> int | None:
     return None
 
 
-def _says_quotient(side: Side) -> bool:
-    """Whether the words right after a result say it is a whole quotient (see `_QUOTIENT_WORDS`)."""
+def _says(side: Side, words: set[str]) -> bool:
+    """Whether the words right after a result hold one of `words` (`= 5` complete cycles,
+    `= 2 \\quad \\text{(quotient)}`, `= 333` (rounded))."""
     for t in [t for t in side.toks if t.kind == UNIT] + side.after_toks:
         if t.kind in (LP, RP) or t.kind == BREAK and t.text.startswith("\\q"):  # `\quad (quotient)`
             continue
         if t.kind not in (WORD, UNIT):
             return False
-        if any(w.lower() in _QUOTIENT_WORDS for w in re.findall(r"[^\W\d_]+", t.text)):
+        if any(w.lower() in words for w in re.findall(r"[^\W\d_]+", t.text)):
             return True
     return False
 
@@ -206,7 +211,7 @@ def _quotient(link: Link, computed_side: Side, written: list[Reading]) -> Verdic
             return Verdict("right", read_as=f"{shown} = {q} remainder {r}", certain=True)
         quotient, rest = divmod(a, b)
         return Verdict("wrong", right=f"{quotient} remainder {rest}", read_as=f"{shown} = {q} remainder {r}", certain=True)
-    if q in (a // b, -(-a // b)) and _says_quotient(link.b):
+    if q in (a // b, -(-a // b)) and _says(link.b, _QUOTIENT_WORDS):
         return Verdict("not checked", f"{q} is the whole quotient of {shown} (a remainder may be meant)", read_as=shown)
     return None
 
@@ -227,6 +232,8 @@ def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...]) -> i
 def judge(link: Link, rounded: set[str]) -> Verdict:
     """The verdict on one link; `rounded` collects the written numbers a right claim rounded."""
     a, b, ra, rb, relation = link.a, link.b, link.ra, link.rb, link.relation
+    if relation == "=" and _says(b, _ROUNDING_WORDS):
+        relation = "≈"  # `1000 / 3 = 333` (rounded down)
     if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
         return Verdict("not checked", str(ra if isinstance(ra, Unreadable) else rb))
     if a.bare and b.bare and not link.computed_before:
