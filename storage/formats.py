@@ -2,7 +2,8 @@
 
 JSONL is one `AttemptDetail.to_dict()` per line; CSV is one row per solution, with cells a
 spreadsheet would run as formulas escaped, and the attempt's feedback and follow-up turns as
-JSON lists in its own columns. docs/storage.md describes both, cell by cell.
+JSON lists in its own columns, its reasoning map as JSON on its first row only (it can be
+large). docs/storage.md describes both, cell by cell.
 """
 
 from __future__ import annotations
@@ -55,11 +56,20 @@ def _field_kinds(cls: type) -> list[tuple[str, str]]:
     return [(f.name, _kind(hints[f.name])) for f in fields(cls) if f.name not in DETAIL_ONLY]
 
 
-ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [("feedback", "json"), ("turns", "json")]
+ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [
+    ("feedback", "json"), ("turns", "json"), ("reasoning_map", "json")]
 SAMPLE_COLUMNS: list[tuple[str, str]] = [(f"sample_{name}", kind) for name, kind in _field_kinds(SampleRecord)]
 CSV_HEADER: list[str] = [name for name, _ in ATTEMPT_COLUMNS + SAMPLE_COLUMNS]
-# The header of exports written before follow-up turns were logged (migration 0004): still read.
-CSV_HEADER_BEFORE_TURNS: list[str] = [name for name in CSV_HEADER if name != "turns"]
+# Columns that exports written before them lack, with the cell they are read as: follow-up
+# turns (migration 0004), the run's analysis (0005). Such exports are still read.
+LATER_COLUMNS: dict[str, str] = {
+    "turns": "[]", "checked_answer": "", "checked_count": "", "checked_kept": "", "checked_fell_back": "",
+    "checked_agrees": "", "has_wrong_step": "", "reasoning_map": "", "sample_claims": "", "sample_wrong_steps": "",
+}
+# The headers of exports written before the run's analysis was logged (0005), and before
+# follow-up turns were (0004).
+CSV_HEADER_BEFORE_ANALYSIS: list[str] = [name for name in CSV_HEADER if name == "turns" or name not in LATER_COLUMNS]
+CSV_HEADER_BEFORE_TURNS: list[str] = [name for name in CSV_HEADER if name not in LATER_COLUMNS]
 
 
 # ------------------------------------------------------------------------------ writing
@@ -85,15 +95,19 @@ def write_csv(details: Iterable[AttemptDetail], handle: TextIO) -> int:
         record = detail.to_dict()
         attempt_cells = [_cell(record[name], kind) for name, kind in ATTEMPT_COLUMNS]
         samples = record["samples"] or [None]
-        for sample in samples:
+        for row, sample in enumerate(samples):
             if sample is None:
                 sample_cells = [""] * len(SAMPLE_COLUMNS)
             else:
                 sample_cells = [_cell(sample[name[len("sample_"):]], kind) for name, kind in SAMPLE_COLUMNS]
             writer.writerow(attempt_cells + sample_cells)
+            if row == 0:
+                attempt_cells[_MAP_CELL] = ""  # the map once per attempt, on its first row
         count += 1
     return count
 
+
+_MAP_CELL = [name for name, _ in ATTEMPT_COLUMNS].index("reasoning_map")
 
 # The formats by name, as `--format` and the store's export methods take them.
 WRITERS: dict[str, Writer] = {"jsonl": write_jsonl, "csv": write_csv}
@@ -160,15 +174,17 @@ def read_csv(handle: TextIO | str) -> list[dict[str, Any]]:
     stream = io.StringIO(handle) if isinstance(handle, str) else handle
     reader = csv.reader(stream)
     header = next(reader, None)
-    if header not in (CSV_HEADER, CSV_HEADER_BEFORE_TURNS):
+    if header is None or [name for name in CSV_HEADER if name in header] != header \
+            or not set(CSV_HEADER) - set(header) <= set(LATER_COLUMNS):
         raise ValueError("not a session log CSV export: the header differs")
     records: list[dict[str, Any]] = []
     for row in reader:
-        cells = {"turns": "[]", **dict(zip(header, row))}
+        cells = {**LATER_COLUMNS, **dict(zip(header, row))}
         attempt = {name: _value(cells[name], kind) for name, kind in ATTEMPT_COLUMNS}
         if not records or records[-1]["id"] != attempt["id"]:
-            feedback, turns = attempt.pop("feedback"), attempt.pop("turns")
-            records.append({**attempt, "samples": [], "feedback": feedback, "turns": turns})
+            details = {name: attempt.pop(name) for name in ("reasoning_map", "feedback", "turns")}
+            records.append({**attempt, "reasoning_map": details["reasoning_map"], "samples": [],
+                            "feedback": details["feedback"], "turns": details["turns"]})
         if cells["sample_index"] != "":
             sample = {name[len("sample_"):]: _value(cells[name], kind) for name, kind in SAMPLE_COLUMNS}
             records[-1]["samples"].append(sample)

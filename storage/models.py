@@ -126,6 +126,16 @@ class Attempt(Base):
     agreement: Mapped[str | None] = mapped_column(Text)
     all_agree: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
     error: Mapped[str | None] = mapped_column(Text)
+    # The run's analysis (0005): the checked vote (Maj@N among the samples with no wrong claim,
+    # `checked_kept` their sample indices), whether any solution holds a wrong step, the
+    # reasoning map (`judgements.map_data.ReasoningMap.to_dict`). NULL: logged before, not checked.
+    checked_answer: Mapped[str | None] = mapped_column(Text)
+    checked_count: Mapped[int | None] = mapped_column(Integer)
+    checked_kept: Mapped[list[int] | None] = mapped_column(JSON)
+    checked_fell_back: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
+    checked_agrees: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
+    has_wrong_step: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
+    reasoning_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     samples: Mapped[list[Sample]] = relationship(
         back_populates="attempt", order_by="Sample.sample_index", passive_deletes=True
@@ -165,6 +175,10 @@ class Sample(Base):
     mean_logprob: Mapped[float | None] = mapped_column(Double)
     # Its weight in the reward-weighted vote.
     weight: Mapped[float | None] = mapped_column(Double)
+    # The step checker's claims (`judgements.claims` dict form) and how many steps hold a
+    # wrong one (0005); NULL: not checked.
+    claims: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    wrong_steps: Mapped[int | None] = mapped_column(Integer)
 
     attempt: Mapped[Attempt] = relationship(back_populates="samples")
 
@@ -229,3 +243,32 @@ class FollowUpTurn(Base):
 
     attempt: Mapped[Attempt] = relationship(back_populates="turns")
 
+
+class WorkCheckRow(Base):
+    """One "Check my work" check (0006): a student's own solution as typed, its steps as split,
+    a verdict per step, the earliest wrong step, the judges used, notices and the hints given.
+    A session's own, like its attempts (`storage.work_log` reads and writes it)."""
+
+    __tablename__ = "work_checks"
+    __table_args__ = (
+        CheckConstraint("status IN ('checked', 'stopped', 'refused')", name="ck_work_checks_status"),
+        Index("ix_work_checks_session_created", "session_key", "created_at"),
+        Index("ix_work_checks_created", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    session_key: Mapped[str] = mapped_column(
+        String(SESSION_KEY_LENGTH), ForeignKey("sessions.key", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    problem: Mapped[str] = mapped_column(Text)
+    solution: Mapped[str] = mapped_column(Text)
+    steps: Mapped[list[str]] = mapped_column(JSON)
+    verdicts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    first_wrong_step: Mapped[int | None] = mapped_column(Integer)
+    judges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    notices: Mapped[list[str]] = mapped_column(JSON)
+    hints: Mapped[list[str]] = mapped_column(JSON)
+    message: Mapped[str | None] = mapped_column(Text)
+    model_id: Mapped[str | None] = mapped_column(Text)

@@ -76,8 +76,10 @@ def validate_query(query: AttemptQuery) -> None:
         raise ValueError(f"status must be one of {', '.join(ATTEMPT_STATUSES)}; got {query.status!r}")
     if query.problem is not None and not isinstance(query.problem, str):
         raise ValueError(f"problem must be the problem's text; got {query.problem!r}")
-    if query.has_follow_ups is not None and not isinstance(query.has_follow_ups, bool):
-        raise ValueError(f"has_follow_ups must be True, False or None; got {query.has_follow_ups!r}")
+    for name in ("all_agree", "has_follow_ups", "has_wrong_step", "checked_agrees"):
+        value = getattr(query, name)
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"{name} must be True, False or None; got {value!r}")
     for name in ("date_from", "date_to"):
         value = getattr(query, name)
         if value is not None and not isinstance(value, (date, datetime)):
@@ -112,6 +114,10 @@ def filters(scope: Scope, query: AttemptQuery | None) -> list[ColumnElement[bool
     if query.has_follow_ups is not None:
         asked = exists().where(FollowUpTurn.attempt_id == Attempt.id)
         conditions.append(asked if query.has_follow_ups else ~asked)
+    if query.has_wrong_step is not None:
+        conditions.append(Attempt.has_wrong_step.is_(query.has_wrong_step))
+    if query.checked_agrees is not None:
+        conditions.append(Attempt.checked_agrees.is_(query.checked_agrees))
     return conditions
 
 
@@ -212,6 +218,12 @@ def summary_of(row: Attempt) -> AttemptSummary:
         agreement=row.agreement,
         all_agree=row.all_agree,
         error=row.error,
+        checked_answer=row.checked_answer,
+        checked_count=row.checked_count,
+        checked_kept=list(row.checked_kept) if row.checked_kept is not None else None,
+        checked_fell_back=row.checked_fell_back,
+        checked_agrees=row.checked_agrees,
+        has_wrong_step=row.has_wrong_step,
     )
 
 
@@ -220,6 +232,7 @@ def detail_of(row: Attempt) -> AttemptDetail:
     summary = summary_of(row)
     return AttemptDetail(
         **summary.__dict__,
+        reasoning_map=dict(row.reasoning_map) if row.reasoning_map is not None else None,
         samples=tuple(_sample_of(s) for s in sorted(row.samples, key=lambda s: s.sample_index)),
         feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
         turns=tuple(_turn_of(t) for t in sorted(row.turns, key=lambda t: (t.sample_index, t.turn_index))),
@@ -239,6 +252,8 @@ def _sample_of(row: Sample) -> SampleRecord:
         reward=row.reward,
         step_rewards=list(row.step_rewards) if row.step_rewards is not None else None,
         weight=row.weight,
+        claims=tuple(row.claims) if row.claims is not None else None,
+        wrong_steps=row.wrong_steps,
     )
 
 

@@ -1,16 +1,27 @@
-"""Plain data in and out of the session log: the records the UI builds and the store returns.
+"""Plain data in and out of the session log: the records the app builds and the store returns.
 
-No SQL, torch or gradio here. `SampleRecord` mirrors `model.types.Solution` name for name;
-written records store empty optional text and non-finite numbers as NULL (docs/storage.md).
+No SQL, torch or gradio here. One solution shape: `SampleRecord.of` builds a stored solution
+from a `judgements.solution.Solution` (its fields, name for name, then the step checker's
+claims from the run's analysis) and `SampleRecord.solution()` gives the `Solution` back; the
+run's analysis travels as plain JSON values (`analysis_values` writes them,
+`AttemptDetail.analysis` reads them back as a `judgements.analysis.RunAnalysis`). Written
+records store empty optional text and non-finite numbers as NULL (docs/storage.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from judgements.analysis import CheckedVote, RunAnalysis, SolutionAnalysis
+from judgements.map_data import ReasoningMap
+from judgements.solution import Solution
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 AttemptStatus = Literal["running", "done", "cancelled", "error", "interrupted"]
 ATTEMPT_STATUSES: tuple[str, ...] = ("running", "done", "cancelled", "error", "interrupted")
@@ -82,7 +93,9 @@ class SampleRecord:
     log-probability of the text under the policy model; `answer` the extracted final answer;
     `cluster` the answer cluster it voted for (None: no answer); `reward` its score from the
     ranking, `step_rewards` a process reward model's per-step scores, and `weight` its weight
-    in the reward-weighted vote. Read back, `step_rewards` is a list.
+    in the reward-weighted vote. Read back, `step_rewards` is a list. Then the step checker's:
+    `claims`, every claim in it as a plain dict (`judgements.claims`; None: not checked) and
+    `wrong_steps`, how many of its steps hold a wrong one.
     """
 
     index: int
@@ -96,6 +109,45 @@ class SampleRecord:
     reward: float | None = None
     step_rewards: Sequence[float] | None = None
     weight: float | None = None
+    claims: Sequence[Mapping[str, Any]] | None = None
+    wrong_steps: int | None = None
+
+    @classmethod
+    def of(cls, solution: Solution, check: SolutionAnalysis | None = None) -> Self:
+        """A solution as the log stores it, with the checker's verdicts on it when it was checked."""
+        stored = {f.name for f in fields(cls)}  # a test keeps them Solution's, name for name
+        values = {f.name: getattr(solution, f.name) for f in fields(Solution) if f.name in stored}
+        if check is not None:
+            values["claims"] = tuple(check.claim_dicts())
+            values["wrong_steps"] = len(check.wrong_steps)
+        return cls(**values)
+
+    def solution(self) -> Solution:
+        """The stored solution as the run had it."""
+        values = {f.name: getattr(self, f.name) for f in fields(Solution) if hasattr(self, f.name)}
+        values["tokens"] = values["tokens"] or 0
+        values["step_rewards"] = list(values["step_rewards"]) if values["step_rewards"] else None
+        return Solution(**values)
+
+
+def sample_records(solutions: Sequence[Solution], analysis: RunAnalysis | None = None) -> list[SampleRecord]:
+    """The log's records of a run's solutions, each with its verdicts from `analysis`."""
+    return [SampleRecord.of(s, analysis.of(s.index) if analysis is not None else None) for s in solutions]
+
+
+def analysis_values(analysis: RunAnalysis | None) -> dict[str, Any]:
+    """The attempt's share of a run's analysis, as `AttemptOutcome` fields (none without one)."""
+    if analysis is None:
+        return {}
+    checked = analysis.checked
+    values: dict[str, Any] = {
+        "has_wrong_step": analysis.has_wrong_step,
+        "reasoning_map": analysis.map.to_dict() if analysis.map is not None else None,
+    }
+    if checked is not None:
+        values.update(checked_answer=checked.answer, checked_count=checked.count, checked_kept=tuple(checked.kept),
+                      checked_fell_back=checked.fell_back, checked_agrees=checked.agrees)
+    return values
 
 
 @dataclass(frozen=True)
@@ -121,7 +173,10 @@ class AttemptOutcome:
     policy's own log-probability, which is not a reward), and `scorer` names what ranked the
     samples ("bundled reward model", "policy log-probability", ...). `agreement` is the text
     the UI shows ("all agree", "greedy differs", ...); `all_agree` the yes/no behind it, used
-    by the teacher view's filter.
+    by the teacher view's filter. The run's analysis (`analysis_values`): the checked vote
+    (`checked_answer` won `checked_count` votes among the samples `checked_kept`, by index,
+    with no wrong claim; `checked_fell_back` when it is Maj@N of all; `checked_agrees` whether
+    it is Maj@N's answer), `has_wrong_step` and the `reasoning_map` (its dict form).
     """
 
     status: str
@@ -139,6 +194,13 @@ class AttemptOutcome:
     agreement: str | None = None
     all_agree: bool | None = None
     error: str | None = None
+    checked_answer: str | None = None
+    checked_count: int | None = None
+    checked_kept: Sequence[int] | None = None
+    checked_fell_back: bool | None = None
+    checked_agrees: bool | None = None
+    has_wrong_step: bool | None = None
+    reasoning_map: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +245,10 @@ class AttemptQuery:
     `none`, `right`, `wrong`, `corrected` (someone gave the correct answer).
     `has_follow_ups`: True keeps the attempts someone asked follow-up questions about, False
     those nobody did. `problem` is the whole problem text, exactly (the attempts of one problem
-    across the class).
+    across the class). `has_wrong_step`: True keeps the attempts in which the step checker found
+    a wrong step, False those checked without one (attempts never checked match neither).
+    `checked_agrees`: True keeps the attempts whose checked vote is Maj@N's answer, False those
+    where it differs.
     """
 
     date_from: date | datetime | None = None
@@ -195,6 +260,8 @@ class AttemptQuery:
     status: str | None = None
     has_follow_ups: bool | None = None
     problem: str | None = None
+    has_wrong_step: bool | None = None
+    checked_agrees: bool | None = None
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -260,7 +327,8 @@ class AttemptSummary:
     `session` is the opaque key of the browser session (a hash of its id, never the id
     itself, so that a log or an export cannot be used to read someone's history). `backend`,
     `server_url`, `rm_index` and `scorer` are None for attempts logged before they were
-    recorded (migration 0003).
+    recorded (migration 0003); the checked vote and `has_wrong_step` for attempts logged
+    before 0005 (not checked).
     """
 
     id: str
@@ -299,6 +367,12 @@ class AttemptSummary:
     agreement: str | None
     all_agree: bool | None
     error: str | None
+    checked_answer: str | None = None
+    checked_count: int | None = None
+    checked_kept: list[int] | None = None
+    checked_fell_back: bool | None = None
+    checked_agrees: bool | None = None
+    has_wrong_step: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (datetimes as ISO 8601 strings with their UTC offset)."""
@@ -307,12 +381,31 @@ class AttemptSummary:
 
 @dataclass(frozen=True)
 class AttemptDetail(AttemptSummary):
-    """One attempt with all its samples (by index), its feedback (oldest first) and its
-    follow-up turns (by solution, then in conversation order)."""
+    """One attempt with all its samples (by index), its feedback (oldest first), its
+    follow-up turns (by solution, then in conversation order) and its reasoning map as logged
+    (the dict form; None: not checked, or no map)."""
 
+    reasoning_map: dict[str, Any] | None = None
     samples: tuple[SampleRecord, ...] = ()
     feedback: tuple[FeedbackView, ...] = ()
     turns: tuple[TurnRecord, ...] = ()
+
+    @property
+    def analysis(self) -> RunAnalysis | None:
+        """The run's analysis as logged, read back; None for an attempt logged before the app
+        kept it (or whose run ended before its solutions were checked)."""
+        if self.has_wrong_step is None:
+            return None
+        checked = None
+        if self.checked_count is not None:
+            checked = CheckedVote(self.checked_answer, self.checked_count, tuple(self.checked_kept or ()),
+                                  self.maj_n or sum(1 for s in self.samples if s.kind == "sampled"),
+                                  bool(self.checked_fell_back), self.checked_agrees)
+        return RunAnalysis(
+            tuple(SolutionAnalysis.from_claims(s.index, s.claims) for s in self.samples if s.claims is not None),
+            checked,
+            ReasoningMap.from_dict(self.reasoning_map) if self.reasoning_map else None,
+        )
 
     @property
     def summary(self) -> AttemptSummary:
@@ -338,7 +431,7 @@ class AttemptDetail(AttemptSummary):
 
 
 # The fields an `AttemptDetail` has beyond its summary's.
-DETAIL_ONLY: tuple[str, ...] = ("samples", "feedback", "turns")
+DETAIL_ONLY: tuple[str, ...] = ("reasoning_map", "samples", "feedback", "turns")
 
 
 @dataclass(frozen=True)

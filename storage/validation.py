@@ -68,14 +68,21 @@ def start_row(attempt_id: str, start: AttemptStart, owner: str) -> dict[str, Any
     }
 
 
+# The columns migration 0005 added, for a run's analysis. Left out of a write while they hold
+# nothing (they are NULL from the start), so that a store on a database not yet at 0005 (an
+# earlier schema opened on purpose, as the upgrade tests do) logs unanalysed attempts as before.
+ANALYSIS_COLUMNS = ("checked_answer", "checked_count", "checked_kept", "checked_fell_back", "checked_agrees",
+                    "has_wrong_step", "reasoning_map")
+SAMPLE_ANALYSIS_COLUMNS = ("claims", "wrong_steps")
+
+
 def outcome_values(outcome: AttemptOutcome) -> dict[str, Any]:
     """The `attempts` columns a finished solve sets."""
     if not isinstance(outcome, AttemptOutcome):
         raise InvalidInputError(f"expected an AttemptOutcome, got {type(outcome).__name__}")
     timings = outcome.timings or AttemptTimings()
-    if outcome.all_agree is not None and not isinstance(outcome.all_agree, bool):
-        raise InvalidInputError(f"all_agree must be True, False or None; got {outcome.all_agree!r}")
-    return {
+    _flag("all_agree", outcome.all_agree)
+    values = {
         "status": _choice("status", outcome.status, FINISHED_STATUSES),
         "finished_at": utcnow(),
         "queued_s": clean_float(timings.queued_s),
@@ -97,7 +104,15 @@ def outcome_values(outcome: AttemptOutcome) -> dict[str, Any]:
         "agreement": clean_text(outcome.agreement),
         "all_agree": outcome.all_agree,
         "error": clean_text(outcome.error),
+        "checked_answer": clean_text(outcome.checked_answer),
+        "checked_count": clean_int(outcome.checked_count),
+        "checked_kept": _indices("checked_kept", outcome.checked_kept),
+        "checked_fell_back": _flag("checked_fell_back", outcome.checked_fell_back),
+        "checked_agrees": _flag("checked_agrees", outcome.checked_agrees),
+        "has_wrong_step": _flag("has_wrong_step", outcome.has_wrong_step),
+        "reasoning_map": _json_object("reasoning_map", outcome.reasoning_map),
     }
+    return {k: v for k, v in values.items() if v is not None or k not in ANALYSIS_COLUMNS}
 
 
 def sample_rows(attempt_id: str, samples: Iterable[SampleRecord]) -> list[dict[str, Any]]:
@@ -106,6 +121,10 @@ def sample_rows(attempt_id: str, samples: Iterable[SampleRecord]) -> list[dict[s
     indices = [row["sample_index"] for row in rows]
     if len(set(indices)) != len(indices):
         raise InvalidInputError(f"two solutions share an index: {sorted(indices)}")
+    if all(row[name] is None for row in rows for name in SAMPLE_ANALYSIS_COLUMNS):
+        for row in rows:  # none checked: as before 0005 (see ANALYSIS_COLUMNS)
+            for name in SAMPLE_ANALYSIS_COLUMNS:
+                del row[name]
     return rows
 
 
@@ -167,6 +186,8 @@ def _sample_row(attempt_id: str, sample: SampleRecord) -> dict[str, Any]:
         "finish_reason": finish_reason,
         "mean_logprob": clean_float(sample.mean_logprob),
         "weight": clean_float(sample.weight),
+        "claims": _claims(sample.claims),
+        "wrong_steps": _optional_index("wrong_steps", sample.wrong_steps),
     }
 
 
@@ -191,6 +212,52 @@ def _optional_index(name: str, value: int | None) -> int | None:
     if index is not None and index < 0:
         raise InvalidInputError(f"{name} must be a whole number >= 0; got {value!r}")
     return index
+
+
+def _flag(name: str, value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInputError(f"{name} must be True, False or None; got {value!r}")
+    return value
+
+
+def _indices(name: str, values: Sequence[int] | None) -> list[int] | None:
+    if values is None:
+        return None
+    found = [_optional_index(name, v) for v in values]
+    return [v for v in found if v is not None]
+
+
+def _claims(claims: Iterable[Any] | None) -> list[dict[str, Any]] | None:
+    """A solution's claims as stored: a list of JSON objects (None: not checked)."""
+    if claims is None:
+        return None
+    found = [_json_object("a claim", claim) for claim in claims]
+    return [claim for claim in found if claim is not None]
+
+
+def _json_object(name: str, value: Any) -> dict[str, Any] | None:
+    """A mapping as a JSON column holds it: keys as text, non-finite numbers as null (JSON
+    cannot hold them, and a map's mean reward of NaN means none), refused if not JSON."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) and not hasattr(value, "items"):
+        raise InvalidInputError(f"{name} must be a mapping of plain JSON values; got {type(value).__name__}")
+    plain = _finite(dict(value))
+    try:
+        json.dumps(plain, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{name} is not plain JSON values ({exc})") from None
+    return plain
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return clean_float(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _server_url(value: str | None) -> str | None:

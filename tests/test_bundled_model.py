@@ -197,12 +197,9 @@ def test_bundled_model_solves_end_to_end_through_solver_answers_reward_and_log(t
     from model.reward import load_scorer
     from model.solver import Solver
     from storage import Store
-    from ui.logbook import (
-        attempt_start,
-        outcome_of,
-        run_view_from_detail,
-        sample_records,
-    )
+    from storage.records import sample_records
+    from storage.review import replay
+    from ui.logbook import attempt_start, outcome_of, run_view_from_replay
 
     loaded = load_causal_lm("bundled", precision="auto", device="cpu")
     assert loaded.info.source == "bundled" and loaded.info.family == "qwen2-math"
@@ -220,18 +217,21 @@ def test_bundled_model_solves_end_to_end_through_solver_answers_reward_and_log(t
 
     store = Store.open(f"sqlite:///{tmp_path / 'log.db'}")
     status = store.start_attempt(attempt_start("browser-1", run, solver.info))
-    assert store.finish_attempt(status.attempt_id, outcome_of(result), sample_records(result.solutions)).ok
+    assert store.finish_attempt(status.attempt_id, outcome_of(result), sample_records(result.solutions, result.analysis)).ok
     detail = store.get_attempt(status.attempt_id, session_id="browser-1")
     assert detail.status == "done" and detail.model_id == loaded.info.name
     assert equivalent(detail.greedy_answer, EASY_ANSWER) and detail.maj_answer == result.vote.answer
     assert [s.index for s in detail.samples] == [0, 1, 2, 3, 4]
     assert detail.samples[0].text == result.greedy.text
     # Reopened, the attempt is the same solutions with the same RM pick, found by index.
-    view = run_view_from_detail(detail)
+    view = run_view_from_replay(replay(store, status.attempt_id, session_id="browser-1"))
     assert [view.rows[i] for i in sorted(view.rows)] == result.solutions
     rm_sample = result.samples[result.ranking.rm_index]
     assert detail.rm_index == rm_sample.index and view.vote.rm_index == rm_sample.index
     assert view.vote.labels == [c.answer for c in result.vote.clusters]
+    # The run's analysis came back with it, as logged: every solution's verdicts, the checked vote, the map.
+    assert result.analysis is not None and view.checks == {s.index: s for s in result.analysis.solutions}
+    assert view.checked.answer == result.analysis.checked.answer and view.map == result.analysis.map
 
 
 def _votes(answer: str, answers: list[str]) -> int:

@@ -162,3 +162,48 @@ def test_history_teacher_and_the_log_import_no_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# What computes a judgement: the step checker, the votes, the ranking, the map's builders, the
+# run's analysis. The core (the Solver, the store's reads) calls them once; `ui/` only draws.
+JUDGING_NAMES = {
+    "check_solution", "check_step", "check_row", "wrong_claims", "split_steps", "stored_check", "checked_vote",
+    "checked_vote_of", "majority_vote", "cluster_answers", "rank_solutions", "build_map", "with_reference",
+    "remeasure", "right_cluster", "equivalent", "forms_equal", "analyse_run", "class_work",
+}
+JUDGING_MODULES = ("judgements.steps", "judgements.reasoning_map", "judgements.answers.vote",
+                   "judgements.answers.equivalence", "judgements.ranking")
+
+
+def test_ui_computes_no_judgement():
+    """No module of `ui/` imports, or names, a checker, vote, ranking or map builder: the run's
+    analysis comes with it (read from the AST, so an alias or a function-local import counts)."""
+    found = []
+    for name, path in source_modules().items():
+        if name.split(".")[0] != "ui":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith(JUDGING_MODULES):
+                    found.append(f"{name} imports from {node.module}")
+                found += [f"{name} imports {a.name}" for a in node.names if a.name in JUDGING_NAMES]
+            elif isinstance(node, ast.Import):
+                found += [f"{name} imports {a.name}" for a in node.names if a.name.startswith(JUDGING_MODULES)]
+            elif isinstance(node, ast.Name) and node.id in JUDGING_NAMES:
+                found.append(f"{name} uses {node.id}")
+            elif isinstance(node, ast.Attribute) and node.attr in JUDGING_NAMES:
+                found.append(f"{name} calls .{node.attr}")
+    assert not found, "ui/ computes judgements: " + "; ".join(sorted(set(found)))
+
+
+def test_the_judging_test_sees_an_import_an_alias_and_a_call(tmp_path, monkeypatch):
+    import tests.test_layers as layers
+
+    bad = tmp_path / "ui" / "bad.py"
+    bad.parent.mkdir()
+    bad.write_text("from judgements.steps.checker import SolutionCheck\nfrom judgements import analysis as a\n"
+                   "def f(s):\n    return a.analyse_run(None, s, None)\n", encoding="utf-8")
+    monkeypatch.setattr(layers, "source_modules", lambda: {"ui.bad": bad})
+    with pytest.raises(AssertionError) as failed:
+        layers.test_ui_computes_no_judgement()
+    assert "imports from judgements.steps.checker" in str(failed.value) and "calls .analyse_run" in str(failed.value)

@@ -1,7 +1,9 @@
 """The step checker and the reasoning map on the page: the "Where the solutions part ways" panel
 (words escaped; the map an SVG whose model text is only ever escaped text, with hover text),
 wrong steps marked in the right card and under the main solution, the checked vote beside
-Maj@N, and the Teacher's view of one problem across the class, read from a real log.
+Maj@N, and the Teacher's view of one problem across the class, read from a real log. The
+page draws the run's analysis (`judgements.analysis.analyse_run`, which the Solver computes
+once); these tests compute it the same way and hand it to the drawing code.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from types import SimpleNamespace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from judgements.analysis import RunAnalysis, analyse_run, remeasure
 from judgements.answers import majority_vote
 from judgements.solution import Solution
 from storage import FeedbackInput, Store, new_session_id
+from storage.records import analysis_values, sample_records
+from storage.review import feedback_answer, teacher_class
 from tests.storage_worker import make_outcome, make_start
 from tests.test_mathtext import (
     DELIMITER_TOKENS,
@@ -24,8 +29,7 @@ from tests.test_mathtext import (
     gradio_delimiter_pass,
     model_text,
 )
-from ui import logbook
-from ui.classview import class_view, feedback_answer, summarize_class
+from ui.classview import class_view
 from ui.reasoning import map_svg, reasoning_panel
 from ui.stepmarks import claim_math
 from ui.views import (
@@ -53,6 +57,18 @@ def finished(texts: list[str], *, greedy: str | None = None) -> list[Solution]:
     return rows
 
 
+def analysed(rows: list[Solution]) -> RunAnalysis:
+    """The run's analysis, as the Solver computes it once a run has voted."""
+    greedy = next((r for r in rows if r.kind == "greedy"), None)
+    samples = [r for r in rows if r.kind == "sampled"]
+    return analyse_run(greedy, samples, majority_vote([s.answer for s in samples]) if samples else None)
+
+
+def panel_of(rows: list[Solution], **kwargs):
+    """The panel the page draws for these solutions' map."""
+    return reasoning_panel(analysed(rows).map, **kwargs)
+
+
 def _answer(text: str) -> str | None:
     found = re.findall(r"\\boxed\{([^{}]*)\}", text)
     return found[-1] if found else None
@@ -75,7 +91,9 @@ def view_of(rows: list[Solution]) -> RunView:
     vote = majority_vote([s.answer for s in samples])
     shown = VoteView(n=len(samples), labels=[c.answer for c in vote.clusters], counts=[c.count for c in vote.clusters],
                      no_answer=vote.total - vote.answered, maj_answer=vote.answer, maj_count=vote.count)
-    return RunView(rows={r.index: r for r in rows}, vote=shown, finished=True)
+    view = RunView(rows={r.index: r for r in rows}, vote=shown, finished=True)
+    view.take_analysis(analysed(rows))
+    return view
 
 
 # --- the panel ----------------------------------------------------------------------------------
@@ -83,7 +101,7 @@ def view_of(rows: list[Solution]) -> RunView:
 
 def test_the_panel_says_where_the_slip_leaves_the_majority_and_typesets_it():
     rows = finished([RIGHT] * 5 + [SLIP] * 3, greedy=RIGHT)
-    panel = reasoning_panel(rows[0], rows[1:])
+    panel = panel_of(rows)
     assert panel is not None and len(panel.tree.splits) == 1
     [split] = panel.tree.splits
     assert [(b.weight, b.says, b.formula) for b in split.branches] == [(6, "14 \\times 12 = 168", True), (3, "= 158", True)]
@@ -102,20 +120,26 @@ def test_the_panel_says_where_the_slip_leaves_the_majority_and_typesets_it():
 
 def test_feedback_moves_the_reference_and_an_answer_nobody_reached_is_said():
     rows = finished([RIGHT] * 3 + [SLIP] * 5)
-    moved = reasoning_panel(None, rows, right_answer="18")
-    assert moved.tree.reference == moved.tree.nodes[moved.tree.splits[0].right[0]].cluster == 1
-    nobody = reasoning_panel(None, rows, right_answer="1000")
+    tree = analysed(rows).map
+    assert tree.reference == 0  # the majority's (the slip's) answer
+    moved_tree, reached = remeasure(tree, rows, "18")
+    moved = reasoning_panel(moved_tree, right_answer="18", reached=reached)
+    assert reached and moved.tree.reference == moved.tree.nodes[moved.tree.splits[0].right[0]].cluster == 1
+    assert "No solution reached" not in moved.markdown
+    nobody_tree, reached = remeasure(tree, rows, "1000")
+    assert not reached and nobody_tree.reference == 0
+    nobody = reasoning_panel(nobody_tree, right_answer="1000", reached=reached)
     assert "No solution reached the answer marked right" in nobody.markdown
 
 
-def test_no_samples_no_panel():
-    assert reasoning_panel(Solution(0, "greedy", RIGHT, 9, "stop", answer="18"), []) is None
+def test_no_samples_no_map():
+    assert analysed([Solution(0, "greedy", RIGHT, 9, "stop", answer="18")]).map is None
 
 
 def test_the_panel_escapes_injected_markup_from_the_model():
     evil = SLIP.replace("A baker makes", f"{ATTACK} A baker makes").replace("left.", "left $ unpaired.")
     rows = finished([RIGHT] * 3 + [evil] * 2 + [ATTACK + "\n\nso \\boxed{<b>x</b>}"])
-    words = reasoning_panel(None, rows).markdown
+    words = panel_of(rows).markdown
     assert "<img" not in words and "<script" not in words and "<b>" not in words
     assert "&lt;img src=x" in words and "&lt;script&gt;" in words
     remaining, blocks = gradio_delimiter_pass(words)
@@ -127,7 +151,7 @@ def test_the_panel_escapes_injected_markup_from_the_model():
 @given(st.lists(model_text, min_size=2, max_size=6))
 def test_any_model_text_leaves_no_raw_delimiter_or_tag_in_the_panel(texts):
     rows = finished([RIGHT, SLIP] + [t + " so \\boxed{7}" for t in texts])
-    words = reasoning_panel(None, rows).markdown
+    words = panel_of(rows).markdown
     remaining, blocks = gradio_delimiter_pass(words)
     assert all(b.startswith(("\\(", "\\[")) for b in blocks)
     assert not DELIMITER_TOKENS.search(remaining)
@@ -144,7 +168,7 @@ def test_the_map_is_plain_text_and_legible_at_n64():
                      f"Then ${product} + 1 = {product + 1}$ and the answer is $\\boxed{{{product + 1}}}$.")
     texts[0] = "<script>alert(1)</script> $$x$$ \x1b\x07 " + texts[0]
     rows = finished(texts, greedy=texts[1])
-    panel = reasoning_panel(rows[0], rows[1:])
+    panel = panel_of(rows)
     elements = svg_elements(panel.svg)
     labels = svg_texts(panel.svg)
     assert labels and not any("$" in t or not t.isprintable() for t in labels)
@@ -162,7 +186,7 @@ def test_the_map_is_plain_text_and_legible_at_n64():
 
 def test_map_of_one_path():
     rows = finished([RIGHT] * 3)
-    svg = map_svg(reasoning_panel(None, rows).tree)
+    svg = map_svg(analysed(rows).map)
     assert [t for t in svg_texts(svg) if t.startswith("→")] == ["→ 18  (3)"]
     tips = [e.text for e in svg_elements(svg) if e.tag == "title"]
     assert "answer 18: 3 solutions end here" in tips and "the problem: 3 solutions start here" in tips
@@ -176,7 +200,7 @@ SVG_ELEMENTS = {"svg", "g", "polyline", "circle", "text", "title"}
 def test_hostile_model_text_stays_text_in_the_map():
     evil = "".join(HOSTILE)
     rows = finished([RIGHT] * 3 + [SLIP.replace("A baker", evil + " A baker")] * 2 + [f"{evil}\n\nso \\boxed{{{evil}}}"])
-    svg = reasoning_panel(None, rows).svg
+    svg = panel_of(rows).svg
     elements = svg_elements(svg)
     assert {e.tag for e in elements} <= SVG_ELEMENTS
     assert "<script" not in svg and "<img" not in svg and "\x1b" not in svg and "\ud800" not in svg
@@ -189,7 +213,7 @@ def test_hostile_model_text_stays_text_in_the_map():
                 min_size=1, max_size=5))
 def test_any_model_text_is_only_text_in_the_map(texts):
     rows = finished([RIGHT, SLIP] + [t + f" so 6 \\times 7 = 41 and \\boxed{{{t}}}" for t in texts])
-    svg = reasoning_panel(None, rows).svg
+    svg = panel_of(rows).svg
     elements = svg_elements(svg)
     assert {e.tag for e in elements} <= SVG_ELEMENTS
     assert not any(name.lower().startswith("on") for e in elements for name in e.attrib)
@@ -214,8 +238,18 @@ def test_a_wrong_step_is_marked_in_its_own_card_with_the_right_value():
 
 def test_only_finished_solutions_are_checked():
     row = Solution(1, "sampled", SLIP)  # still writing
+    assert analyse_run(None, [row], None).solutions == ()
     view = RunView(rows={1: row})
     assert "should be" not in cards_markdown(view) and "wrong step" not in cards_markdown(view)
+
+
+def test_an_attempt_logged_without_its_analysis_says_not_checked():
+    view = view_of(finished([SLIP, RIGHT]))
+    view.checks, view.checked, view.map, view.not_checked = {}, None, None, True
+    cards = cards_markdown(view)
+    assert "steps not checked" in cards and "should be" not in cards
+    votes = vote_markdown(view)
+    assert "Checked vote" in votes and "not checked" in votes.split("Checked vote")[1]
 
 
 def test_claims_are_typeset_or_literal_never_markup():
@@ -256,7 +290,9 @@ def test_the_checked_vote_falls_back_to_maj_when_every_sample_slips():
 def test_no_checked_vote_while_samples_are_writing():
     view = view_of(finished([RIGHT] * 2))
     view.rows[2] = Solution(2, "sampled", "half")
+    view.checked = None  # the run's analysis comes with its end
     assert "Checked vote" not in vote_markdown(view)
+    assert analyse_run(None, list(view.samples), None).checked is None
 
 
 # --- the Teacher's view of one problem across the class -----------------------------------------
@@ -266,10 +302,12 @@ def _log(store: Store, texts: list[str], *, greedy: str | None = None, problem: 
     rows = finished(texts, greedy=greedy)
     samples = [r for r in rows if r.kind == "sampled"]
     vote = majority_vote([s.answer for s in samples])
+    analysis = analysed(rows)
     attempt = store.start_attempt(make_start(new_session_id(), problem)).attempt_id
     outcome = make_outcome(greedy_answer=rows[0].answer if greedy else None, maj_answer=vote.answer, maj_count=vote.count,
-                           n=len(samples), rm_index=None, rm_answer=None, weighted_answer=None)
-    store.finish_attempt(attempt, outcome, logbook.sample_records(rows))
+                           n=len(samples), rm_index=None, rm_answer=None, weighted_answer=None,
+                           **analysis_values(analysis))
+    store.finish_attempt(attempt, outcome, sample_records(rows, analysis))
     return attempt
 
 
@@ -282,7 +320,7 @@ def test_the_class_view_counts_answers_recurring_slips_and_where_they_leave(tmp_
         token = store.teacher_login(PASSWORD)
         store.teacher_add_feedback(token, bob, FeedbackInput("wrong", correct_answer="18"))
         words, drawn = class_view(SimpleNamespace(store=store), token, carol)
-        details = [store.teacher_get_attempt(token, a) for a in (carol, bob, alice)]
+        work = teacher_class(store, token, carol)
     assert words["visible"] and drawn["visible"] and svg_texts(drawn["value"])
     text = words["value"]
     assert "Same problem across the class" in text and "3 runs of this problem, from 3 sessions" in text
@@ -291,8 +329,8 @@ def test_the_class_view_counts_answers_recurring_slips_and_where_they_leave(tmp_
     assert "\\(28\\)" in text.split("Recurring")[0]  # in the table, but it does not recur
     assert "say \\(14 \\times 12 = 168\\)" in text and "say \\(= 158\\)" in text  # where the slip leaves
 
-    summary = summarize_class(details, 3)
-    rows = {r.answer: (r.solutions, r.in_runs, r.concluded, r.right) for r in summary.rows}
+    assert work.runs == 3 and work.map_reached and work.right_from == "feedback"
+    rows = {r.answer: (r.solutions, r.in_runs, r.concluded, r.right) for r in work.rows}
     assert rows == {"18": (6, 2, 1, True), "8": (6, 3, 2, False), "28": (1, 1, 0, False)}
 
 

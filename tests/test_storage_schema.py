@@ -35,11 +35,12 @@ PINNED_COLUMNS = {
         "seed", "queued_s", "ttft_s", "total_s", "prompt_tokens", "generated_tokens",
         "tokens_per_s", "greedy_answer", "maj_answer", "maj_count", "maj_n", "rm_answer",
         "rm_score", "rm_label", "weighted_answer", "agreement", "all_agree", "error", "owner",
-        "backend", "server_url", "rm_index", "scorer",
+        "backend", "server_url", "rm_index", "scorer", "checked_answer", "checked_count", "checked_kept",
+        "checked_fell_back", "checked_agrees", "has_wrong_step", "reasoning_map",
     ],
     "samples": [
         "id", "attempt_id", "sample_index", "kind", "text", "answer", "cluster", "reward",
-        "step_rewards", "tokens", "finish_reason", "mean_logprob", "weight",
+        "step_rewards", "tokens", "finish_reason", "mean_logprob", "weight", "claims", "wrong_steps",
     ],
     "feedback": [
         "id", "attempt_id", "session_key", "created_at", "author", "verdict", "correct_answer",
@@ -134,10 +135,11 @@ def test_the_constraints_hold_in_the_database(store):
 
 
 def test_a_stored_solution_has_the_model_layers_shape():
-    """`SampleRecord` mirrors `model.types.Solution` name for name, in order (one shape)."""
+    """`SampleRecord` is `judgements.solution.Solution` name for name, in order (one shape),
+    then the step checker's verdicts on it."""
     from judgements.solution import Solution
 
-    assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)]
+    assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)] + ["claims", "wrong_steps"]
     assert [f.name for f in fields(AttemptDetail)][-3:] == ["samples", "feedback", "turns"]
 
 

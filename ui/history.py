@@ -16,9 +16,9 @@ from typing import Any
 import gradio as gr
 
 from storage.errors import StorageError
+from storage import review
 from storage.records import AttemptQuery, FeedbackInput
 from ui import logbook, lognotes
-from ui.classview import feedback_answer
 from ui.outputs import model_line, render_outputs
 from ui.mathtext import escape_text, math_markdown
 from ui.resources import AppResources
@@ -92,12 +92,12 @@ def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, st
     return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
 
 
-def _replay_outputs(app: AppResources, detail: Any, *, ask_hint: bool = False) -> list[Any]:
-    if detail is None:
+def _replay_outputs(app: AppResources, replayed: review.Replay | None, *, ask_hint: bool = False) -> list[Any]:
+    if replayed is None:
         raise gr.Error("No such attempt in your history.", print_exception=False)
-    view = logbook.run_view_from_detail(detail)
-    outputs = render_outputs(model_line(app.solver.info), view, None, plots=True, ask_hint=ask_hint,
-                             right_answer=feedback_answer([detail]))  # the map's splits follow feedback
+    detail = replayed.detail
+    view = logbook.run_view_from_replay(replayed)  # its map's splits follow feedback's right answer
+    outputs = render_outputs(model_line(app.solver.info), view, None, plots=True, ask_hint=ask_hint)
     seed = f", seed {detail.seed}" if detail.seed is not None else ""
     header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status}{seed})\n\n" \
              f"<div class='problem'>\n\n{math_markdown(detail.problem)}\n\n</div>"
@@ -110,10 +110,10 @@ def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         raise gr.Error("Pick an attempt from the table (or paste its id) first.", print_exception=False)
     try:
-        detail = app.store.get_attempt(attempt_id.strip(), session_id=session_id)
+        replayed = review.replay(app.store, attempt_id.strip(), session_id=session_id)
     except StorageError as exc:
         raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
-    return _replay_outputs(app, detail, ask_hint=True)  # History's replay has the ask box under it
+    return _replay_outputs(app, replayed, ask_hint=True)  # History's replay has the ask box under it
 
 
 def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: Any, target: Any, correct: Any, comment: Any) -> str:
@@ -196,9 +196,14 @@ def export_file(app: AppResources, fmt: Any, *, session_id: str | None = None, a
 # --------------------------------------------------------------------------- every session (Teacher)
 
 
+WRONG_STEP_CHOICES = {"with a wrong step": True, "without": False}
+CHECKED_CHOICES = {"agrees with Maj@N": True, "differs from Maj@N": False}
+
+
 def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: Any, feedback: Any,
-                  follow_ups: Any = "any") -> AttemptQuery:
-    """The Teacher tab's filters, checked."""
+                  follow_ups: Any = "any", wrong_step: Any = "any", checked: Any = "any") -> AttemptQuery:
+    """The Teacher tab's filters, checked (`wrong_step`, `checked`: the step checker's, see
+    `WRONG_STEP_CHOICES` and `CHECKED_CHOICES`; anything else filters nothing)."""
     return AttemptQuery(
         date_from=parse_day(date_from, "from"),
         date_to=parse_day(date_to, "to"),
@@ -207,6 +212,8 @@ def teacher_query(date_from: Any, date_to: Any, text: Any, agree: Any, model: An
         model_id=model.strip() if isinstance(model, str) and model.strip() else None,
         feedback=feedback if feedback in ("none", "right", "wrong", "corrected") else None,
         has_follow_ups={"with follow-ups": True, "without": False}.get(follow_ups) if isinstance(follow_ups, str) else None,
+        has_wrong_step=WRONG_STEP_CHOICES.get(wrong_step) if isinstance(wrong_step, str) else None,
+        checked_agrees=CHECKED_CHOICES.get(checked) if isinstance(checked, str) else None,
     )
 
 
@@ -226,10 +233,10 @@ def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
     if not isinstance(attempt_id, str) or not attempt_id.strip():
         raise gr.Error("Pick an attempt first.", print_exception=False)
     try:
-        detail = app.store.teacher_get_attempt(token, attempt_id.strip())
+        replayed = review.teacher_replay(app.store, token, attempt_id.strip())
     except StorageError as exc:
         raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
-    return _replay_outputs(app, detail)
+    return _replay_outputs(app, replayed)
 
 
 def teacher_export(app: AppResources, token: Any, fmt: Any, *filters: Any) -> str:

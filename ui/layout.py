@@ -16,7 +16,8 @@ import gradio as gr
 from model.backends.protocol import BackendInfo
 from model.params import MAX_SAMPLES, SamplingParams
 from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
-from ui.history import HISTORY_HEADERS
+from ui.history import CHECKED_CHOICES, WRONG_STEP_CHOICES
+from ui.tables import HISTORY_HEADERS, HISTORY_WIDTHS, TEACHER_HEADERS, TEACHER_WIDTHS, attempt_table
 from ui.outputs import reasoning_components, trace_panel, vote_plot_component
 from ui.mathtext import LATEX_DELIMITERS, escape_text
 from ui.views import status_markdown
@@ -137,7 +138,7 @@ def history_tab() -> HistoryTab:
             page_in = gr.Number(value=1, precision=0, label="page", minimum=1, scale=0, min_width=100)
             refresh_btn = gr.Button("Refresh", scale=0)
             history_info = gr.Markdown()
-        history_table = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, wrap=True, elem_id="history-table")
+        history_table = attempt_table(HISTORY_HEADERS, HISTORY_WIDTHS, "history-table")
         with gr.Row():
             attempt_in = gr.Textbox(label="attempt id", scale=3, elem_id="attempt-id")
             open_btn = gr.Button("Open", scale=1)
@@ -167,7 +168,7 @@ class TeacherTab:
     password: gr.Textbox
     login_btn: gr.Button
     login_msg: gr.Markdown
-    filters: list[Any]  # from, to, problem text, agreement, model, feedback, follow-ups
+    filters: list[Any]  # from, to, problem text, agreement, model, feedback, follow-ups, wrong step, checked vote
     page: gr.Number
     search_btn: gr.Button
     info: gr.Markdown
@@ -198,10 +199,12 @@ def teacher_tab() -> TeacherTab:
             t_model = gr.Textbox(label="model", scale=1)
             t_feedback = gr.Dropdown(["any", "none", "right", "wrong", "corrected"], value="any", label="feedback", scale=1)
             t_asked = gr.Dropdown(["any", "with follow-ups", "without"], value="any", label="follow-up questions", scale=1)
+            t_wrong = gr.Dropdown(["any", *WRONG_STEP_CHOICES], value="any", label="step checker", scale=1)
+            t_checked = gr.Dropdown(["any", *CHECKED_CHOICES], value="any", label="checked vote", scale=1)
             t_page = gr.Number(value=1, precision=0, minimum=1, label="page", scale=0, min_width=90)
         search_btn = gr.Button("Search")
         t_info = gr.Markdown()
-        t_table = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, wrap=True)
+        t_table = attempt_table(TEACHER_HEADERS, TEACHER_WIDTHS, "teacher-table")
         with gr.Row():
             t_attempt = gr.Textbox(label="attempt id", scale=3)
             t_open = gr.Button("Open trace", scale=1)
@@ -212,6 +215,6 @@ def teacher_tab() -> TeacherTab:
             t_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export format")
             t_export = gr.Button("Export these results")
         t_download = gr.File(label="download")
-    return TeacherTab(access, password, login_btn, login_msg, [t_from, t_to, t_text, t_agree, t_model, t_feedback, t_asked],
+    return TeacherTab(access, password, login_btn, login_msg, [t_from, t_to, t_text, t_agree, t_model, t_feedback, t_asked, t_wrong, t_checked],
                       t_page, search_btn, t_info, t_table, t_attempt, t_open, trace_outputs, t_fmt, t_export, t_download,
                       follow_ups=follow_ups, class_view=class_view)

@@ -1,47 +1,24 @@
 """The bridge between the Solver's results and the session log's records, both ways.
 
-`storage/` knows nothing of the model layer and the model layer nothing of SQL. A solution is a
-`model.types.Solution` on the page and a `storage.records.SampleRecord` in the log, with the
-same fields under the same names, so each way is a plain copy. A reopened attempt becomes the
-same `RunView` the Solve tab showed, its RM pick, clusters and weights restored by index.
+`storage/` knows nothing of the model layer and the model layer nothing of SQL. One solution
+shape, `judgements.solution.Solution`, runs from the decoder to the page and the log: the log's
+records are built from it and the run's analysis (`outcome_of` here for the attempt;
+`storage.records.sample_records` for its solutions), the page's views from the `RunResult`
+(`ui.views`) or from the stored attempt (`run_view_from_replay`, its RM pick, clusters and
+weights restored by index), never from each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, fields
-
 from judgements.answers import shown_answer
+from judgements.solution import Solution
 from model.backends.protocol import BackendInfo
 from model.params import SamplingParams
 from model.solver import PreparedRun
 from model.types import RunResult
-from judgements.solution import Solution
-from storage.records import (
-    AttemptDetail,
-    AttemptOutcome,
-    AttemptStart,
-    AttemptTimings,
-    SampleRecord,
-)
-from ui.views import RunView, VoteView, vote_view_from_result, weight_shares
-
-SOLUTION_FIELDS = tuple(f.name for f in fields(Solution))
-# The vote panel's fields (`VoteView`) under the names the log gives them (`AttemptOutcome`; read
-# back, `AttemptDetail` names `n` `maj_n`). The same table writes a run's verdict and reopens it.
-LOGGED_VOTE_FIELDS = {
-    "n": "n",
-    "maj_answer": "maj_answer",
-    "maj_count": "maj_count",
-    "rm_answer": "rm_answer",
-    "rm_score": "rm_score",
-    "rm_label": "rm_label",
-    "rm_index": "rm_index",
-    "scorer_name": "scorer",
-    "weighted_answer": "weighted_answer",
-    "agreement": "agreement",
-    "all_agree": "all_agree",
-}
+from storage.records import AttemptDetail, AttemptOutcome, AttemptStart, AttemptTimings, analysis_values
+from storage.review import Replay
+from ui.views import RunView, VoteView, weight_shares
 
 
 def attempt_start(session_id: str, run: PreparedRun, info: BackendInfo) -> AttemptStart:
@@ -81,23 +58,26 @@ def _start(
     )
 
 
-def sample_records(solutions: Sequence[Solution]) -> list[SampleRecord]:
-    return [SampleRecord(**asdict(s)) for s in solutions]
-
-
-def solution_of(record: SampleRecord) -> Solution:
-    values = {name: getattr(record, name) for name in SOLUTION_FIELDS}
-    values["tokens"] = values["tokens"] or 0
-    values["step_rewards"] = list(values["step_rewards"]) if values["step_rewards"] else None
-    return Solution(**values)
-
-
 def outcome_of(result: RunResult) -> AttemptOutcome:
-    """How the run ended and what it concluded, as the log stores it: the vote panel's numbers."""
+    """How the run ended and what it concluded, as the log stores it: the vote, the ranking and
+    the run's analysis, from the result itself."""
     status = "error" if result.error else ("cancelled" if result.cancelled else "done")
     t = result.timings
-    view = vote_view_from_result(result)
-    verdict = {} if view is None else {logged: getattr(view, shown) for shown, logged in LOGGED_VOTE_FIELDS.items()}
+    verdict: dict[str, object] = {}
+    if result.vote is not None:
+        verdict.update(n=result.vote.total, maj_answer=result.vote.answer, maj_count=result.vote.count)
+    ranking = result.ranking
+    if ranking is not None:
+        verdict.update(
+            rm_answer=ranking.rm_answer,
+            rm_score=ranking.rm_score,
+            rm_label=ranking.label,
+            rm_index=result.samples[ranking.rm_index].index if ranking.rm_index is not None else None,
+            scorer=ranking.scorer_name,
+            weighted_answer=ranking.weighted_answer,
+            agreement=ranking.agreement.summary,
+            all_agree=ranking.agreement.all_agree,
+        )
     return AttemptOutcome(
         status=status,
         timings=AttemptTimings(
@@ -110,7 +90,8 @@ def outcome_of(result: RunResult) -> AttemptOutcome:
         ),
         greedy_answer=result.greedy.answer if result.greedy else None,
         error=result.error,
-        **verdict,
+        **verdict,  # type: ignore[arg-type]
+        **analysis_values(result.analysis),
     )
 
 
@@ -119,16 +100,21 @@ def cancelled_outcome(error: str | None = None) -> AttemptOutcome:
     return AttemptOutcome(status="error" if error else "cancelled", error=error)
 
 
-def run_view_from_detail(detail: AttemptDetail) -> RunView:
-    """A stored attempt as the Solve tab showed it when it finished."""
-    rows = {s.index: solution_of(s) for s in detail.samples}
+def run_view_from_replay(replay: Replay) -> RunView:
+    """A stored attempt as the Solve tab showed it when it finished, with its logged analysis
+    (its map measured against feedback's right answer), or "not checked" without one."""
+    detail = replay.detail
+    rows = {s.index: s.solution() for s in detail.samples}
     view = RunView(rows=rows, finished=True, cancelled=detail.status == "cancelled", error=detail.error)
     if view.samples:
-        view.vote = stored_vote(detail, view.samples)
+        view.vote = vote_view_from_detail(detail, view.samples)
+    view.take_analysis(replay.analysis)
+    view.map, view.right_answer, view.reached = replay.map, replay.right_answer, replay.reached
+    view.not_checked = replay.analysis is None and detail.status != "running"
     return view
 
 
-def stored_vote(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
+def vote_view_from_detail(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
     """The vote panel of a stored attempt: clusters, the RM pick and weights by sample index."""
     clusters = sorted({s.cluster for s in samples if s.cluster is not None})
     answers = [s.answer for s in samples]
@@ -138,20 +124,22 @@ def stored_vote(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
     shares = None
     if clusters and all(w is not None for w in weights):
         shares = weight_shares([sum(weights[i] for i in members[c]) for c in clusters])  # type: ignore[misc]
-    # Older attempts may lack the counts; the RM pick only when its sample is still there.
-    restored = {
-        "n": detail.maj_n or len(samples),
-        "maj_count": detail.maj_count or 0,
-        "rm_index": rm_sample.index if rm_sample is not None else None,
-    }
-    copied = {shown: getattr(detail, logged) for shown, logged in LOGGED_VOTE_FIELDS.items() if shown not in restored}
     return VoteView(
-        labels=[shown_answer(answers, members[c]) for c in clusters],
+        n=detail.maj_n or len(samples),  # older attempts may lack the counts
+        labels=[shown_answer(answers, members[c]) for c in clusters],  # each cluster's text, as the vote shows it
         counts=[len(members[c]) for c in clusters],
         no_answer=sum(1 for s in samples if s.cluster is None),
+        maj_answer=detail.maj_answer,
+        maj_count=detail.maj_count or 0,
         greedy_answer=detail.greedy_answer,
+        rm_answer=detail.rm_answer,
+        rm_score=detail.rm_score,
+        rm_label=detail.rm_label,
+        rm_index=rm_sample.index if rm_sample is not None else None,  # only when its sample is still there
         rm_cluster=clusters.index(rm_sample.cluster) if rm_sample is not None and rm_sample.cluster in clusters else None,
+        scorer_name=detail.scorer,
+        weighted_answer=detail.weighted_answer,
         weighted_shares=shares,
-        **restored,
-        **copied,
+        agreement=detail.agreement,
+        all_agree=detail.all_agree,
     )

@@ -75,11 +75,12 @@ def reasoning_components(prefix: str) -> list[Any]:
 
 
 def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_message: str = "", plots: bool,
-                   ask_hint: bool = False, right_answer: str | None = None, step_rewards: bool = True) -> list[Any]:
+                   ask_hint: bool = False, step_rewards: bool = True) -> list[Any]:
     """Values for the Solve/History outputs: status, solution, answer, cards, votes, chart,
     heatmap. `line` is the status line's `model_line`; without `live` the status is empty;
     `ask_hint`: the cards point to the ask box (where there is one). Then the reasoning map's
-    words and SVG, drawn with the plots (`right_answer`: one feedback marked right).
+    words and SVG, drawn with the plots (measured as the view's map is: against the answer
+    feedback marked right, in a replay).
     `step_rewards` False: no step-reward heatmap can show (no process reward model), so it is
     left alone rather than hidden again (each property update costs Gradio a component build)."""
     status = status_markdown(line, live, log_message=log_message) if live is not None else ""
@@ -87,7 +88,7 @@ def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_messag
     heatmap: Any = gr.skip()
     reasoning: list[Any] = [gr.skip(), gr.skip()]
     if plots:
-        reasoning = panel_updates(view, right_answer=right_answer)
+        reasoning = panel_updates(view)
         chart = vote_plot(view)
         rows = heatmap_rows(view)
         if rows:

@@ -1,8 +1,9 @@
 """The "Where the solutions part ways" panel: the reasoning map of a finished run, as words and
 as a picture, for Solve, History replay and the Teacher trace.
 
-`judgements.reasoning_map.build_map` lays the greedy solution and the samples into one tree of
-steps; this module writes its splits as sentences (each claim typeset by `ui.stepmarks`, every
+The map comes with the run's analysis (`judgements.map_data.ReasoningMap`: the Solver built it
+once, the log keeps it, the store measures it against feedback's right answer): this module
+only draws it. It writes its splits as sentences (each claim typeset by `ui.stepmarks`, every
 piece of model text through `ui.render`, nothing from the model as HTML), lists the full text
 of the steps at each split in an accordion, and draws the tree as an SVG that it writes itself
 (`map_svg`, once per finished run: no drawing library, no PNG for Gradio to rasterise).
@@ -22,17 +23,15 @@ character data escaped by `xml_text`, so model text cannot become markup or an a
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from judgements.reasoning_map import MapNode, ReasoningMap, Split, build_map, short_label
-from judgements.steps.checker import equations
-from judgements.solution import Solution
+from judgements.map_data import MapNode, ReasoningMap, Split
 from ui.plots import plain_label
 from ui.mathtext import escape_text, inline_math, math_markdown
 from ui.render import NO_ANSWER_COLOUR, cluster_colour
-from ui.stepmarks import claim_math, solution_check
+from ui.stepmarks import NOT_KEPT, claim_math
 from ui.views import RunView
 
 TITLE = "### Where the solutions part ways"
@@ -58,55 +57,38 @@ class Panel:
     tree: ReasoningMap | None
 
 
-def map_solutions(greedy: Solution | None, samples: Sequence[Solution]) -> list[Solution]:
-    """The finished solutions a map is drawn from: the greedy one (row 0) and the samples."""
-    rows = ([greedy] if greedy is not None else []) + list(samples)
-    return [s for s in rows if s.finished]
-
-
-def reference_cluster(samples: Sequence[Solution], right_answer: str | None) -> int | None:
-    """The cluster of the samples whose answer is `right_answer` (feedback's correct answer);
-    None when there is none, and the map measures against the majority."""
-    if not right_answer or not right_answer.strip():
-        return None
-    from judgements.answers import equivalent
-
-    for sample in samples:
-        if sample.cluster is not None and sample.answer and equivalent(sample.answer, right_answer):
-            return sample.cluster
-    return None
-
-
 def run_row_name(index: int) -> str:
     """A solution of one run: the greedy one is row 0, sample k is #k."""
     return "greedy" if index == 0 else f"#{index}"
 
 
-def reasoning_panel(greedy: Solution | None, samples: Sequence[Solution], *, right_answer: str | None = None,
+def reasoning_panel(tree: ReasoningMap, *, right_answer: str | None = None, reached: bool = False,
                     heading: str = TITLE, row_name: Callable[[int], str] = run_row_name,
-                    who: str = "the greedy one and the samples") -> Panel | None:
-    """The panel of a finished run with at least one sample (None otherwise); `row_name` names
-    a solution by its index in the accordion; `who` says whose solutions they are."""
-    rows = map_solutions(greedy, samples)
-    if not samples or not any(s.kind == "sampled" for s in rows):
-        return None
-    checks = [solution_check(s.text) for s in rows]
-    right = reference_cluster(samples, right_answer)
-    tree = build_map(rows, right_cluster=right, checks=checks)
+                    who: str = "the greedy one and the samples") -> Panel:
+    """The panel of a run's map; `right_answer`: the answer feedback marked right, which the
+    map's splits are measured against when a solution `reached` it (else it is said that none
+    did); `row_name` names a solution by its index in the accordion; `who` says whose
+    solutions they are."""
     note = ""
-    if right_answer and right is None:
+    if right_answer and not reached:
         note = f"No solution reached the answer marked right ({inline_math(right_answer)}); the splits are measured against the majority."
     return Panel(panel_markdown(tree, note=note, heading=heading, row_name=row_name, who=who), map_svg(tree), tree)
 
 
-def panel_updates(view: RunView, *, right_answer: str | None = None) -> list[Any]:
+def panel_updates(view: RunView) -> list[Any]:
     """The panel's two components (words, map) for a run: hidden until it has finished with a
-    vote, so a new solve clears the last one's map (shown empty, each would still leave a box)."""
+    vote and a map, so a new solve clears the last one's map (shown empty, each would still
+    leave a box); for an attempt logged before maps were kept, the words say so."""
     import gradio as gr
 
-    panel = reasoning_panel(view.greedy, view.samples, right_answer=right_answer) if view.finished and view.vote else None
-    if panel is None:
-        return [gr.update(value="", visible=False), gr.update(value="", visible=False)]
+    hidden = gr.update(value="", visible=False)
+    if not view.finished or not view.vote:
+        return [hidden, hidden]
+    if view.map is None:
+        if view.not_checked and view.samples:
+            return [gr.update(value=f"{TITLE}\n\n<div class='note'>{NOT_KEPT}</div>", visible=True), hidden]
+        return [hidden, hidden]
+    panel = reasoning_panel(view.map, right_answer=view.right_answer, reached=view.reached)
     return [gr.update(value=panel.markdown, visible=True), gr.update(value=panel.svg, visible=True)]
 
 
@@ -124,11 +106,9 @@ def branch_markdown(tree: ReasoningMap, node: MapNode, says: str, formula: bool)
 
 def label_markdown(node: MapNode) -> str:
     """A node's short label on the page: its first claim typeset, or its opening words."""
-    label = short_label(node)
-    found = equations(node.text, written=True) if node.kind == "step" else ()
-    if found and label == found[0]:
-        return claim_math(label)
-    return math_markdown(label)
+    if node.label_formula:
+        return claim_math(node.label)
+    return math_markdown(node.label)
 
 
 def _chip(cluster: int | None) -> str:
@@ -352,7 +332,7 @@ def map_svg(tree: ReasoningMap) -> str:
             marks.append(_label(u + reach + 2 * PX, v + 0.35 * (font + PX), f"→ {plain_label(node.text, 24)}  ({node.weight})",
                                 font + PX, colour, bold=True))
         else:
-            label = "problem" if node.kind == "root" else plain_label(short_label(node), chars)
+            label = "problem" if node.kind == "root" else plain_label(node.label, chars)
             marks.append(_label(u + reach, v - lift - 0.22 * font, label, font, "#111827"))
             below = []
             if node.wrong:
@@ -378,12 +358,10 @@ __all__ = [
     "Panel",
     "branch_markdown",
     "label_markdown",
-    "map_solutions",
     "map_svg",
     "panel_markdown",
     "panel_updates",
     "reasoning_panel",
-    "reference_cluster",
     "split_markdown",
     "xml_text",
 ]

@@ -17,6 +17,7 @@ from model.backends.protocol import BackendUnavailable
 from model.params import SamplingParams
 from model.errors import ConfigError, ModelError
 from model.types import RunDone
+from storage.records import sample_records
 from ui import logbook, lognotes, pace
 from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
@@ -99,7 +100,8 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
                 yield [*render_outputs(line, live.snapshot(), live, log_message=log_note, plots=False), gr.skip()]
         result = live.result
         if result is not None and app.store is not None and attempt_id is not None:
-            done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result), logbook.sample_records(result.solutions))
+            done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result),
+                                           sample_records(result.solutions, result.analysis))
             log_note = log_note or lognotes.unsaved(done) or ""
         finished = True
         yield [*render_outputs(line, live.snapshot(), live, log_message=log_note, plots=True, ask_hint=True,
@@ -110,7 +112,7 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         if not finished and app.store is not None and attempt_id is not None:
             # The page went away (or Stop cancelled the event) before the result: keep what streamed.
             app.store.finish_attempt(attempt_id, logbook.cancelled_outcome(),
-                                     logbook.sample_records(live.partial_solutions()))
+                                     sample_records(live.partial_solutions()))
 
 
 def log_unreachable(app: AppResources, session_id: str, problem_text: Any, params: SamplingParams, reason: str) -> None:

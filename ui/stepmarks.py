@@ -1,22 +1,23 @@
-"""The step checker on the page: a finished solution's wrong claims under its card or under the
-main solution ("⚠ step 3: 14 × 12 = 158, should be 168"), and the checked vote beside Maj@N.
+"""The step checker's verdicts on the page: a finished solution's wrong claims under its card or
+under the main solution ("⚠ step 3: 14 × 12 = 158, should be 168"), the card's badge, and the
+checked vote beside Maj@N.
 
-`judgements.steps.checker.check_solution` is pure and bounded (under a millisecond for the bundled model's
-solutions); a page is re-rendered several times a second while a run streams, so each text is
-checked once and remembered (`solution_check`). Only finished solutions are checked: a half
-written claim is not a slip. Claims are model text: they reach the page only through
+The verdicts come with the run (`judgements.analysis`, computed once by the Solver, read back
+from the log on replay): this module only draws them. An attempt the log holds no verdicts
+for (logged before it kept them) says "not checked". Claims are model text: they reach the page only through
 `inline_math` (typeset when they are a closed formula, literal text otherwise).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from judgements.steps.checker import CheckedVote, Claim, SolutionCheck, check_solution, checked_vote
-from judgements.solution import Solution
 from ui.mathtext import inline_math
+
+if TYPE_CHECKING:
+    from judgements.analysis import CheckedVote, Claim, SolutionAnalysis
+    from judgements.solution import Solution
 
 SHOWN_SLIPS = 3
 """Wrong claims listed under one solution; the rest are counted."""
@@ -31,10 +32,12 @@ def claim_math(text: str) -> str:
     return inline_math(_WORD.sub(r"\\text{ \1 }", _PERCENT.sub(r"\\%", text)))
 
 
-@lru_cache(maxsize=1024)
-def solution_check(text: str) -> SolutionCheck:
-    """`check_solution(text)`, remembered: the page asks again at every update."""
-    return check_solution(text)
+NOT_CHECKED = "<span class='slip-mark unchecked'>steps not checked</span>"
+"""A card's mark when the log holds no step checker's verdicts for its attempt."""
+
+NOT_KEPT = ("Steps not checked: the log holds no step checker's verdicts for this attempt (it was logged before "
+            "the app kept them, or stopped before its solutions were checked).")
+"""Said once for such an attempt, under its main solution and in its map's place."""
 
 
 def slip_line(claim: Claim) -> str:
@@ -43,11 +46,12 @@ def slip_line(claim: Claim) -> str:
     return f"<div class='slip'>⚠ step {claim.step + 1}: {claim_math(claim.text)} should be {right}</div>"
 
 
-def slips_markdown(row: Solution) -> str:
-    """The wrong claims of a finished solution, one line each (empty when none or unfinished)."""
-    if not row.finished or not row.text:
+def slips_markdown(row: Solution, check: SolutionAnalysis | None) -> str:
+    """The wrong claims of a finished solution, one line each (empty when none, unfinished, or
+    not checked)."""
+    if not row.finished or check is None:
         return ""
-    wrong = solution_check(row.text).wrong
+    wrong = check.wrong
     if not wrong:
         return ""
     lines = [slip_line(claim) for claim in wrong[:SHOWN_SLIPS]]
@@ -56,21 +60,40 @@ def slips_markdown(row: Solution) -> str:
     return "\n".join(lines)
 
 
-def slip_badge(row: Solution) -> str:
-    """A short mark for a card's summary line when its solution holds a wrong claim."""
+def slip_badge(row: Solution, check: SolutionAnalysis | None, *, not_checked: bool = False) -> str:
+    """A short mark for a card's summary line when its solution holds a wrong claim (or, for an
+    attempt logged before the verdicts were kept, that its steps were not checked)."""
     if not row.finished or not row.text:
         return ""
-    steps = solution_check(row.text).wrong_steps
+    if check is None:
+        return NOT_CHECKED if not_checked else ""
+    steps = check.wrong_steps
     if not steps:
         return ""
     return f"<span class='slip-mark'>⚠ {len(steps)} wrong step{'s' if len(steps) != 1 else ''}</span>"
 
 
-def checked_vote_of(samples: Sequence[Solution]) -> CheckedVote | None:
-    """The checked vote of finished samples (None while any is still writing, or with none)."""
-    if not samples or not all(s.finished for s in samples):
-        return None
-    return checked_vote(samples, [solution_check(s.text) for s in samples])
+def checked_vote_markdown(checked: CheckedVote | None, samples: int, *, not_checked: bool = False) -> str:
+    """The checked vote's box: Maj@N among the samples in which the step checker found no wrong
+    claim (empty before the run's analysis arrives; "not checked" for an old attempt)."""
+    if checked is None:
+        if not not_checked:
+            return ""
+        answer, detail = "not checked", "the log holds no step checker's verdicts for this attempt"
+    else:
+        kept = len(checked.kept)
+        total = checked.total or samples
+        if checked.fell_back:
+            detail = (f"every sample has a wrong step: Maj@{total} of all" if not kept
+                      else f"no answer among the {kept} unflagged samples: Maj@{total} of all")
+        else:
+            detail = f"{checked.count} of {kept} unflagged sample{'s' if kept != 1 else ''}"
+        answer = inline_math(checked.answer)
+    return (
+        f"<div class='vote-box checked-vote'><div class='vote-title'>Checked vote</div>"
+        f"<div class='vote-answer'>{answer}</div>"
+        f"<div class='vote-detail'>{detail}</div></div>"
+    )
 
 
-__all__ = ["checked_vote_of", "claim_math", "slip_badge", "slip_line", "slips_markdown", "solution_check"]
+__all__ = ["NOT_CHECKED", "NOT_KEPT", "checked_vote_markdown", "claim_math", "slip_badge", "slip_line", "slips_markdown"]

@@ -1,10 +1,12 @@
 """What the Solve and History tabs show, built from plain view data.
 
 A live run (the Solver's events as they arrive) and a stored attempt (from the session log) are
-both turned into the same `RunView` of `model.types.Solution`s, so streaming, the finished page
-and a reopened attempt render with the same code: the main solution, the sample cards, the
-Maj@N / RM@N panel, the status line and the charts. Every piece of untrusted text passes
-through `ui.render`.
+both turned into the same `RunView` of `judgements.solution.Solution`s with the run's analysis
+(the step checker's verdicts by row, the checked vote, the reasoning map), so streaming, the
+finished page and a reopened attempt render with the same code: the main solution, the sample
+cards, the Maj@N / RM@N panel, the status line and the charts. Nothing here judges: the
+verdicts arrive with the run (`RowChecked`, `RunDone`) or from the log. Every piece of
+untrusted text passes through `ui.render`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from model.types import Delta, Queued, RowDone, RunDone, RunResult, Started, StreamEvent
+from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent
 from judgements.solution import Solution, kind_of_row
 from ui.mathtext import escape_text, inline_math, streaming_markdown
 from ui.render import boxed_answer_markdown, cluster_colour, tail
-from ui.stepmarks import checked_vote_of, slip_badge, slips_markdown
+from ui.stepmarks import NOT_KEPT, checked_vote_markdown, slip_badge, slips_markdown
+
+if TYPE_CHECKING:
+    from judgements.analysis import CheckedVote, RunAnalysis, SolutionAnalysis
+    from judgements.map_data import ReasoningMap
 
 CARD_TAIL_CHARS = 480
 
@@ -49,7 +55,10 @@ class VoteView:
 
 @dataclass
 class RunView:
-    """Everything a solve shows, live or replayed."""
+    """Everything a solve shows, live or replayed. `checks`: the step checker's verdicts by
+    row, as they arrive; `checked` the checked vote and `map` the reasoning map, once the run's
+    analysis is there (`map` measured against `right_answer` when feedback gave one a sample
+    reached, `reached`); `not_checked` for an attempt logged before the log kept them."""
 
     rows: dict[int, Solution] = field(default_factory=dict)
     vote: VoteView | None = None
@@ -58,6 +67,20 @@ class RunView:
     cancelled: bool = False
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    checks: dict[int, SolutionAnalysis] = field(default_factory=dict)
+    checked: CheckedVote | None = None
+    map: ReasoningMap | None = None
+    right_answer: str | None = None
+    reached: bool = False
+    not_checked: bool = False
+
+    def take_analysis(self, analysis: RunAnalysis | None) -> None:
+        """Show a run's analysis: the verdicts by row, the checked vote, the map."""
+        if analysis is None:
+            return
+        self.checks.update({s.index: s for s in analysis.solutions})
+        self.checked = analysis.checked
+        self.map = analysis.map
 
     @property
     def greedy(self) -> Solution | None:
@@ -99,6 +122,8 @@ class LiveRun:
             self.tokens_seen += 1
         elif isinstance(event, RowDone):
             self._finish_row(event.solution)
+        elif isinstance(event, RowChecked):
+            self.view.checks[event.analysis.index] = event.analysis
         elif isinstance(event, Queued):
             self.queued_ahead = event.ahead
         elif isinstance(event, Started):
@@ -112,6 +137,7 @@ class LiveRun:
             for solution in event.result.solutions:
                 self._finish_row(solution)
             self.view.vote = vote_view_from_result(event.result)
+            self.view.take_analysis(event.result.analysis)
             self.view.finished = True
             self.view.cancelled = event.result.cancelled
             self.view.error = event.result.error
@@ -211,7 +237,9 @@ def main_solution_markdown(view: RunView) -> str:
         return ""
     if not row.text and not row.finished:
         return "<span class='held'>Thinking…</span>"
-    slips = slips_markdown(row)  # the step checker's finds, once the solution is finished
+    slips = slips_markdown(row, view.checks.get(row.index))  # the step checker's finds, once it has them
+    if view.not_checked and row.finished:
+        slips = f"<div class='note'>{NOT_KEPT}</div>"
     return streaming_markdown(row.text, finished=row.finished) + (f"\n\n{slips}" if slips else "")
 
 
@@ -247,7 +275,7 @@ def cards_markdown(view: RunView, reward_label: str | None = None, *, ask_hint: 
             if reward:
                 bits.append(reward)
             bits.append(f"{row.finish_reason} · {row.tokens} tok")
-            if badge := slip_badge(row):
+            if badge := slip_badge(row, view.checks.get(row.index), not_checked=view.not_checked):
                 bits.append(badge)
             if rm_index == row.index:
                 pick = "most confident" if label == "confidence" else "RM pick"
@@ -260,7 +288,7 @@ def cards_markdown(view: RunView, reward_label: str | None = None, *, ask_hint: 
         body = streaming_markdown(row.text, finished=True) if row.finished else streaming_markdown(
             tail(row.text, CARD_TAIL_CHARS), finished=False
         )
-        if slips := slips_markdown(row):
+        if slips := slips_markdown(row, view.checks.get(row.index)):
             body = f"{slips}\n\n{body}"
         state = "" if row.finished else " open"
         parts.append(
@@ -322,20 +350,7 @@ def vote_markdown(view: RunView) -> str:
 
 def checked_box(view: RunView) -> str:
     """The checked vote: Maj@N among the samples in which the step checker found no wrong claim."""
-    checked = checked_vote_of(view.samples)
-    if checked is None:
-        return ""
-    kept = len(checked.kept)
-    if checked.fell_back:
-        detail = (f"every sample has a wrong step: Maj@{len(view.samples)} of all" if not kept
-                  else f"no answer among the {kept} unflagged samples: Maj@{len(view.samples)} of all")
-    else:
-        detail = f"{checked.vote.count} of {kept} unflagged sample{'s' if kept != 1 else ''}"
-    return (
-        f"<div class='vote-box checked-vote'><div class='vote-title'>Checked vote</div>"
-        f"<div class='vote-answer'>{_answer_math(checked.answer)}</div>"
-        f"<div class='vote-detail'>{detail}</div></div>"
-    )
+    return checked_vote_markdown(view.checked, len(view.samples), not_checked=view.not_checked)
 
 
 def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str = "") -> str:
