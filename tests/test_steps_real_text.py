@@ -163,6 +163,8 @@ FLAGGED = [
     ("3 × $2.25 = $6.76", "3 × $2.25 = $6.76", "6.75"),  # money is exact
     ("Working modulo 7, $3 \\cdot 5 = 2$.", "3 \\cdot 5 = 2", "15"),  # not even modulo 7
     ("$1000 / 3 = 335$ (rounded)", "1000 / 3 = 335", "1000/3 ≈ 333.333"),  # no rounding gives 335
+    ("She read 1/4 of 120 pages = 40 pages.", "1/4 of 120 pages = 40", "30"),  # `of` after a fraction
+    ("$\\frac{2}{3}$ of 12 = 9", "of 12 = 9", "8"),
 ]
 
 

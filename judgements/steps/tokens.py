@@ -13,6 +13,7 @@ and tells a math `$` from money):
 - In math mode every letter outside `\\text{...}` is a variable or a function's name:
   poison, never prose and never a unit (`5 = \\frac{5}{2}x`, `k\\sqrt{2}`, `f'(5)`, `10^5 s`).
   Units in math are written `\\text{ cm}`, `\\mbox{ inches}^2`.
+- `of` after a percent or a fraction multiplies (`20% of 50`, `1/4 of 120`, `\\frac{2}{3}` of 12).
 - In prose a word right after a number is its unit (`5 cm`, `3 hours`, `12 apples`), a
   single letter is a variable (`n = 5`, `6S + 9`) except `a`, `I` and the unit letters
   `m g s h L` after a number, and `x` between numbers is a product (a guess: the reading is
@@ -380,8 +381,8 @@ class _Scanner:
             self.add(OP, i, j, "*")
         elif word == "x" and p is not None and p.kind in (NUM, RP, UNIT) and self.space and operand_ahead:
             self.add(OP, i, j, "*", assumed="x read as ×")
-        elif lower == "of" and p is not None and p.kind == PCT:
-            self.add(OP, i, j, "*")
+        elif lower == "of" and p is not None and (p.kind == PCT or self.after_fraction()) and operand_ahead:
+            self.add(OP, i, j, "*")  # 20% of 50, 1/4 of 120, \frac{2}{3} of 12
         elif lower == "percent" and p is not None and p.kind == NUM:
             self.add(PCT, i, j)
         elif lower == "divided" and re.match(r"\s+by\b", text[j:j + 5]):
@@ -397,6 +398,24 @@ class _Scanner:
         else:
             self.add(WORD, i, j, word)
         return j
+
+    def after_fraction(self) -> bool:
+        """Whether the last tokens are a fraction: `1/4` or `\\frac{1}{4}`."""
+        toks = self.toks
+        if len(toks) >= 3 and toks[-1].kind == NUM and toks[-2].kind == OP and toks[-2].value == "/" and toks[-3].kind == NUM:
+            return not toks[-1].space and not toks[-2].space
+        depth, k = 0, len(toks) - 1
+        for _ in range(2):  # `{1}{4}` after `\frac`, read backwards
+            if k < 0 or toks[k].kind != RP or toks[k].value != "}":
+                return False
+            while k >= 0:
+                depth += {RP: 1, LP: -1}.get(toks[k].kind, 0)
+                k -= 1
+                if depth == 0:
+                    break
+            if k - len(toks) < -60:
+                return False
+        return k >= 0 and toks[k].kind == FRAC
 
     def is_unit(self, lower: str, word: str, p: Tok | None) -> bool:
         if p is None or p.kind not in (NUM, UNIT, PCT) or lower in _NOT_UNITS:
