@@ -11,7 +11,8 @@ combines them into one verdict per step.
 - `prm_judge`: a process reward model's per-step scores (`Score.steps`, one per step): a step
   below `PRM_THRESHOLD` is wrong (the threshold ProcessBench uses for Qwen's PRMs); the report
   says where the score drops most.
-- `samples_judge`: the model's own sampled solutions: Maj@N and its agreement. Gated: only a
+- `samples_judge`: the model's own sampled solutions: Maj@N and its agreement among the samples
+  the step checker finds no wrong claim in (the checked vote's rule). Gated: only a
   strong majority (`STRONG_SHARE` of the samples, at least `STRONG_VOTES`, no tie) speaks, and
   then only when the student's final answer differs from it, placing the error where the
   student's path leaves every path of the majority's solutions (the first step with a new
@@ -90,6 +91,13 @@ class Samples:
     def known_answers(self) -> tuple[str, ...]:
         """Every answer a cluster of the samples reached (what a hint or a reason must not say)."""
         return tuple(c.answer for c in self.vote.clusters)
+
+    def unflagged(self) -> Samples:
+        """Only the samples in which the step checker finds no wrong claim (the checked vote's
+        rule): a model's shared arithmetic slip cannot make a strong majority."""
+        kept = [i for i, text in enumerate(self.texts) if not check_solution(text).wrong]
+        return Samples(tuple(self.texts[i] for i in kept), tuple(self.answers[i] for i in kept),
+                       majority_vote([self.answers[i] for i in kept]))
 
     @property
     def strong(self) -> bool:
@@ -217,18 +225,22 @@ def samples_judge(steps: Sequence[str], problem: str, samples: Samples | None, s
     """The model's own solutions: Maj@N, gated on agreement (see the module docstring)."""
     if samples is None:
         return JudgeReport(SAMPLES, False, "the model's solutions were not drawn")
+    drawn = samples.vote.total
+    samples = samples.unflagged()
     vote, total = samples.vote, samples.vote.total
-    details: dict[str, Any] = {"samples": total, "agreement": vote.count, "answers": len(vote.clusters),
-                               "tied": vote.tied}
+    details: dict[str, Any] = {"samples": drawn, "unflagged": total, "agreement": vote.count,
+                               "answers": len(vote.clusters), "tied": vote.tied}
     if reveal and vote.answer is not None:
         details["answer"] = vote.answer
     if vote.answer is None:
-        return JudgeReport(SAMPLES, True, f"none of the model's {total} solutions reaches an answer: it says nothing",
-                           details=details)
+        why = (f"none of the model's {drawn} solutions reaches an answer" if total == drawn else
+               f"none of the model's {drawn} solutions reaches an answer without a wrong calculation")
+        return JudgeReport(SAMPLES, True, f"{why}: it says nothing", details=details)
     if not samples.strong:
         return JudgeReport(SAMPLES, True, f"the model's {total} solutions disagree ({vote.count} of {total} agree at best): "
                                           "too weak to judge, so it says nothing", details=details)
-    agree = f"{vote.count} of {total} of the model's solutions"
+    agree = (f"{vote.count} of {total} of the model's solutions" if total == drawn else
+             f"{vote.count} of the {total} model solutions with no wrong calculation")
     last = len(steps) - 1
     if student_answer is None:
         return JudgeReport(SAMPLES, True, f"{agree} agree on an answer; your solution states none",
