@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         return [c.text for c in check_solution(text).claims if c.status == "wrong" and getattr(c, "certain", True)]
 
     started = time.perf_counter()
-    rows = [json.loads(line) for line in (REPO / "bench" / "data" / "math500.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines_in = (REPO / "bench" / "data" / "math500.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines_in if line.strip()]
     math500 = [(r["unique_id"], flags(r["solution"])) for r in rows]
     math500_checked = sum(check_solution(r["solution"]).checked for r in rows)
     corpus = entries(REPO / "tests" / "data" / "realistic_solutions.txt")

@@ -50,7 +50,9 @@ def policy_of(source: str, family: str | None) -> str | None:
     return BUNDLED if source == BUNDLED else family
 
 
-def made_for(raw: Mapping[str, Any], path: Path | None = None, repo_id: str | None = None, *, bundled_dir: Path | None = None) -> tuple[str, ...]:
+def made_for(
+    raw: Mapping[str, Any], path: Path | None = None, repo_id: str | None = None, *, bundled_dir: Path | None = None
+) -> tuple[str, ...]:
     """The policy families a reward model was made for; `()` when it does not say.
 
     `config.json`'s `made_for` first; else the bundled directory is the bundled policy's; else
