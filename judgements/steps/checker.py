@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Literal
 
 from judgements.latex import group_end
 from judgements.steps.chains import Chain, Side, chains
+from judgements.steps.marks import mark_text
 from judgements.steps.tokens import defines_star, tokenize
 from judgements.steps.values import Reading, Unreadable, side_readings
 from judgements.steps.verdicts import Link, Verdict, judge
@@ -112,8 +113,6 @@ class Claim:
 
     def mark(self) -> str:
         """The sentence a page shows for this claim (`judgements.steps.marks.mark_text`)."""
-        from judgements.steps.marks import mark_text
-
         return mark_text(self)
 
 

@@ -9,10 +9,20 @@ marked; for a right one what it was read as; for one not checked, why.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from judgements.steps.checker import Claim
+
+class Marked(Protocol):
+    """What a sentence is made of: a checked claim's fields (`judgements.steps.checker.Claim`)."""
+
+    text: str
+    written: str
+    right: str | None
+    status: str
+    relation: str
+    reason: str
+    read_as: str
+
 
 _TEX = re.compile(r"[\\^_{}]")
 
@@ -23,7 +33,7 @@ def _tex(piece: str) -> str:
     return f"\\({piece}\\)" if _TEX.search(piece) else piece
 
 
-def mark_text(claim: Claim) -> str:
+def mark_text(claim: Marked) -> str:
     """The sentence for one claim (see the module docstring)."""
     read = f"read as {claim.read_as}" if claim.read_as else f"read as {_tex(claim.text)}"
     if claim.status == "wrong":
@@ -36,4 +46,4 @@ def mark_text(claim: Claim) -> str:
     return f"not checked: {claim.reason}" if claim.reason else "not checked"
 
 
-__all__ = ["mark_text"]
+__all__ = ["Marked", "mark_text"]
