@@ -29,6 +29,7 @@ from judgements.claims import claim_from_dict, claim_to_dict
 from judgements.map_data import ReasoningMap
 from judgements.reasoning_map import build_map, with_reference
 from judgements.steps.checker import Claim, SolutionCheck, check_solution, checked_vote, split_steps
+from judgements.tool_text import prose_of
 
 if TYPE_CHECKING:
     from judgements.answers import Vote
@@ -129,14 +130,16 @@ class RunAnalysis:
 
 
 def check_row(solution: Solution) -> SolutionCheck:
-    """The step checker on one finished solution (its steps, for the map, and its claims)."""
-    return check_solution(solution.text)
+    """The step checker on one finished solution (its steps, for the map, and its claims): its
+    prose only, code and output blanked (`judgements.tool_text.prose_of`: code output is exact,
+    and the claims' spans still point into the text)."""
+    return check_solution(prose_of(solution.text))
 
 
 def stored_check(solution: Solution, analysis: SolutionAnalysis | None) -> SolutionCheck:
     """A logged solution's steps (split again: cheap, and what the map lays out) with the claims
     its analysis logged (none when it was not checked): no claim is checked again."""
-    return SolutionCheck(tuple(split_steps(solution.text)), analysis.claims if analysis is not None else ())
+    return SolutionCheck(tuple(split_steps(prose_of(solution.text))), analysis.claims if analysis is not None else ())
 
 
 def analyse_run(

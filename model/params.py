@@ -48,7 +48,8 @@ class SamplingParams:
 
     `n` sampled solutions are drawn at `temperature`/`top_p` in one batch; `include_greedy`
     adds the greedy (temperature 0) solution as row 0 of the same batch. `seed=None` draws a
-    fresh seed, which the result records so the run can be reproduced.
+    fresh seed, which the result records so the run can be reproduced. `tir`: reasoning with
+    Python (tool-integrated: the model's code runs in the sandbox), for every row.
     """
 
     n: int = 8
@@ -57,6 +58,7 @@ class SamplingParams:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS_GPU
     seed: int | None = None
     include_greedy: bool = True
+    tir: bool = False
 
     def __post_init__(self) -> None:
         check_int("n (number of samples)", self.n, 0, MAX_SAMPLES)
@@ -65,6 +67,8 @@ class SamplingParams:
         check_int("max_new_tokens", self.max_new_tokens, 1, MAX_CONTEXT)
         if self.seed is not None:
             check_int("seed", self.seed, 0, 2**63 - 1)
+        if not isinstance(self.tir, bool):
+            raise ConfigError(f"tir (reasoning with Python) must be true or false; got {self.tir!r}.")
         if self.n == 0 and not self.include_greedy:
             raise ConfigError("Nothing to generate: ask for the greedy solution or at least one sample.")
 

@@ -5,6 +5,10 @@ Qwen2-Math-Instruct ("qwen-boxed"): system `You are a helpful assistant.`, user
 Qwen2.5-Math-Instruct: system `Please reason step by step, and put your final answer within
 \\boxed{}.`, user = the bare problem. Both are ChatML (`<|im_start|>role\\n...<|im_end|>\\n`),
 rendered by the tokenizer's own template, never by hand.
+
+Tool-integrated reasoning (`tir=True`, any family): system `Please integrate natural language
+reasoning with programs to solve the problem above, and put your final answer within
+\\boxed{}.`, user = the bare problem (Qwen2.5-Math-Instruct's "tool-integrated" format).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ QWEN2_MATH = "qwen2-math"
 QWEN25_MATH = "qwen2.5-math"
 
 BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+TIR_INSTRUCTION = (
+    "Please integrate natural language reasoning with programs to solve the problem above, "
+    "and put your final answer within \\boxed{}."
+)
 
 # ChatML stop tokens, by text; their ids come from the tokenizer (151645 and 151643 in Qwen2).
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
@@ -29,29 +37,35 @@ _SAMPLING_DEFAULTS: Mapping[str, tuple[float, float]] = {
 }
 
 
-def build_messages(problem: str, family: str) -> list[dict[str, str]]:
-    """The chat messages for one problem, in the family's evaluation format."""
+def build_messages(problem: str, family: str, tir: bool = False) -> list[dict[str, str]]:
+    """The chat messages for one problem, in the family's evaluation format (`tir`: the
+    tool-integrated format, whatever the family)."""
+    if family not in _SAMPLING_DEFAULTS:
+        raise ConfigError(f"Unknown prompt family {family!r}; use {QWEN2_MATH} or {QWEN25_MATH}.")
+    if tir:
+        return [
+            {"role": "system", "content": TIR_INSTRUCTION},
+            {"role": "user", "content": problem},
+        ]
     if family == QWEN2_MATH:
         return [
             {"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": f"{problem}\n{BOXED_INSTRUCTION}"},
         ]
-    if family == QWEN25_MATH:
-        return [
-            {"role": "system", "content": BOXED_INSTRUCTION},
-            {"role": "user", "content": problem},
-        ]
-    raise ConfigError(f"Unknown prompt family {family!r}; use {QWEN2_MATH} or {QWEN25_MATH}.")
+    return [
+        {"role": "system", "content": BOXED_INSTRUCTION},
+        {"role": "user", "content": problem},
+    ]
 
 
-def build_prompt(tokenizer: Any, problem: str, family: str) -> list[int]:
+def build_prompt(tokenizer: Any, problem: str, family: str, tir: bool = False) -> list[int]:
     """Token ids of the prompt, ending with the assistant header so the model answers next."""
-    return chat_prompt_ids(tokenizer, build_messages(problem, family))
+    return chat_prompt_ids(tokenizer, build_messages(problem, family, tir))
 
 
-def render_prompt(tokenizer: Any, problem: str, family: str) -> str:
+def render_prompt(tokenizer: Any, problem: str, family: str, tir: bool = False) -> str:
     """The prompt as text (for display, logs and tests)."""
-    return chat_prompt_text(tokenizer, build_messages(problem, family))
+    return chat_prompt_text(tokenizer, build_messages(problem, family, tir))
 
 
 def chat_prompt_ids(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> list[int]:

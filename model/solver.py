@@ -38,6 +38,7 @@ from model.backends.protocol import (
     BackendError,
     BackendInfo,
     BackendUnavailable,
+    CodeRan,
     Decoding,
     GenerationRequest,
     RowFinished,
@@ -56,7 +57,7 @@ from model.errors import (
 from model.prompts import build_prompt, render_prompt
 from judgements.ranking import RewardScorer, rank_solutions
 from model.speed import DecodeSpeed
-from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent, Timings
+from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent, Timings, ToolRan
 from judgements.solution import Solution, kind_of_row
 from judgements.steps.checker import SolutionCheck
 
@@ -180,14 +181,18 @@ class Solver:
     def prepare(self, problem: object, params: SamplingParams) -> PreparedRun:
         """Validate, build the prompt and clamp the budget; raise before any model work.
 
-        Raises `InvalidProblemError`, `PromptTooLongError`, or `BackendUnavailable` when the
-        backend cannot be reached to learn the model's tokenizer.
+        Raises `InvalidProblemError`, `PromptTooLongError`, `ConfigError` (reasoning with Python
+        asked where no sandbox runs code), or `BackendUnavailable` when the backend cannot be
+        reached to learn the model's tokenizer.
         """
         cleaned = validate_problem(problem, self.max_problem_chars)
         self.backend.ready()
+        if params.tir and not self.info.tools:
+            raise ConfigError("Reasoning with Python is not offered here (no sandbox runs the model's code); "
+                              "switch it to 'in words'.")
         tokenizer = self.backend.tokenizer
         family = self.info.family
-        prompt_ids = build_prompt(tokenizer, cleaned, family)
+        prompt_ids = build_prompt(tokenizer, cleaned, family, tir=params.tir)
         context = self.info.context_length
         room = context - len(prompt_ids)
         if room < MIN_ANSWER_TOKENS:
@@ -197,7 +202,7 @@ class Solver:
                 "Shorten the problem."
             )
         request = GenerationRequest(
-            prompt_text=render_prompt(tokenizer, cleaned, family),
+            prompt_text=render_prompt(tokenizer, cleaned, family, tir=params.tir),
             prompt_ids=tuple(prompt_ids),
             greedy=params.include_greedy,
             n=params.n,
@@ -205,6 +210,7 @@ class Solver:
             top_p=params.top_p,
             max_new_tokens=min(params.max_new_tokens, room),
             seed=params.seed if params.seed is not None else secrets.randbelow(2**31),
+            tir=params.tir,
         )
         return PreparedRun(cleaned, params, request)
 
@@ -307,6 +313,9 @@ class Solver:
                     clock.token()
                     parts[event.row].append(event.text)
                     yield Delta(event.row, event.text)
+                elif isinstance(event, CodeRan):
+                    solutions[event.row].tool_calls.append(event.call)
+                    yield ToolRan(event.row, event.call)
                 elif isinstance(event, RowFinished):
                     solution = finish_row(solutions[event.row], "".join(parts[event.row]), event)
                     clock.row_done(event.row)
@@ -387,9 +396,10 @@ class Solver:
             analyse(result, checks)
 
 
-def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | None]:
-    """The Solver a configuration describes: its backend (`model.backends`) and the reward
-    scorer, with the reason when ranking fell back to confidence (else None).
+def open_solver(config: Any, *, inline: bool = False, tools: Any = None) -> tuple[Solver, str | None]:
+    """The Solver a configuration describes: its backend (`model.backends`, `tools` running the
+    model's code for reasoning with Python) and the reward scorer, with the reason when ranking
+    fell back to confidence (else None).
 
     The reward model always runs in this process: with a server backend it goes on this
     machine's own device. `auto` with the bundled policy means the bundled reward model; with
@@ -400,7 +410,7 @@ def open_solver(config: Any, *, inline: bool = False) -> tuple[Solver, str | Non
     from model.reward import load_scorer
     from model.reward.made_for import policy_of
 
-    backend = open_backend(config, inline=inline)
+    backend = open_backend(config, inline=inline, tools=tools)
     info = backend.info
     spec = "bundled" if config.reward_model == "auto" and info.source == "bundled" else config.reward_model
     local = info.kind == "local"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from judgements.ranking import Ranking
-from judgements.solution import Solution
+from judgements.solution import Solution, ToolCall
 
 if TYPE_CHECKING:
     from judgements.analysis import RunAnalysis, SolutionAnalysis
@@ -83,6 +83,15 @@ class Delta:
 
 
 @dataclass(frozen=True)
+class ToolRan:
+    """A row's Python cell ran (reasoning with Python); its output follows as the row's next
+    `Delta`, and the call is also in the row's `Solution.tool_calls`."""
+
+    row: int
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class RowDone:
     """One row finished (stop token, length, repetition, cancel, error), answer extracted."""
 
@@ -105,7 +114,7 @@ class RunDone:
     result: RunResult
 
 
-StreamEvent = Queued | Started | Delta | RowDone | RowChecked | RunDone
+StreamEvent = Queued | Started | Delta | ToolRan | RowDone | RowChecked | RunDone
 
 __all__ = [
     "Delta",
@@ -117,4 +126,5 @@ __all__ = [
     "Started",
     "StreamEvent",
     "Timings",
+    "ToolRan",
 ]

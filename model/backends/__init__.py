@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 
 from model.backends.protocol import Backend
 from model.params import EngineSettings
+from model.tools import CodeRunner
 
 
-def _local(config: EngineSettings, inline: bool) -> Backend:
+def _local(config: EngineSettings, inline: bool, tools: CodeRunner | None) -> Backend:
     from model.backends.local import LocalBackend
     from model.loading import load_model
 
@@ -24,10 +25,11 @@ def _local(config: EngineSettings, inline: bool) -> Backend:
         max_batch_rows=config.max_batch_rows,
         graphs=config.cuda_graphs,
         inline=inline,
+        tools=tools,
     )
 
 
-def _server(config: EngineSettings, inline: bool) -> Backend:
+def _server(config: EngineSettings, inline: bool, tools: CodeRunner | None) -> Backend:
     from model.backends.server import ServerBackend
 
     return ServerBackend(
@@ -38,16 +40,18 @@ def _server(config: EngineSettings, inline: bool) -> Backend:
         tokenizer=config.tokenizer,
         context_length=config.context_length,
         prompt_family=config.prompt_family,
+        tools=tools,
     )
 
 
-BACKENDS: Mapping[str, Callable[[EngineSettings, bool], Backend]] = {"local": _local, "server": _server}
+BACKENDS: Mapping[str, Callable[[EngineSettings, bool, CodeRunner | None], Backend]] = {"local": _local, "server": _server}
 
 
-def open_backend(config: EngineSettings, *, inline: bool = False) -> Backend:
+def open_backend(config: EngineSettings, *, inline: bool = False, tools: CodeRunner | None = None) -> Backend:
     """The backend the configuration names (`config.backend`). `inline` decodes a local run in
-    the caller's thread (ZeroGPU Spaces)."""
-    return BACKENDS[config.backend](config, inline)
+    the caller's thread (ZeroGPU Spaces); `tools` runs the model's code when a run reasons with
+    Python (`sandbox.Sandbox`, handed in by the app; without one such runs are refused)."""
+    return BACKENDS[config.backend](config, inline, tools)
 
 
 __all__ = ["BACKENDS", "open_backend"]

@@ -7,7 +7,11 @@ when decoding starts, per-row text deltas and per-row finishes (reason, token co
 log-probability when it knows one). It says what it is through `info`. It knows nothing about
 answers, votes or rewards; the Solver does all of that, whatever the backend.
 
-Rows: row 0 is the greedy solution when `request.greedy`, rows 1..N the samples.
+Rows: row 0 is the greedy solution when `request.greedy`, rows 1..N the samples. With
+`request.tir` every row may run code (`model.tools`): a row stops at ```` ```output ````, its
+cell runs off the decode path while the other rows go on, and the row continues with the output
+appended; each run is reported as a `CodeRan` after the text of its cell and before the
+appended text (whose deltas belong to the row like any other).
 Contract of `stream`:
 - every row in `request.rows` gets exactly one `RowFinished`, after its last `TextDelta`;
 - joining a row's deltas gives its whole text;
@@ -24,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Iterator, Protocol, Union, runtime_checkable
 
-from judgements.solution import GREEDY_ROW, FinishReason
+from judgements.solution import GREEDY_ROW, FinishReason, ToolCall
 from model.errors import GenerationError
 
 
@@ -43,6 +47,7 @@ class GenerationRequest:
 
     `max_new_tokens` is already clamped to the context by the Solver; `seed` is always set
     (the Solver draws one when the person left it empty, so every run can be reproduced).
+    `tir`: the rows reason with Python (the prompt asks for it; the backend runs the cells).
     """
 
     prompt_text: str
@@ -53,6 +58,7 @@ class GenerationRequest:
     top_p: float
     max_new_tokens: int
     seed: int
+    tir: bool = False
 
     @property
     def rows(self) -> tuple[int, ...]:
@@ -81,6 +87,14 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class CodeRan:
+    """A row's cell ran (tool-integrated reasoning); the output follows in the row's text."""
+
+    row: int
+    call: ToolCall
+
+
+@dataclass(frozen=True)
 class RowFinished:
     """One row ended. `tokens` counts the generated tokens (stop token excluded);
     `mean_logprob` is their mean log-probability under the model, when the backend knows it;
@@ -93,7 +107,7 @@ class RowFinished:
     detail: str | None = None
 
 
-BackendEvent = Union[Waiting, Decoding, TextDelta, RowFinished]
+BackendEvent = Union[Waiting, Decoding, TextDelta, CodeRan, RowFinished]
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ class BackendInfo:
     `server`); `seeds` says whether the same seed gives the same samples there, `logprobs`
     whether rows finish with a mean log-probability (needed for confidence ranking).
     `parameters` and `memory_bytes` are None when the backend cannot know them (a server).
+    `tools`: whether it can run a model's code (it was handed a sandbox), so runs may ask `tir`.
     """
 
     kind: str
@@ -120,6 +135,7 @@ class BackendInfo:
     source: str = "local"
     fallback_reason: str | None = None
     notes: tuple[str, ...] = ()
+    tools: bool = False
 
     def describe(self) -> str:
         """One line: model, size, precision, device, memory (or the server)."""
@@ -178,6 +194,7 @@ __all__ = [
     "BackendEvent",
     "BackendInfo",
     "BackendUnavailable",
+    "CodeRan",
     "Decoding",
     "GenerationRequest",
     "RowFinished",

@@ -16,6 +16,12 @@ server honours `n`; otherwise N+1 requests of one row each (sample i seeded `see
 request streams in a thread of its own into one queue; the caller's thread reads the queue,
 checks the cancel event between reads, applies the repetition guard, and yields the protocol's
 events (`model.backends.protocol`). Cancelling or closing the iterator hangs up every request at once.
+
+Reasoning with Python (`request.tir`, with a code runner handed in): every row is a request of its
+own; a round ends at the code stop (`model.backends.server_rounds`: honoured by the server, or
+cut here when the server streams past it), the cell runs on `model.tools.CodeBench`'s threads
+while the other rows stream on, and the row continues with a new completion request for the
+prompt plus its text so far, output included. Stop ends a row waiting for its code at once.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import openai
@@ -35,6 +41,7 @@ from model.backends.protocol import (
     BackendEvent,
     BackendInfo,
     BackendUnavailable,
+    CodeRan,
     Decoding,
     GenerationRequest,
     RowFinished,
@@ -57,6 +64,8 @@ from model.backends.server_wire import (
 )
 from model.prompts import STOP_TOKENS
 from model.repetition import RepetitionGuard
+from model.backends.server_rounds import RoundCut, round_seed, stopped_for_code
+from model.tools import CODE_STOP, CodeBench, CodeRounds, CodeRunner, ToolError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,11 @@ class _StreamedRow:
     logprob_sum: float = 0.0
     logprob_tokens: int = 0
     done: bool = False
+    req: StreamRequest | None = None  # the request streaming it now (older ones are hung up)
+    # Reasoning with Python: its code runs, the current round's stop cut, the tool output's tokens.
+    rounds: CodeRounds | None = None
+    cut: RoundCut | None = None
+    tool_tokens: int = 0
 
     @property
     def text(self) -> str:
@@ -110,12 +124,14 @@ class ServerBackend:
         prompt_family: str = "auto",
         guard: RepetitionGuard | None = None,
         health_ttl_s: float = HEALTH_TTL_S,
+        tools: CodeRunner | None = None,
     ) -> None:
         self.target = ServerTarget(display_url(url), model, tokenizer, context_length, prompt_family)
         self.url = self.target.url
         self.timeout_s = float(timeout_s)
         self.guard = guard or RepetitionGuard()
         self.health_ttl_s = health_ttl_s
+        self.tools = CodeBench(tools) if tools is not None else None
         self._words = FailureWords(self.url, self.timeout_s, api_key or "")
         # No key: a placeholder, so the client never reads OPENAI_API_KEY from the environment.
         self._client = openai.OpenAI(
@@ -147,7 +163,7 @@ class ServerBackend:
 
     @property
     def info(self) -> BackendInfo:
-        return self._info
+        return replace(self._info, tools=self.tools is not None)
 
     @property
     def tokenizer(self) -> Any:
@@ -188,6 +204,8 @@ class ServerBackend:
             return value
 
     def stream(self, request: GenerationRequest, cancel: threading.Event) -> Iterator[BackendEvent]:
+        if request.tir and self.tools is None:
+            raise BackendUnavailable("Reasoning with Python is off here: no sandbox runs the model's code.")
         with self._count_lock:
             self._in_flight += 1
         try:
@@ -200,6 +218,8 @@ class ServerBackend:
     def close(self) -> None:
         self._closed = True
         self._client.close()
+        if self.tools is not None:
+            self.tools.close()
 
     # ----------------------------------------------------------------- connecting
 
@@ -218,24 +238,31 @@ class ServerBackend:
 
     # ----------------------------------------------------------------- one run
 
+    def _params(self, connection: Connection, request: GenerationRequest, n: int, temperature: float, top_p: float,
+                seed: int, *, text: str = "", max_tokens: int | None = None) -> dict[str, Any]:
+        """One streaming request's fields: the prompt (and a tool-integrated row's text so far)."""
+        caps = connection.capabilities
+        return dict(
+            sampling_fields(connection.model, n=n, temperature=temperature, top_p=top_p,
+                            max_tokens=request.max_new_tokens if max_tokens is None else max_tokens, seed=seed,
+                            logprobs=1 if caps.logprobs else None, extra=caps.extra_fields,
+                            stop=(CODE_STOP,) if request.tir else ()),
+            prompt=request.prompt_text + text, stream=True,
+        )
+
     def _plan(self, connection: Connection, request: GenerationRequest) -> list[StreamRequest]:
         """The requests of a run: greedy row alone; the samples in one request (n=N) when the
-        server honours n, else one each with seeds seed+1..seed+N."""
+        server honours n and the rows use no tools, else one each with seeds seed+1..seed+N."""
         caps = connection.capabilities
 
         def params(n: int, temperature: float, top_p: float, seed: int) -> dict[str, Any]:
-            return dict(
-                sampling_fields(connection.model, n=n, temperature=temperature, top_p=top_p,
-                                max_tokens=request.max_new_tokens, seed=seed,
-                                logprobs=1 if caps.logprobs else None, extra=caps.extra_fields),
-                prompt=request.prompt_text, stream=True,
-            )
+            return self._params(connection, request, n, temperature, top_p, seed)
 
         plan = []
         if request.greedy:
             plan.append(StreamRequest((0,), params(1, 0.0, 1.0, request.seed)))
         samples = tuple(range(1, request.n + 1))
-        if samples and caps.n:
+        if samples and caps.n and not request.tir:
             plan.append(StreamRequest(samples, params(len(samples), request.temperature, request.top_p, request.seed)))
         elif samples:
             for row in samples:
@@ -246,15 +273,19 @@ class ServerBackend:
     def _run(
         self, connection: Connection, request: GenerationRequest, cancel: threading.Event
     ) -> Iterator[BackendEvent]:
-        rows = {index: _StreamedRow(index) for index in request.rows}
+        tir = request.tir
+        rows = {index: _StreamedRow(index, rounds=CodeRounds() if tir else None, cut=RoundCut() if tir else None)
+                for index in request.rows}
         if cancel.is_set():
             for row in rows.values():
                 yield self._finish(row, "cancelled")
             return
         plan = self._plan(connection, request)
-        events: queue.Queue[tuple[str, StreamRequest, Any]] = queue.Queue()
+        events: queue.Queue[tuple[str, StreamRequest | None, Any]] = queue.Queue()
         for req in plan:
-            threading.Thread(target=self._pump, args=(req, events), name=STREAM_THREAD, daemon=True).start()
+            for index in req.rows:
+                rows[index].req = req
+            self._start(req, events)
         decoding = False  # Decoding() was yielded
         streamed = False  # a row event was yielded
         try:
@@ -268,33 +299,40 @@ class ServerBackend:
                     kind, req, payload = events.get(timeout=POLL_S)
                 except queue.Empty:
                     continue
+                if kind == "tool":
+                    for event in self._on_code(connection, request, rows[payload[0]], payload[1], plan, events):
+                        yield event
+                    continue
+                assert req is not None
+                current = [rows[index] for index in req.rows if rows[index].req is req and not rows[index].done]
                 if kind == "open":
                     if not decoding:
                         decoding = True
                         yield Decoding()
                 elif kind == "chunk":
-                    for event in self._on_chunk(req, *payload, rows):
+                    for event in self._on_chunk(req, *payload, rows, events):
                         streamed = True
                         yield event
                 elif kind == "end":
-                    for index in req.rows:
-                        if not rows[index].done:
-                            streamed = True
-                            yield self._finish(rows[index], "error", detail=CUT_OFF)
-                elif kind == "fail":
+                    for row in current:
+                        streamed = True
+                        yield self._finish(row, "error", detail=CUT_OFF)
+                elif kind == "fail" and current:
                     error = self._words.failure(payload, started=streamed)
                     if isinstance(error, BackendError):
                         raise error
-                    for index in req.rows:
-                        if not rows[index].done:
-                            streamed = True
-                            yield self._finish(rows[index], "error", detail=error)
+                    for row in current:
+                        streamed = True
+                        yield self._finish(row, "error", detail=error)
         finally:
             # Done, cancelled, failed, or the consumer closed the iterator: hang up every request.
             for req in plan:
                 req.close()
 
-    def _pump(self, req: StreamRequest, events: queue.Queue[tuple[str, StreamRequest, Any]]) -> None:
+    def _start(self, req: StreamRequest, events: queue.Queue[tuple[str, StreamRequest | None, Any]]) -> None:
+        threading.Thread(target=self._pump, args=(req, events), name=STREAM_THREAD, daemon=True).start()
+
+    def _pump(self, req: StreamRequest, events: queue.Queue[tuple[str, StreamRequest | None, Any]]) -> None:
         """Thread body: open one streaming request and move its chunks into `events`."""
         try:
             reply = self._client.completions.create(**req.params)
@@ -319,9 +357,11 @@ class ServerBackend:
         events.put(("end", req, None))
 
     def _on_chunk(
-        self, req: StreamRequest, choices: list[StreamedChoice], usage: int | None, rows: dict[int, _StreamedRow]
+        self, req: StreamRequest, choices: list[StreamedChoice], usage: int | None, rows: dict[int, _StreamedRow],
+        events: queue.Queue[tuple[str, StreamRequest | None, Any]],
     ) -> Iterator[BackendEvent]:
-        """Deltas and finishes from one chunk of `req`; the guard checks every few deltas."""
+        """Deltas and finishes from one chunk of `req`; the guard checks every few deltas; a
+        tool-integrated row's round ends at the code stop."""
         for choice in choices:
             if not 0 <= choice.index < len(req.rows):
                 detail = f"The model server sent choice {choice.index} of a request for {len(req.rows)}."
@@ -331,17 +371,26 @@ class ServerBackend:
                 req.close()
                 return
             row = rows[req.rows[choice.index]]
-            if row.done:
+            if row.done or row.req is not req:
                 continue  # a row the guard stopped, in a request shared with other rows
             for token, logprob in zip(choice.tokens, choice.logprobs):
                 if token not in STOP_TOKENS and logprob is not None:
                     row.logprob_sum += logprob
                     row.logprob_tokens += 1
-            if choice.text:
-                row.parts.append(choice.text)
+            text, at_code = row.cut.feed(choice.text) if row.cut is not None else (choice.text, False)
+            if row.cut is not None and not at_code and choice.finish_reason is not None:
+                text += row.cut.flush()
+                if choice.finish_reason == "stop" and stopped_for_code(row.text + text, choice.stop_reason):
+                    text, at_code = text + CODE_STOP, True  # the server honoured the stop and left it out
+            if text:
+                row.parts.append(text)
                 row.deltas += 1
-                yield TextDelta(row.index, choice.text)
-            if choice.finish_reason is not None:
+                yield TextDelta(row.index, text)
+            if at_code:
+                req.close()
+                row.req = None  # what the old request still had queued is dropped
+                yield from self._code_stop(row, events)
+            elif choice.finish_reason is not None:
                 reason = {"stop": "stop", "length": "length"}.get(choice.finish_reason, "error")
                 detail = None
                 if reason == "error":
@@ -352,13 +401,54 @@ class ServerBackend:
                 if len(req.rows) == 1:
                     req.close()
 
+    def _code_stop(self, row: _StreamedRow, events: queue.Queue[tuple[str, StreamRequest | None, Any]]) -> Iterator[BackendEvent]:
+        """A round ended at the code stop: the cell goes to the code bench, or, no run left,
+        the solution ends there."""
+        assert row.rounds is not None and self.tools is not None
+        if row.rounds.exhausted:
+            yield self._finish(row, "stop")
+            return
+        text = row.text
+        future = self.tools.submit(row.rounds, lambda: text)
+        future.add_done_callback(lambda done: events.put(("tool", None, (row.index, done))))
+
+    def _on_code(self, connection: Connection, request: GenerationRequest, row: _StreamedRow, future: Any,
+                 plan: list[StreamRequest], events: queue.Queue[tuple[str, StreamRequest | None, Any]]) -> Iterator[BackendEvent]:
+        """A row's cell ran: its output joins the row's text and the next round is requested."""
+        if row.done:
+            return
+        try:
+            call, suffix = future.result()
+        except ToolError as exc:
+            yield self._finish(row, "error", detail=str(exc))
+            return
+        yield CodeRan(row.index, call)
+        row.parts.append(suffix)
+        row.tool_tokens += len(self._encode(suffix))
+        yield TextDelta(row.index, suffix)
+        room = request.max_new_tokens - len(self._encode(row.text))
+        if room <= 0:
+            yield self._finish(row, "length")
+            return
+        sampled = row.index != 0
+        seed = round_seed(request.seed, row.index, len(row.rounds.calls) if row.rounds else 0)
+        req = StreamRequest((row.index,), self._params(connection, request, 1, request.temperature if sampled else 0.0,
+                                                        request.top_p if sampled else 1.0, seed, text=row.text,
+                                                        max_tokens=room))
+        plan.append(req)
+        row.req = req
+        self._start(req, events)
+
     def _finish(self, row: _StreamedRow, reason: str, *, usage: int | None = None, detail: str | None = None) -> RowFinished:
         """The row's RowFinished. Tokens: from the log-probs when the server sends them, else the
-        server's usage, else the local tokenizer's count of the text; the stop token excluded."""
+        server's usage, else the local tokenizer's count of the text (less the tool output's);
+        the stop token excluded."""
         row.done = True
         text = row.text
         if row.logprob_tokens:
             tokens = row.logprob_tokens
+        elif row.rounds is not None:
+            tokens = max(len(self._encode(text)) - row.tool_tokens, 0) if text else 0
         elif text:
             encoded = len(self._encode(text))
             tokens = encoded

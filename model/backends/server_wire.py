@@ -28,11 +28,12 @@ MESSAGE_CHARS = 200
 
 
 def sampling_fields(name: str, *, n: int, temperature: float, top_p: float, max_tokens: int, seed: int,
-                    logprobs: int | None, extra: bool) -> dict[str, Any]:
-    """Every sampling field, explicitly (servers fill unset ones from generation_config)."""
+                    logprobs: int | None, extra: bool, stop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every sampling field, explicitly (servers fill unset ones from generation_config);
+    `stop`: stop strings besides the end-of-turn tokens."""
     params: dict[str, Any] = {
         "model": name, "n": n, "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
-        "seed": seed, "stop": list(STOP_TOKENS), "frequency_penalty": 0.0, "presence_penalty": 0.0,
+        "seed": seed, "stop": [*STOP_TOKENS, *stop], "frequency_penalty": 0.0, "presence_penalty": 0.0,
     }
     if logprobs:
         params["logprobs"] = logprobs
@@ -54,6 +55,7 @@ class StreamedChoice:
     finish_reason: str | None
     tokens: tuple[str, ...] = ()
     logprobs: tuple[float | None, ...] = ()
+    stop_reason: str | None = None  # the stop string that ended it, where the server says (vLLM)
 
 
 class StreamRequest:
@@ -110,7 +112,9 @@ def parse_chunk(chunk: Any) -> tuple[list[StreamedChoice], int | None]:
             if lp is not None and getattr(lp, "token_logprobs", None):
                 logprobs = tuple(float(v) if v is not None else None for v in lp.token_logprobs)
                 tokens = tuple(str(t) for t in (lp.tokens or [""] * len(logprobs)))
-            parsed.append(StreamedChoice(index, text, finish, tokens, logprobs))
+            stop_reason = getattr(choice, "stop_reason", None)
+            parsed.append(StreamedChoice(index, text, finish, tokens, logprobs,
+                                         stop_reason if isinstance(stop_reason, str) else None))
         return parsed, completion_tokens if isinstance(completion_tokens, int) else None
     except (AttributeError, TypeError, ValueError) as exc:
         raise MalformedReply(str(exc)) from None

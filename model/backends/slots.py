@@ -2,12 +2,14 @@
 with the KV cache in fixed slots, sampling on the device, and CUDA graphs.
 
 The transformers model is loaded as usual (bf16, NF4 or fp32, our own loader); this module only
-calls its modules (embeddings, norms, projections, MLPs, rotary embedding, LM head) in its own
-order, so that the KV cache can live in preallocated slots: one slot per row of the batch, each
-row at its own position. A run takes a contiguous range of slots (its greedy row and N
-samples), its prompt is prefilled once into the first slot and copied to the others, and its
-rows then advance together, one token per step. A row that finishes stays in its range (its
-output is ignored) until the whole run leaves; ranges are compacted when runs leave holes.
+calls its modules (embeddings, norms, projections, MLPs, rotary embedding, LM head; through
+`model.backends.qwen2_ops`) in its own order, so that the KV cache can live in preallocated
+slots: one slot per row of the batch, each row at its own position. A run takes a contiguous
+range of slots (its greedy row and N samples), its prompt is prefilled once into the first slot
+and copied to the others, and its rows then advance together, one token per step. A row that
+finishes stays in its range (its output is ignored) until the whole run leaves; ranges are
+compacted when runs leave holes. A row paused for a tool (tool-integrated reasoning) also stays,
+and `extend` reads the tool's output into its cache before it goes on.
 
 Attention: one call over the first B slots and the first L positions, with a mask of each
 row's own length.
@@ -35,7 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.backends.sampling import choose_tokens, gumbel_noise, row_key
+from model.backends.qwen2_ops import Layer, PointwiseOps
+from model.backends.sampling import row_key
 
 log = logging.getLogger(__name__)
 
@@ -120,121 +123,6 @@ def row_settings(rows: Sequence[int], seed: int, temperature: float, top_p: floa
     ]
 
 
-def rms_norm(x: Any, weight: Any, eps: float) -> Any:
-    """Qwen2's RMSNorm, in the same operations as transformers' (fp32 inside)."""
-    import torch
-
-    hidden = x.float()
-    hidden = hidden * torch.rsqrt(hidden.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * hidden.to(x.dtype)
-
-
-def add_rms_norm(h: Any, x: Any, weight: Any, eps: float) -> tuple[Any, Any]:
-    """The residual add and the next norm: (h + x, rms_norm(h + x))."""
-    h = h + x
-    return h, rms_norm(h, weight, eps)
-
-
-def rope(x: Any, cos: Any, sin: Any) -> Any:
-    """Rotary embedding of x [rows, heads, tokens, d] as transformers computes it."""
-    import torch
-
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
-
-
-def silu_mul(gate_up: Any) -> Any:
-    """SwiGLU's middle: silu(gate) * up, the two halves of one product."""
-    import torch
-
-    gate, up = gate_up.chunk(2, dim=-1)
-    return torch.nn.functional.silu(gate) * up
-
-
-class PointwiseOps:
-    """The elementwise pieces of a step. Eager they are a few kernels each; on CUDA they are
-    compiled (torch.compile, dynamic shapes) into one fused kernel each, at start-up, because a
-    batch-1 decode step of a 28-layer model is otherwise a thousand tiny kernels whose launch
-    and run time, not the weights, bound the speed."""
-
-    def __init__(self, compiled: bool = False, candidates: int | None = None) -> None:
-        self.rms_norm, self.add_rms_norm, self.rope, self.silu_mul = rms_norm, add_rms_norm, rope, silu_mul
-        self.noise = gumbel_noise
-        self.candidates = candidates
-        self.compiled = False
-        if compiled:
-            import torch
-
-            options = {"dynamic": True, "fullgraph": True}
-            self.rms_norm = torch.compile(rms_norm, **options)
-            self.add_rms_norm = torch.compile(add_rms_norm, **options)
-            self.rope = torch.compile(rope, **options)
-            self.silu_mul = torch.compile(silu_mul, **options)
-            self.noise = torch.compile(gumbel_noise, **options)
-            self.compiled = True
-
-    def choose_tokens(self, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        return choose_tokens(*args, noise=self.noise, candidates=self.candidates, **kwargs)
-
-
-def _fuse(modules: Sequence[Any]) -> tuple[Any, Any] | None:
-    """One weight (and bias) for several plain Linear layers that read the same input, the
-    layers' own parameters re-pointed into it (no extra memory); None for quantized layers."""
-    import torch
-    from torch import nn
-
-    if not all(type(m) is nn.Linear for m in modules):
-        return None
-    weight = torch.cat([m.weight.detach() for m in modules])
-    has_bias = all(m.bias is not None for m in modules)
-    bias = torch.cat([m.bias.detach() for m in modules]) if has_bias else None
-    offset = 0
-    for m in modules:
-        rows = m.weight.shape[0]
-        m.weight = nn.Parameter(weight[offset : offset + rows], requires_grad=False)
-        if has_bias:
-            m.bias = nn.Parameter(bias[offset : offset + rows], requires_grad=False)
-        offset += rows
-    return weight, bias
-
-
-class _Layer:
-    """One decoder layer as the step calls it: q/k/v and gate/up as one matrix product each
-    where the layers are plain (unquantized), the modules themselves otherwise."""
-
-    def __init__(self, layer: Any) -> None:
-        attn, mlp = layer.self_attn, layer.mlp
-        self.norm1 = (layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon)
-        self.norm2 = (layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon)
-        self.qkv_modules = (attn.q_proj, attn.k_proj, attn.v_proj)
-        self.qkv = _fuse(self.qkv_modules)
-        self.o_proj = attn.o_proj
-        self.gate_up_modules = (mlp.gate_proj, mlp.up_proj)
-        self.gate_up = _fuse(self.gate_up_modules)
-        self.down_proj = mlp.down_proj
-        self.act = mlp.act_fn
-        self.silu = type(mlp.act_fn).__name__ in ("SiLU", "SiLUActivation")
-
-    def project_qkv(self, x: Any) -> Any:
-        import torch
-
-        if self.qkv is not None:
-            return torch.nn.functional.linear(x, *self.qkv)
-        return torch.cat([m(x) for m in self.qkv_modules], dim=-1)
-
-    def mlp(self, x: Any, ops: PointwiseOps) -> Any:
-        import torch
-
-        if self.gate_up is not None:
-            gate_up = torch.nn.functional.linear(x, *self.gate_up)
-        else:
-            gate_up = torch.cat([m(x) for m in self.gate_up_modules], dim=-1)
-        if self.silu:
-            return self.down_proj(ops.silu_mul(gate_up))
-        gate, up = gate_up.chunk(2, dim=-1)
-        return self.down_proj(self.act(gate) * up)
-
-
 class SlotModel:
     """A loaded Qwen2 causal LM, driven step by step over `slots` rows of up to `max_len` tokens."""
 
@@ -244,7 +132,7 @@ class SlotModel:
         self.model = model
         config = model.config
         inner = model.model
-        self.layers = [_Layer(layer) for layer in inner.layers[: config.num_hidden_layers]]
+        self.layers = [Layer(layer) for layer in inner.layers[: config.num_hidden_layers]]
         self.embed, self.lm_head = inner.embed_tokens, model.lm_head
         self.norm = (inner.norm.weight, inner.norm.variance_epsilon)
         self.heads = config.num_attention_heads
@@ -346,13 +234,14 @@ class SlotModel:
         """One run's `prefill_many`."""
         return self.prefill_many([(prompt, start, settings)])[0]
 
-    def prefill_many(self, runs: Sequence[tuple[Sequence[int], int, list[RowSettings]]]) -> list[tuple[list[int], list[float]]]:
+    def prefill_many(self, runs: Sequence[tuple[Sequence[int], int, list[RowSettings]]], *,
+                     step: int = 0) -> list[tuple[list[int], list[float]]]:
         """Read runs' prompts (prompt, first slot, its rows' settings) in one forward: the prompts
         packed end to end through the matrix products (whose rows do not depend on the others),
         each attending over its own tokens alone, so a run's numbers are the same alone or read
         with others. Each prompt goes to its first slot and is copied to the run's other rows;
-        then every row's sampling settings are set and its first token chosen. Returns
-        (tokens, log-probs) per run."""
+        then every row's sampling settings are set and its first token chosen (with the rows'
+        random streams at `step`, 0 for a new run). Returns (tokens, log-probs) per run."""
         import torch
 
         lengths = [len(prompt) for prompt, _, _ in runs]
@@ -379,12 +268,49 @@ class SlotModel:
             cos, sin = self.cos[positions][None, None], self.sin[positions][None, None]
             normed = self._forward(self.embed(ids), cos, sin, store, attend)
             return [self._first_tokens(self.lm_head(normed[:, offset + length - 1 : offset + length])[0, -1], start, length,
-                                       settings)
+                                       settings, step)
                     for (offset, length, start), (_, _, settings) in zip(pieces, runs)]
 
-    def _first_tokens(self, logits: Any, start: int, length: int, settings: list[RowSettings]) -> tuple[list[int], list[float]]:
+    def extend(self, slot: int, tokens: Sequence[int], at: int, settings: RowSettings, step: int) -> tuple[int, float]:
+        """Read `tokens` into one row's cache from position `at` (a tool's output after the row
+        paused) and choose the row's next token, its random stream at `step`. Returns (token,
+        log-prob).
+
+        `at` 0: `tokens` is the row's whole sequence, read exactly as a prompt is, so the row's
+        numbers from here on are those of a run whose prompt was that sequence, bit for bit (the
+        decode steps' keys and values differ from a prompt read's in the last bits: the matrix
+        kernels sum one row and many rows in different orders). `at` > 0: only the new tokens
+        are read, attending over the cache before `at` (cheaper for a long row on a large model;
+        equal to the re-read up to rounding)."""
+        import torch
+
+        if at == 0:
+            [(chosen, logprobs)] = self.prefill_many([(tokens, slot, [settings])], step=step)
+            return chosen[0], logprobs[0]
+        end = at + len(tokens)
+        with torch.inference_mode():
+            self._make_finite(self.attention_length(end + 1), slot, 1)
+            ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
+            positions = self.length_index[at:end]
+            mask = (self.length_index[None, :end] <= positions[:, None])[None, None]  # [1, 1, new, end]
+
+            def store(index: int, k: Any, v: Any) -> None:
+                self.k[index][slot, :, at:end] = k[0]
+                self.v[index][slot, :, at:end] = v[0]
+
+            def attend(index: int, q: Any, k: Any, v: Any) -> Any:
+                keys, values = self.k[index][slot : slot + 1, :, :end], self.v[index][slot : slot + 1, :, :end]
+                return torch.nn.functional.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+
+            cos, sin = self.cos[positions][None, None], self.sin[positions][None, None]
+            normed = self._forward(self.embed(ids), cos, sin, store, attend)
+            [chosen], [logprob] = self._first_tokens(self.lm_head(normed[:, -1:])[0, -1], slot, end, [settings], step)
+            return chosen, logprob
+
+    def _first_tokens(self, logits: Any, start: int, length: int, settings: list[RowSettings],
+                      step: int = 0) -> tuple[list[int], list[float]]:
         """Copy a prefilled prompt from slot `start` to the run's other rows, set their settings
-        and choose their first tokens from the prompt's last `logits`."""
+        and choose their first tokens from the prompt's last `logits` (random streams at `step`)."""
         import torch
 
         rows = len(settings)
@@ -393,7 +319,7 @@ class SlotModel:
             self.k[index][start + 1 : end, :, :length] = self.k[index][start, :, :length]
             self.v[index][start + 1 : end, :, :length] = self.v[index][start, :, :length]
         self.positions[start:end] = length
-        self.steps[start:end] = 0
+        self.steps[start:end] = step
         self.keys[start:end] = torch.tensor([s.key for s in settings], dtype=torch.long)
         self.greedy[start:end] = torch.tensor([s.greedy for s in settings])
         self.temperature[start:end] = torch.tensor([s.temperature for s in settings])
@@ -403,7 +329,7 @@ class SlotModel:
             self.top_p[start:end], self.keys[start:end], self.steps[start:end], sampling=not all(s.greedy for s in settings),
         )
         self.tokens[start:end] = tokens
-        self.steps[start:end] = 1
+        self.steps[start:end] = step + 1
         return tokens.tolist(), logprobs.tolist()
 
     def move(self, source: int, target: int, rows: int, length: int) -> None:
