@@ -50,6 +50,10 @@ PINNED_COLUMNS = {
         "id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at", "finished_at",
         "finish_reason", "tokens", "model_id",
     ],
+    "work_checks": [
+        "id", "session_key", "created_at", "status", "problem", "solution", "steps", "verdicts", "first_wrong_step",
+        "judges", "notices", "hints", "message", "model_id",
+    ],
     "alembic_version": ["version_num"],
 }
 
@@ -59,6 +63,8 @@ NOT_NULL = {
     "samples": {"id", "attempt_id", "sample_index", "kind", "text"},
     "feedback": {"id", "attempt_id", "created_at", "author", "target"},
     "follow_up_turns": {"id", "attempt_id", "sample_index", "turn_index", "role", "text", "started_at"},
+    "work_checks": {"id", "session_key", "created_at", "status", "problem", "solution", "steps", "verdicts", "judges",
+                    "notices", "hints"},
     "alembic_version": {"version_num"},
 }
 
