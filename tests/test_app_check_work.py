@@ -63,3 +63,33 @@ def test_markup_and_unbalanced_latex_are_checked_and_noticed(client):
     data = client.predict(EGGS, "<script>alert(1)</script>\n$14 \\times 12 = 158\n\\frac{1", api_name="/check_work")
     assert not data["refused"] and data["steps"][0] == "<script>alert(1)</script>"
     assert any("HTML" in n for n in data["notices"]) and any("unbalanced" in n for n in data["notices"])
+
+
+def test_a_check_through_the_api_is_logged_for_its_client_only(client, app):
+    from sqlalchemy import text
+
+    from storage import Store
+
+    client.predict(EGGS, SLIP + "\n% logged", api_name="/check_work")
+    with Store.open(app.config.db_url, recover=False) as store, store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT solution, first_wrong_step, status, session_key FROM work_checks")).all()
+    logged = [r for r in rows if r[0] == SLIP + "\n% logged"]
+    assert [(r[1], r[2]) for r in logged] == [(1, "checked")] and len(logged[0][3]) == 64  # a hashed session key
+
+
+def test_a_checks_transcript_is_escaped_and_has_no_scripts():
+    from datetime import datetime, timezone
+
+    from storage.work_log import CheckedWork
+    from ui.check_work_log import check_markdown, transcript_html
+
+    check = CheckedWork("c" * 32, datetime(2026, 12, 7, tzinfo=timezone.utc), "checked", "<script>alert(1)</script> $2+3$",
+                        "x", ["<img src=x onerror=alert(1)>", "$2 + 3 = 6$"],
+                        [{"step": 0, "verdict": "unsure", "reasons": ["<b>no</b>"]},
+                         {"step": 1, "verdict": "wrong", "reasons": ["2 + 3 is not 6"]}], 1,
+                        [{"name": "step checker", "said": "<i>x</i>"}], [], ["Think <script>"])
+    page = transcript_html(check)
+    assert "<script" not in page and "<img" not in page and "&lt;img" in page and "(the first wrong step)" in page
+    assert "<math" in page  # formulas as MathML
+    shown = check_markdown(check)
+    assert "<script" not in shown and "<img" not in shown and "id='work-step-2'" in shown

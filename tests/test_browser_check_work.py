@@ -12,13 +12,15 @@ from tests.servers import scripted_model_dir, start_app
 from tests.test_browser import ARTIFACTS, browser, goto_app  # noqa: F401 - `browser` is a fixture
 
 EGGS = "A box holds 14 rows of 12 eggs. 8 eggs break. How many eggs are left?"
+TEACHER = "correct-horse-battery"
 SLIP = "There are 14 rows of 12 eggs.\n$14 \\times 12 = 158$ eggs\n$158 - 8 = 150$ are left\nSo \\boxed{150}"
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     root = tmp_path_factory.mktemp("browser-check-work")
-    running = start_app(scripted_model_dir(root), root / "app.sqlite3", n_samples=4, max_new_tokens=48)
+    running = start_app(scripted_model_dir(root), root / "app.sqlite3", n_samples=4, max_new_tokens=48,
+                        teacher_password=TEACHER)
     yield running
     running.close()
 
@@ -76,3 +78,36 @@ def test_an_empty_solution_gets_a_message(page):
     page.locator("#check-btn").click()
     page.wait_for_function("document.querySelector('#check-status').innerText.includes('empty')", timeout=30_000)
     assert page.locator("#check-steps .work-step").count() == 0
+
+
+def test_checked_work_shows_in_history_and_for_the_teacher(page):
+    page.locator("#check-problem textarea").fill(EGGS)
+    page.locator("#check-solution textarea").fill(SLIP + "\nChecked for the log.")
+    page.locator("#check-btn").click()
+    page.wait_for_function("document.querySelector('#check-judges').innerText.includes('4 of 4')", timeout=60_000)
+    page.locator("#check-hint-btn").click()
+    page.wait_for_selector("#check-hints .hint", timeout=60_000)
+
+    page.get_by_role("tab", name="History").click()
+    page.locator("#history-checks").get_by_text("Checked work").first.click()
+    page.locator("#history-checks-refresh").click()
+    page.wait_for_function("document.querySelector('#history-checks-table').innerText.includes('14 rows')", timeout=30_000)
+    page.locator("#history-checks-table [role=gridcell]", has_text="14 rows").first.click()
+    page.wait_for_function("document.querySelector('#history-checks-id textarea, #history-checks-id input').value.length > 0",
+                           timeout=30_000)
+    page.locator("#history-checks-open").click()
+    page.wait_for_selector("#history-checks-view .work-step.first-wrong", timeout=30_000)
+    opened = page.locator("#history-checks-view")
+    assert opened.locator(".work-step.first-wrong").get_attribute("id") == "work-step-2"
+    assert "168, not 158" in opened.inner_text() and opened.locator(".hint").count() == 1
+
+    page.get_by_role("tab", name="Teacher").click()
+    page.locator("input[type=password]").fill(TEACHER)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_timeout(1500)
+    page.get_by_role("tab", name="Checked work (class)").click()
+    page.locator("#teacher-checks-text textarea, #teacher-checks-text input").first.fill("eggs")
+    page.locator("#teacher-checks-refresh").click()
+    page.wait_for_function("document.querySelector('#teacher-checks-summary').innerText.includes('step 2')", timeout=30_000)
+    assert "Where students go wrong most" in page.locator("#teacher-checks-summary").inner_text()
+    assert page.errors == []  # type: ignore[attr-defined]

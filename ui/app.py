@@ -28,7 +28,7 @@ import gradio as gr
 from model.speed import real_size_on_cpu
 from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
-from ui import classview, followups, history, lognotes, pace, solve, teacher_gate
+from ui import check_work, check_work_log, classview, followups, history, lognotes, pace, solve, teacher_gate
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -68,8 +68,10 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         backend_banner = header(info, app.scorer_note, store_note, pace_note=pace.slow_hardware_note(app.solver, defaults))
         with gr.Tabs():
             page = solve_tab(info, defaults, load_examples(), model_line(info))
+            work_page = check_work.check_work_tab()
             history_page = history_tab()
             teacher_page = teacher_tab() if app.store is not None and app.store.teacher_enabled else None
+            work_class = check_work_log.teacher_section() if teacher_page is not None else None
 
         @gpu
         def run(problem_text, n, temperature, top_p, max_new_tokens, seed, browser, request: gr.Request) -> Iterator[list[Any]]:
@@ -98,6 +100,10 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
                        api_name=False, show_progress="hidden")
         if teacher_page is not None:
             wire_teacher(app, teacher_page)
+        check_work.wire_check_work(app, work_page, browser_id, defaults, gpu)
+        check_work_log.wire_history(app, check_work_log.history_section(history_page.tab), browser_id)
+        if work_class is not None and teacher_page is not None:
+            check_work_log.wire_teacher(app, work_class, teacher_page.access)
 
         def start_session(current, had_stored):
             return new_browser_id(current), history.lost_id_notice(current, had_stored)
@@ -195,7 +201,7 @@ def _gpu_decorator():
 
 def launch(demo: gr.Blocks, config: AppConfig, **kwargs: Any) -> Any:
     """Serve the app (queue sized by the config; CSS from assets/)."""
-    css = (CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.exists() else "") + "\n" + cluster_css()
+    css = (CSS_PATH.read_text(encoding="utf-8") if CSS_PATH.exists() else "") + "\n" + cluster_css() + check_work.CSS
     demo.queue(max_size=config.max_queue * 4, default_concurrency_limit=4)
     host = config.host
     if os.environ.get("SPACE_ID") and host == "127.0.0.1":

@@ -25,16 +25,16 @@ from judgements.work_judges import CHECKER, JudgeReport
 from model.checkwork import run_check
 from model.hints import give_hint
 from model.params import SamplingParams
+from ui.check_work_log import log_hint, log_result
 from ui.mathtext import LATEX_DELIMITERS, escape_text, math_markdown
 from ui.resources import AppResources, RunsInFlight
 from ui.sessions import session_of
+from ui.work_views import hints_markdown, steps_view
 
 log = logging.getLogger(__name__)
 
 CHECK_SAMPLES = 4
 """The fewest samples a check draws (when the page's default asks for any)."""
-
-VERDICT_WORDS = {"right": "✓ right", "wrong": "✗ wrong", "unsure": "? unsure"}
 
 CSS = """
 .work-step { border-left: 4px solid #cbd5e1; padding: .3rem .7rem; margin: .35rem 0; border-radius: 4px; }
@@ -65,6 +65,7 @@ class CheckWorkTab:
     hints: gr.Markdown
     samples: gr.State  # {"problem": str, "samples": Samples} for this page
     given: gr.State  # {"problem": str, "hints": [str]}
+    logged: gr.State  # {"problem": str, "id": str}: the check the next hints are logged with
 
 
 def check_work_tab() -> CheckWorkTab:
@@ -89,7 +90,7 @@ def check_work_tab() -> CheckWorkTab:
                 hints = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-hints")
                 judges = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-judges")
     return CheckWorkTab(problem, solution, reveal, check_btn, stop_btn, hint_btn, status, steps, judges, hints,
-                        gr.State(None), gr.State(None))
+                        gr.State(None), gr.State(None), gr.State(None))
 
 
 # --------------------------------------------------------------------------------- drawing
@@ -97,16 +98,7 @@ def check_work_tab() -> CheckWorkTab:
 
 def steps_markdown(check: WorkCheck) -> str:
     """Each step as typed (typeset), its verdict and reasons; the first wrong step highlighted."""
-    parts = []
-    for verdict in check.verdicts:
-        first = verdict.step == check.first_wrong_step
-        classes = f"work-step {verdict.verdict}{' first-wrong' if first else ''}"
-        head = f"Step {verdict.step + 1} · {VERDICT_WORDS[verdict.verdict]}" + (" · the first wrong step" if first else "")
-        shown = verdict.reasons if verdict.verdict != "right" or first else verdict.reasons[:1]
-        reasons = "".join(f"<div class='work-reason'>{escape_text(r)}</div>" for r in shown)
-        parts.append(f"<div class='{classes}' id='work-step-{verdict.step + 1}'><div class='work-head'>{head}</div>\n\n"
-                     f"{math_markdown(check.steps[verdict.step])}\n\n{reasons}</div>")
-    return "\n\n".join(parts)
+    return steps_view(check.steps, [v.to_dict() for v in check.verdicts], check.first_wrong_step)
 
 
 def message_markdown(check: WorkCheck) -> str:
@@ -131,12 +123,13 @@ def judges_markdown(check: WorkCheck) -> str:
     return "\n".join(lines)
 
 
-def hints_markdown(hints: list[str]) -> str:
-    return "\n\n".join(f"<div class='hint'><b>Hint {i + 1}.</b>\n\n{math_markdown(h)}\n\n</div>" for i, h in enumerate(hints))
+def _outputs(check: WorkCheck, status: str, samples_state: Any, logged: Any = None) -> list[Any]:
+    return [status + "\n\n" + message_markdown(check), steps_markdown(check), judges_markdown(check), samples_state,
+            gr.skip() if logged is None else logged]
 
 
-def _outputs(check: WorkCheck, status: str, samples_state: Any) -> list[Any]:
-    return [status + "\n\n" + message_markdown(check), steps_markdown(check), judges_markdown(check), samples_state]
+def _hints_for(given: Any, problem: str) -> list[str]:
+    return list(given["hints"]) if isinstance(given, dict) and given.get("problem") == problem else []
 
 
 # -------------------------------------------------------------------------------- handlers
@@ -156,18 +149,20 @@ def _samples_for(state: Any, problem: Any) -> Any:
 
 
 def run_check_work(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, problem: Any, solution: Any,
-                   reveal: Any, samples_state: Any, browser: Any, request: gr.Request | None) -> Iterator[list[Any]]:
-    """The Check handler: the checker's verdicts at once, then every judge's."""
+                   reveal: Any, samples_state: Any, given: Any, browser: Any,
+                   request: gr.Request | None) -> Iterator[list[Any]]:
+    """The Check handler: the checker's verdicts at once, then every judge's; the check is logged."""
+    session_id = session_of(browser, request)
     quick = check_work(problem, solution, judges=(CHECKER,), max_problem_chars=app.solver.max_problem_chars,
                        samples_note="drawing the model's solutions…")
     if quick.refused:
+        log_result(app, session_id, problem, solution, quick.to_dict(), "refused")
         yield _outputs(quick, "", gr.skip())
         return
     samples = _samples_for(samples_state, problem)
     params = check_params(defaults)
     yield _outputs(quick, "Checking… the model is solving the problem itself." if samples is None and params else "Checking…",
                    gr.skip())
-    session_id = session_of(browser, request)
     cancel = runs.start(session_id)
     try:
         check, samples = run_check(app.solver, problem, solution, params, cancel=cancel, samples=samples,
@@ -175,18 +170,21 @@ def run_check_work(app: AppResources, runs: RunsInFlight, defaults: SamplingPara
     finally:
         runs.finish(session_id, cancel)
     state = {"problem": check.problem, "samples": samples} if samples is not None else gr.skip()
-    yield _outputs(check, "Stopped." if cancel.is_set() else "", state)
+    stopped = cancel.is_set()
+    check_id = log_result(app, session_id, check.problem, solution, check.to_dict(), "stopped" if stopped else "checked",
+                          tuple(_hints_for(given, check.problem)))
+    yield _outputs(check, "Stopped." if stopped else "", state, {"problem": check.problem, "id": check_id})
 
 
 def run_hint(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, problem: Any, solution: Any,
-             samples_state: Any, given: Any, browser: Any, request: gr.Request | None) -> list[Any]:
+             samples_state: Any, given: Any, logged: Any, browser: Any, request: gr.Request | None) -> list[Any]:
     """The Hint handler: the next, more specific hint for this problem (the count restarts with
-    a new problem)."""
+    a new problem), logged with the problem's last check (or as a check of its own)."""
     if not isinstance(problem, str) or not problem.strip():
         return ["<div class='work-message'>Type the problem first: the problem box is empty.</div>", gr.skip(),
-                gr.skip(), gr.skip()]
+                gr.skip(), gr.skip(), gr.skip()]
     text = problem.strip()
-    earlier = list(given["hints"]) if isinstance(given, dict) and given.get("problem") == text else []
+    earlier = _hints_for(given, text)
     session_id = session_of(browser, request)
     cancel = runs.start(session_id)
     try:
@@ -197,13 +195,25 @@ def run_hint(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, pr
         runs.finish(session_id, cancel)
     hints = [*earlier, hint.text]
     state = {"problem": text, "samples": samples} if samples is not None else gr.skip()
-    return [hints_markdown(hints), {"problem": text, "hints": hints}, state, hint.to_dict()]
+    if isinstance(logged, dict) and logged.get("problem") == text and logged.get("id"):
+        log_hint(app, session_id, logged["id"], hint.text)
+        now_logged: Any = gr.skip()
+    else:  # no check of this problem yet: the hint is logged with the solution as it stands
+        written = solution if isinstance(solution, str) and solution.strip() else "(no steps yet)"
+        quick = check_work(text, written, judges=(CHECKER,), max_problem_chars=app.solver.max_problem_chars)
+        now_logged = {"problem": text, "id": log_result(app, session_id, text, written, quick.to_dict(),
+                                                        "refused" if quick.refused else "checked", tuple(hints))}
+    return [hints_markdown(hints), {"problem": text, "hints": hints}, state, now_logged, hint.to_dict()]
 
 
-def api_check(app: AppResources, defaults: SamplingParams, problem: Any, solution: Any) -> dict[str, Any]:
-    """The `/check_work` endpoint's JSON (`WorkCheck.to_dict`): the answer never revealed."""
+def api_check(app: AppResources, defaults: SamplingParams, problem: Any, solution: Any,
+              request: gr.Request | None = None) -> dict[str, Any]:
+    """The `/check_work` endpoint's JSON (`WorkCheck.to_dict`): the answer never revealed; logged
+    under the API client's session."""
     check, _ = run_check(app.solver, problem, solution, check_params(defaults))
-    return check.to_dict()
+    data = check.to_dict()
+    log_result(app, session_of(None, request), problem, solution, data, "refused" if check.refused else "checked")
+    return data
 
 
 def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.BrowserState, defaults: SamplingParams,
@@ -212,21 +222,20 @@ def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.Browser
     runs = RunsInFlight()  # this tab's own: a check never stops a solve
 
     @gpu
-    def check(problem, solution, reveal, samples_state, browser, request: gr.Request):
-        yield from run_check_work(app, runs, defaults, problem, solution, reveal, samples_state, browser, request)
+    def check(problem, solution, reveal, samples_state, given, browser, request: gr.Request):
+        yield from run_check_work(app, runs, defaults, problem, solution, reveal, samples_state, given, browser, request)
 
-    outputs = [tab.status, tab.steps, tab.judges, tab.samples]
-    tab.check_btn.click(check, [tab.problem, tab.solution, tab.reveal, tab.samples, browser_id], outputs,
-                                   api_name=False, trigger_mode="once", concurrency_id="solve",
-                                   concurrency_limit=app.config.max_queue + 1, show_progress="minimal")
+    outputs = [tab.status, tab.steps, tab.judges, tab.samples, tab.logged]
+    tab.check_btn.click(check, [tab.problem, tab.solution, tab.reveal, tab.samples, tab.given, browser_id], outputs,
+                        api_name=False, trigger_mode="once", concurrency_id="solve",
+                        concurrency_limit=app.config.max_queue + 1, show_progress="minimal")
 
     @gpu
-    def hint(problem, solution, samples_state, given, browser, request: gr.Request):
-        shown, given_now, state, _ = run_hint(app, runs, defaults, problem, solution, samples_state, given, browser, request)
-        return shown, given_now, state
+    def hint(problem, solution, samples_state, given, logged, browser, request: gr.Request):
+        return run_hint(app, runs, defaults, problem, solution, samples_state, given, logged, browser, request)[:4]
 
-    tab.hint_btn.click(hint, [tab.problem, tab.solution, tab.samples, tab.given, browser_id],
-                                 [tab.hints, tab.given, tab.samples], api_name=False, trigger_mode="once",
+    tab.hint_btn.click(hint, [tab.problem, tab.solution, tab.samples, tab.given, tab.logged, browser_id],
+                                 [tab.hints, tab.given, tab.samples, tab.logged], api_name=False, trigger_mode="once",
                                  concurrency_id="solve", show_progress="minimal")
 
     def stop(browser, request: gr.Request):
@@ -237,12 +246,12 @@ def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.Browser
                        show_progress="hidden")
 
     @gpu
-    def check_work_api(problem: str, solution: str) -> dict:
+    def check_work_api(problem: str, solution: str, request: gr.Request) -> dict:
         """Check a student's solution: {steps, verdicts: [{step, verdict, reasons}], first_wrong_step, judges}."""
-        return api_check(app, defaults, problem, solution)
+        return api_check(app, defaults, problem, solution, request)
 
     gr.api(check_work_api, api_name="check_work", concurrency_id="solve")
 
 
-__all__ = ["CSS", "CheckWorkTab", "api_check", "check_params", "check_work_tab", "hints_markdown", "judges_markdown",
-           "message_markdown", "run_check_work", "run_hint", "steps_markdown", "wire_check_work"]
+__all__ = ["CSS", "CheckWorkTab", "api_check", "check_params", "check_work_tab", "judges_markdown", "message_markdown",
+           "run_check_work", "run_hint", "steps_markdown", "wire_check_work"]
