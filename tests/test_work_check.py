@@ -130,3 +130,10 @@ def test_hints_that_state_an_answer_are_cut_or_refused():
     assert scrub_hint("The answer is \\frac{320}{2}.", answers) is None
     assert fallback_hint(0) == FALLBACK_HINTS[0] and fallback_hint(99) == FALLBACK_HINTS[-1]
     assert not any(leaks(h, ["5", "160"]) for h in FALLBACK_HINTS)
+
+
+def test_samples_that_share_a_slip_make_no_majority_against_a_right_solution():
+    slipped = "There are $14 \\times 12 = 158$ eggs; $158 - 8 = 150$ are left. \\boxed{150}"
+    check = check_work(PROBLEM, RIGHT, samples=Samples.of([slipped] * 4 + [MODEL]))
+    report = next(j for j in check.judges if j.name == SAMPLES)
+    assert check.first_wrong_step is None and report.details["unflagged"] == 1 and "says nothing" in report.said
