@@ -111,3 +111,30 @@ def test_checked_work_shows_in_history_and_for_the_teacher(page):
     page.wait_for_function("document.querySelector('#teacher-checks-summary').innerText.includes('step 2')", timeout=30_000)
     assert "Where students go wrong most" in page.locator("#teacher-checks-summary").inner_text()
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def slow_app(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("browser-check-work-slow")
+    running = start_app(tiny_model_dir, root / "app.sqlite3", n_samples=8, max_new_tokens=4000)
+    yield running
+    running.close()
+
+
+def test_stop_ends_the_models_part_and_keeps_the_checkers_verdicts(browser, slow_app):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    try:
+        goto_app(page, slow_app.url)
+        page.get_by_role("tab", name="Check my work").click()
+        page.locator("#check-problem textarea").fill(EGGS)
+        page.locator("#check-solution textarea").fill(SLIP)
+        page.locator("#check-btn").click()
+        page.wait_for_function("document.querySelector('#check-status').innerText.includes('Checking')", timeout=60_000)
+        assert page.locator("#check-steps .work-step.first-wrong").get_attribute("id") == "work-step-2"  # already
+        page.locator("#check-stop-btn").click()
+        page.wait_for_function("document.querySelector('#check-status').innerText.includes('Stopped.')", timeout=30_000)
+        assert "stopped before the model's solutions were drawn" in page.locator("#check-judges").inner_text()
+        assert page.locator("#check-steps .work-step.first-wrong").get_attribute("id") == "work-step-2"
+    finally:
+        context.close()
