@@ -28,7 +28,7 @@ import gradio as gr
 from model.speed import real_size_on_cpu
 from settings import AppConfig, default_sampling
 from storage.session_keys import browser_key
-from ui import check_work, check_work_log, classview, followups, history, lognotes, pace, solve, teacher_gate
+from ui import check_work, check_work_log, classview, followups, history, lognotes, pace, solve, solve_api, teacher_gate
 from ui.layout import (
     HistoryTab,
     TeacherTab,
@@ -89,6 +89,14 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
             return solve.stop(app, browser, request)
 
         page.stop_btn.click(stop, [browser_id], [page.status], api_name="stop", concurrency_limit=None, show_progress="hidden")
+
+        @gpu
+        def run_json(problem: str, n: int, temperature: float, top_p: float, max_new_tokens: int,
+                     seed: int | None = None, request: gr.Request = None) -> dict:
+            return solve_api.solve_json(app, problem, n, temperature, top_p, max_new_tokens, seed, request)
+
+        # For scripts: the same run and log as Solve, one JSON object back (`ui.solve_api`).
+        gr.api(run_json, api_name="solve_json", concurrency_limit=solve_limits["concurrency_limit"], concurrency_id="solve")
 
         followups.wire_follow_up_box(app, page.ask, browser_id, gpu, api=True)
         followups.wire_follow_up_box(app, history_page.ask, browser_id, gpu, api=False,
