@@ -7,7 +7,9 @@ torch-free (the model layer draws the samples and scores the steps; `model.check
    those paragraphs (step k is the k-th paragraph); other text into its non-empty lines.
 2. The judges (`judgements.work_judges`): the step checker always, a process reward model's
    step scores when one is loaded, the model's own solutions when drawn (gated on agreement).
-3. One verdict per step: "wrong" when any judge finds it wrong (with every judge's reason),
+3. The student's steps on the reasoning map of the samples (`judgements.work_map`; its leaves
+   show the samples' answers, so a page draws it only when the student asks for the answer).
+4. One verdict per step: "wrong" when any judge finds it wrong (with every judge's reason),
    else "unsure" when a judge doubts it, else "right" when a judge vouches for it, else
    "unsure" because no judge could check it. `first_wrong_step` is the earliest wrong step.
 
@@ -28,6 +30,7 @@ from typing import Any
 
 from judgements.answers import extract_answer
 from judgements.latex import braces_balanced
+from judgements.work_map import StudentMap, student_map
 from judgements.work_judges import (
     CHECKER,
     PRM,
@@ -88,6 +91,7 @@ class WorkCheck:
     refused: str | None = None
     student_answer: str | None = None
     answers: tuple[str, ...] = field(default=(), repr=False)
+    map: StudentMap | None = field(default=None, repr=False)
 
     @property
     def message(self) -> str:
@@ -233,8 +237,9 @@ def check_work(problem: object, solution: object, *, samples: Samples | None = N
     notices = input_notices(problem_text, steps, solution_text)
     if samples is not None and samples.vote.answer is None:
         notices.append("The model's solutions reach no answer to this problem: does it ask for one?")
+    tree = student_map(steps, samples, student_answer) if samples is not None and SAMPLES in judges else None
     return WorkCheck(problem_text, tuple(steps), verdicts, wrong, tuple(reports), tuple(notices),
-                     student_answer=student_answer, answers=answers)
+                     student_answer=student_answer, answers=answers, map=tree)
 
 
 def right_prefix(check: WorkCheck) -> list[str]:

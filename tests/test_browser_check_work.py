@@ -64,6 +64,19 @@ def test_a_slip_in_step_2_is_marked_with_its_reason_and_a_hint_gives_no_answer(p
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+def test_the_map_shows_only_when_the_answer_is_asked_for(page):
+    page.locator("#check-problem textarea").fill(EGGS)
+    page.locator("#check-solution textarea").fill(SLIP)
+    page.locator("#check-btn").click()
+    page.wait_for_function("document.querySelector('#check-judges').innerText.includes('4 of 4')", timeout=60_000)
+    assert page.locator("#check-map svg").count() == 0
+    page.locator("#check-reveal input").check()
+    page.locator("#check-btn").click()
+    page.wait_for_selector("#check-map svg circle", timeout=60_000)
+    assert "your path leaves all of theirs" in page.locator("#check-map").inner_text()
+    assert "their answer" in page.locator("#check-judges").inner_text()
+
+
 def test_markup_in_a_solution_stays_text(page):
     page.locator("#check-problem textarea").fill(EGGS)
     page.locator("#check-solution textarea").fill("<img src=x onerror=\"window.__pwned=1\">\n$14 \\times 12 = 158$")

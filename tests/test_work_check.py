@@ -137,3 +137,16 @@ def test_samples_that_share_a_slip_make_no_majority_against_a_right_solution():
     check = check_work(PROBLEM, RIGHT, samples=Samples.of([slipped] * 4 + [MODEL]))
     report = next(j for j in check.judges if j.name == SAMPLES)
     assert check.first_wrong_step is None and report.details["unflagged"] == 1 and "says nothing" in report.said
+
+
+def test_the_students_steps_go_on_the_samples_map_and_leave_it_where_they_part():
+    from judgements.work_map import STUDENT_ROW
+
+    samples = Samples.of([RIGHT] * 4)
+    on_path = check_work(PROBLEM, RIGHT, samples=samples).map
+    assert on_path is not None and on_path.leaves_at is None
+    assert STUDENT_ROW in on_path.tree.nodes[0].rows and len(on_path.tree.leaves) == 1
+    wrong_turn = "There are $14 \\times 12 = 168$ eggs.\n\n$168 + 8 = 176$ are left.\n\nSo the answer is $\\boxed{176}$."
+    left = check_work(PROBLEM, wrong_turn, samples=samples).map
+    assert left is not None and left.leaves_at == 1 and len(left.tree.leaves) == 2
+    assert check_work(PROBLEM, RIGHT).map is None  # no samples, no map

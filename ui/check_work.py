@@ -27,6 +27,7 @@ from model.hints import give_hint
 from model.params import SamplingParams
 from ui.check_work_log import log_hint, log_result
 from ui.mathtext import LATEX_DELIMITERS, escape_text, math_markdown
+from ui.reasoning import map_svg
 from ui.resources import AppResources, RunsInFlight
 from ui.sessions import session_of
 from ui.work_views import hints_markdown, steps_view
@@ -66,6 +67,7 @@ class CheckWorkTab:
     samples: gr.State  # {"problem": str, "samples": Samples} for this page
     given: gr.State  # {"problem": str, "hints": [str]}
     logged: gr.State  # {"problem": str, "id": str}: the check the next hints are logged with
+    map: gr.HTML  # the student's path on the samples' reasoning map, when the answer may be shown
 
 
 def check_work_tab() -> CheckWorkTab:
@@ -89,8 +91,9 @@ def check_work_tab() -> CheckWorkTab:
                 steps = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-steps")
                 hints = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-hints")
                 judges = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-judges")
+                drawn = gr.HTML(visible=False, container=True, padding=True, elem_id="check-map")
     return CheckWorkTab(problem, solution, reveal, check_btn, stop_btn, hint_btn, status, steps, judges, hints,
-                        gr.State(None), gr.State(None), gr.State(None))
+                        gr.State(None), gr.State(None), gr.State(None), drawn)
 
 
 # --------------------------------------------------------------------------------- drawing
@@ -123,9 +126,20 @@ def judges_markdown(check: WorkCheck) -> str:
     return "\n".join(lines)
 
 
-def _outputs(check: WorkCheck, status: str, samples_state: Any, logged: Any = None) -> list[Any]:
+def map_html(check: WorkCheck, reveal: bool) -> Any:
+    """The student's path on the samples' map (drawn by `ui.reasoning.map_svg`), only when the
+    student asked for the answer: the map's leaves show the samples' answers."""
+    if not reveal or check.map is None:
+        return gr.update(value="", visible=False)
+    where = check.map.leaves_at
+    caption = (f"Your steps and the model's solutions as one map: your path leaves all of theirs at step {where + 1}."
+               if where is not None else "Your steps and the model's solutions as one map: your path stays on theirs.")
+    return gr.update(value=f"<div class='work-map-caption'>{escape_text(caption)}</div>{map_svg(check.map.tree)}", visible=True)
+
+
+def _outputs(check: WorkCheck, status: str, samples_state: Any, logged: Any = None, reveal: bool = False) -> list[Any]:
     return [status + "\n\n" + message_markdown(check), steps_markdown(check), judges_markdown(check), samples_state,
-            gr.skip() if logged is None else logged]
+            gr.skip() if logged is None else logged, map_html(check, reveal)]
 
 
 def _hints_for(given: Any, problem: str) -> list[str]:
@@ -173,7 +187,7 @@ def run_check_work(app: AppResources, runs: RunsInFlight, defaults: SamplingPara
     stopped = cancel.is_set()
     check_id = log_result(app, session_id, check.problem, solution, check.to_dict(), "stopped" if stopped else "checked",
                           tuple(_hints_for(given, check.problem)))
-    yield _outputs(check, "Stopped." if stopped else "", state, {"problem": check.problem, "id": check_id})
+    yield _outputs(check, "Stopped." if stopped else "", state, {"problem": check.problem, "id": check_id}, bool(reveal))
 
 
 def run_hint(app: AppResources, runs: RunsInFlight, defaults: SamplingParams, problem: Any, solution: Any,
@@ -225,7 +239,7 @@ def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.Browser
     def check(problem, solution, reveal, samples_state, given, browser, request: gr.Request):
         yield from run_check_work(app, runs, defaults, problem, solution, reveal, samples_state, given, browser, request)
 
-    outputs = [tab.status, tab.steps, tab.judges, tab.samples, tab.logged]
+    outputs = [tab.status, tab.steps, tab.judges, tab.samples, tab.logged, tab.map]
     tab.check_btn.click(check, [tab.problem, tab.solution, tab.reveal, tab.samples, tab.given, browser_id], outputs,
                         api_name=False, trigger_mode="once", concurrency_id="solve",
                         concurrency_limit=app.config.max_queue + 1, show_progress="minimal")
