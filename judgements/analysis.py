@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from judgements.answers.vote import Standing
 from judgements.claims import claim_from_dict, claim_to_dict
 from judgements.map_data import ReasoningMap
 from judgements.reasoning_map import build_map, with_reference
@@ -72,7 +73,10 @@ class SolutionAnalysis:
 class CheckedVote:
     """The checked vote of a run: `answer` won `count` votes among the `kept` samples (their
     `Solution.index`: no wrong claim) of `total`; `fell_back` when none of those had an answer
-    and the vote is Maj@N of all; `agrees` whether its answer is Maj@N's (None without one)."""
+    and the vote is Maj@N of all; `agrees` whether its answer is Maj@N's (None without one);
+    `standing` how clear its win is (`judgements.answers.Standing`: a tie, no majority; None
+    when not known, e.g. read back from an older log), `first` its winner's first sample (by
+    `Solution.index`: the tie-break)."""
 
     answer: str | None
     count: int
@@ -80,15 +84,20 @@ class CheckedVote:
     total: int
     fell_back: bool
     agrees: bool | None = None
+    standing: Standing | None = None
+    first: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"answer": self.answer, "count": self.count, "kept": list(self.kept), "total": self.total,
-                "fell_back": self.fell_back, "agrees": self.agrees}
+                "fell_back": self.fell_back, "agrees": self.agrees,
+                "standing": self.standing.to_dict() if self.standing is not None else None, "first": self.first}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CheckedVote:
+        first = data.get("first")
         return cls(data.get("answer"), int(data.get("count") or 0), tuple(data.get("kept") or ()),
-                   int(data.get("total") or 0), bool(data.get("fell_back")), data.get("agrees"))
+                   int(data.get("total") or 0), bool(data.get("fell_back")), data.get("agrees"),
+                   Standing.from_dict(data.get("standing")), first if isinstance(first, int) else None)
 
 
 @dataclass
@@ -177,6 +186,8 @@ def checked_vote_of(samples: Sequence[Solution], checks: Sequence[SolutionCheck 
         else:  # its winner's first sample sits in Maj@N's winning cluster (cluster 0), or not
             first = found.kept[found.vote.clusters[0].first]
             agrees = vote.assignments[first] == 0 if first < len(vote.assignments) else None
+    standing = found.vote.standing
+    voters = samples if found.fell_back else [samples[i] for i in found.kept]
     return CheckedVote(
         answer=found.answer,
         count=found.vote.count,
@@ -184,6 +195,8 @@ def checked_vote_of(samples: Sequence[Solution], checks: Sequence[SolutionCheck 
         total=len(samples),
         fell_back=found.fell_back,
         agrees=agrees,
+        standing=standing,
+        first=voters[standing.first].index if standing.first is not None else None,
     )
 
 

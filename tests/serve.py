@@ -135,6 +135,11 @@ class FakeServer:
     - `error_event`: `pieces` pieces, then an error event `{"error": {"message": ...}}`;
     - `status`: HTTP `status` with an OpenAI-style error body (the probe still succeeds);
     - `forever`: a piece every `delay_s`, never finishing (until the client hangs up).
+    `scripts`, when given, pick each request's script by its seed (`scripts[seed % len]`; the app
+    seeds greedy `seed` and sample k `seed + k` when `n` is not honoured), a None script
+    streaming numbered pieces (" w1", " w2", ...) every `delay_s` forever; `sent[seed]` counts
+    the pieces sent so far for each such request. `open_delay_s`: each streamed reply starts
+    only after this long (a server whose own queue is full).
     With `api_key` set, every request without `Bearer <api_key>` gets HTTP 401.
     """
 
@@ -147,10 +152,13 @@ class FakeServer:
     message: str = "the engine fell over"
     honour_n: bool = False
     honour_logprobs: bool = False
+    scripts: tuple[str | None, ...] = ()
+    open_delay_s: float = 0.0
     api_key: str | None = None
     owned_by: str = "fake"
     requests: list[dict[str, Any]] = field(default_factory=list)
     hangups: list[float] = field(default_factory=list)  # monotonic times a client went away mid-reply
+    sent: dict[int, int] = field(default_factory=dict)  # seed -> numbered pieces sent (`scripts`' None)
     _httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -246,6 +254,7 @@ class FakeServer:
         return f"data: {json.dumps(chunk)}\n\n".encode()
 
     def _stream(self, handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
+        time.sleep(self.open_delay_s)
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
         handler.send_header("transfer-encoding", "chunked")
@@ -255,11 +264,20 @@ class FakeServer:
             handler.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             handler.wfile.flush()
 
-        words = self.script.split(" ")
+        seed = int(body.get("seed") or 0)
+        script = self.scripts[seed % len(self.scripts)] if self.scripts else self.script
+        words = (script or "").split(" ")
         words = [w if i == 0 else " " + w for i, w in enumerate(words)]
         n = self._choices(body)
         try:
-            if self.mode == "script":
+            if self.scripts and script is None:
+                while True:
+                    count = self.sent.get(seed, 0) + 1
+                    for index in range(n):
+                        send(self._piece(body, index, f" w{count}"))
+                    self.sent[seed] = count
+                    time.sleep(self.delay_s)
+            elif self.mode == "script":
                 for word in words:
                     for index in range(n):
                         send(self._piece(body, index, word))

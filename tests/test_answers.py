@@ -269,6 +269,27 @@ def test_tie_goes_to_the_cluster_whose_first_member_comes_first() -> None:
     assert majority_vote([None, "2", "1"]).answer == "2"
 
 
+def test_a_vote_says_how_clear_its_win_is() -> None:
+    from judgements.answers import TIE_RULE, vote_from_assignments
+
+    scattered = majority_vote(["10", "11", "12", "13", None]).standing
+    assert (scattered.kind, scattered.distinct, scattered.answered, scattered.top) == ("no_majority", 4, 4, 1)
+    assert not scattered.decided
+    assert majority_vote([None, "4", None]).standing.kind == "no_majority"  # one vote is no majority
+    tie = majority_vote(["7", "12", "10", "10", "12", "7.0", "12", "10"]).standing
+    assert (tie.kind, tie.tied, tie.top, tie.first) == ("tie", ("12", "10"), 3, 1)
+    assert TIE_RULE == "the answer given first"
+    clear = majority_vote(["3", "3", "4"]).standing
+    assert clear.kind == "majority" and clear.decided and clear.tied == ()
+    assert majority_vote([None, ""]).standing.kind == "no_answer"
+    # Read back from the logged clusters, nothing compared: the same standing, in the vote's order.
+    vote = majority_vote(["7", "12", "10", "10", "12", "7.0", "12", "10"])
+    assert vote_from_assignments(["7", "12", "10", "10", "12", "7.0", "12", "10"], vote.assignments).standing == vote.standing
+    subset = vote_from_assignments(["12", "10", "10"], [1, 0, 0])  # a subset: its own winner first
+    assert subset.answer == "10" and subset.assignments == (1, 0, 0) and subset.standing.kind == "majority"
+    assert type(tie).from_dict(tie.to_dict()) == tie
+
+
 def test_largest_cluster_wins_over_earlier_ones() -> None:
     assert majority_vote(["1", "2", "2"]).answer == "2"
     vote = majority_vote(["1", "0.5", "2", r"\frac12", "2", "1/2"])

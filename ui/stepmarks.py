@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ui.mathtext import inline_math
+from ui.votewords import checked_detail, majority_box
 
 if TYPE_CHECKING:
     from judgements.analysis import CheckedVote, Claim, SolutionAnalysis
@@ -83,12 +84,16 @@ def checked_vote_markdown(checked: CheckedVote | None, samples: int, *, not_chec
     else:
         kept = len(checked.kept)
         total = checked.total or samples
+        standing = checked.standing  # a tie or no majority is said so (`ui.votewords`)
         if checked.fell_back:
             detail = (f"every sample has a wrong step: Maj@{total} of all" if not kept
                       else f"no answer among the {kept} unflagged samples: Maj@{total} of all")
+            if standing is not None and standing.kind in ("tie", "no_majority"):
+                detail += f", {majority_box(standing, checked.answer, checked.count, total, checked.first)[1]}"
         else:
-            detail = f"{checked.count} of {kept} unflagged sample{'s' if kept != 1 else ''}"
-        answer = inline_math(checked.answer)
+            detail = (checked_detail(standing, checked.count, kept, checked.first)
+                      or f"{checked.count} of {kept} unflagged sample{'s' if kept != 1 else ''}")
+        answer = "no majority" if standing is not None and standing.kind == "no_majority" else inline_math(checked.answer)
     return (
         f"<div class='vote-box checked-vote'><div class='vote-title'>Checked vote</div>"
         f"<div class='vote-answer'>{answer}</div>"

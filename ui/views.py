@@ -21,9 +21,11 @@ from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, 
 from judgements.solution import Solution, kind_of_row
 from ui.mathtext import escape_text, inline_math, streaming_markdown
 from ui.render import boxed_answer_markdown, cluster_colour, tail
+from ui.votewords import majority_box
 from ui.stepmarks import NOT_KEPT, checked_vote_markdown, slip_badge, slips_markdown
 
 if TYPE_CHECKING:
+    from judgements.answers import Standing
     from judgements.analysis import CheckedVote, RunAnalysis, SolutionAnalysis
     from judgements.map_data import ReasoningMap
 
@@ -51,6 +53,8 @@ class VoteView:
     weighted_shares: list[float] | None = None
     agreement: str | None = None
     all_agree: bool | None = None
+    standing: Standing | None = None  # how clear Maj@N's win is (a tie, no majority), from the vote
+    first_sample: int | None = None  # the sample number of the winner's first vote: a tie's tie-break
 
 
 @dataclass
@@ -201,6 +205,8 @@ def vote_view_from_result(result: RunResult) -> VoteView | None:
         maj_answer=vote.answer,
         maj_count=vote.count,
         greedy_answer=result.greedy.answer if result.greedy else None,
+        standing=vote.standing,
+        first_sample=result.samples[vote.standing.first].index if vote.standing.first is not None else None,
     )
     if ranking is not None:
         view.rm_answer = ranking.rm_answer
@@ -308,10 +314,11 @@ def vote_markdown(view: RunView) -> str:
             return f"<div class='vote-wait'>Sampling… {done} of {len(view.samples)} solutions finished.</div>"
         return ""
     n = vote.n
+    answer, detail = majority_box(vote.standing, vote.maj_answer, vote.maj_count, n, vote.first_sample)
     maj = (
         f"<div class='vote-box'><div class='vote-title'>Majority vote (Maj@{n})</div>"
-        f"<div class='vote-answer'>{_answer_math(vote.maj_answer)}</div>"
-        f"<div class='vote-detail'>{vote.maj_count} of {n} votes</div></div>"
+        f"<div class='vote-answer'>{answer}</div>"
+        f"<div class='vote-detail'>{detail}</div></div>"
     )
     if vote.rm_label == "reward":
         rm_title = f"Reward-model pick (RM@{n})"

@@ -12,18 +12,24 @@ from judgements.answers.extract import extract_answer
 from judgements.answers.limits import DEFAULT_TIMEOUT_S, VOTE_TIMEOUT_S
 from judgements.answers.normalize import normalize_answer
 from judgements.answers.vote import (
+    TIE_RULE,
     Cluster,
+    Standing,
     Vote,
     cluster_answers,
     majority_vote,
     shown_answer,
+    standing_of,
+    vote_from_assignments,
 )
 from judgements.latex import brace_pairs
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "TIE_RULE",
     "VOTE_TIMEOUT_S",
     "Cluster",
+    "Standing",
     "Vote",
     "brace_pairs",
     "cluster_answers",
@@ -32,5 +38,7 @@ __all__ = [
     "majority_vote",
     "normalize_answer",
     "shown_answer",
+    "standing_of",
+    "vote_from_assignments",
     "warm_up",
 ]

@@ -1,7 +1,10 @@
 """Votes: group N sampled answers into clusters of equivalent ones and pick Maj@N.
 
 `majority_vote` returns a `Vote` (winner, counts, clusters, which cluster each sample joined);
-ties go to the cluster whose first member came first.
+ties go to the cluster whose first member came first (`TIE_RULE`). `Vote.standing` says how
+clear the win is (`Standing`: a majority, a tie, no majority at all), so that a page can say
+"no majority: 8 different answers" instead of calling one vote in eight a majority.
+`vote_from_assignments` reads a logged vote back from each sample's cluster, comparing nothing.
 """
 
 from __future__ import annotations
@@ -9,12 +12,77 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from judgements.answers.equivalence import forms_equal
 from judgements.answers.extract import as_text
 from judgements.answers.limits import VOTE_TIMEOUT_S
 from judgements.answers.normalize import Form, answer_form, normalize_answer
 from judgements.answers.symbolic import import_math_verify
+
+TIE_RULE = "the answer given first"
+"""How `majority_vote` breaks a tie, in words: among clusters of equal size, the one whose first
+member has the lowest index (the lowest sample number) wins."""
+
+StandingKind = Literal["majority", "tie", "no_majority", "no_answer"]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """How clear a vote's win is.
+
+    `kind`:
+    - `majority`: the winner has at least 2 votes and more than any other answer;
+    - `tie`: two or more answers share the top count (at least 2 votes each); the winner is
+      the one given first (`TIE_RULE`), its first sample at index `first`;
+    - `no_majority`: no answer has more than one vote (each answered sample gave its own
+      answer, or only one sample answered);
+    - `no_answer`: no sample had an answer.
+    `top` is the winner's votes, `distinct` how many different answers there were, `answered`
+    how many samples had one, `tied` the answers sharing the top count, winner first (a tie
+    only), `first` the index of the winner's first member (in the list voted on).
+    """
+
+    kind: StandingKind
+    top: int = 0
+    distinct: int = 0
+    answered: int = 0
+    tied: tuple[str, ...] = ()
+    first: int | None = None
+
+    @property
+    def decided(self) -> bool:
+        """Whether one answer won outright (more votes than any other, and more than one)."""
+        return self.kind == "majority"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "top": self.top, "distinct": self.distinct, "answered": self.answered,
+                "tied": list(self.tied), "first": self.first}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Standing | None:
+        """Read back `to_dict`'s form; None for anything else (an older log kept none)."""
+        if not isinstance(data, dict) or data.get("kind") not in ("majority", "tie", "no_majority", "no_answer"):
+            return None
+        first = data.get("first")
+        return cls(data["kind"], int(data.get("top") or 0), int(data.get("distinct") or 0),
+                   int(data.get("answered") or 0), tuple(str(t) for t in data.get("tied") or ()),
+                   int(first) if isinstance(first, int) else None)
+
+
+def standing_of(clusters: Sequence[Cluster]) -> Standing:
+    """The standing of clusters in `Vote.clusters` order (winner first, then by count)."""
+    if not clusters:
+        return Standing("no_answer")
+    top = clusters[0].count
+    answered = sum(c.count for c in clusters)
+    tied = tuple(c.answer for c in clusters if c.count == top)
+    common = {"top": top, "distinct": len(clusters), "answered": answered, "first": clusters[0].first}
+    if top < 2:
+        return Standing("no_majority", **common)
+    if len(tied) > 1:
+        return Standing("tie", tied=tied, **common)
+    return Standing("majority", **common)
 
 
 @dataclass(frozen=True)
@@ -76,6 +144,11 @@ class Vote:
     def tied(self) -> bool:
         """Whether another cluster has as many members as the winner."""
         return len(self.clusters) > 1 and self.clusters[1].count == self.count
+
+    @property
+    def standing(self) -> Standing:
+        """How clear the win is: a majority, a tie (broken by `TIE_RULE`), or none."""
+        return standing_of(self.clusters)
 
 
 def shown_answer(answers: Sequence[str | None], members: Sequence[int]) -> str:
@@ -151,4 +224,29 @@ def majority_vote(answers: Sequence[str | None], *, timeout_s: float = VOTE_TIME
         total=len(answers),
         clusters=clusters,
         assignments=tuple(assignments),
+    )
+
+
+def vote_from_assignments(answers: Sequence[str | None], assignments: Sequence[int | None]) -> Vote:
+    """A logged vote read back: `assignments[i]` is the cluster sample i joined (None: no
+    answer), as the log keeps it. No answers are compared: the clusters are the logged ones,
+    in the vote's order (by count, then by first member: for a whole logged vote, its own), each
+    showing its members' most frequent answer; `assignments` are renumbered to that order."""
+    members: dict[int, list[int]] = {}
+    for i, label in enumerate(assignments[: len(answers)]):
+        if label is not None:
+            members.setdefault(label, []).append(i)
+    labels = sorted(members, key=lambda c: (-len(members[c]), members[c][0]))
+    clusters = []
+    for label in labels:
+        shown = shown_answer(answers, members[label])
+        clusters.append(Cluster(key=normalize_answer(shown), answer=shown, members=tuple(members[label])))
+    position = {label: i for i, label in enumerate(labels)}
+    winner = clusters[0] if clusters else None
+    return Vote(
+        answer=winner.answer if winner else None,
+        count=winner.count if winner else 0,
+        total=len(answers),
+        clusters=tuple(clusters),
+        assignments=tuple(position.get(label) if label is not None else None for label in assignments[: len(answers)]),
     )
