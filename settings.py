@@ -31,6 +31,7 @@ from model.params import (
 )
 
 ENV_PREFIX = "MATHAPP_"
+TIR_CHOICES = ("auto", "on", "off")
 
 DEFAULT_MODEL = "Qwen/Qwen2-Math-1.5B-Instruct"
 
@@ -68,6 +69,10 @@ class AppConfig:
     tokenizer: str | None = None
     # Read from MATHAPP_SERVER_API_KEY only (no flag: flags show in `ps`); never shown or logged.
     server_api_key: str | None = field(default=None, repr=False)
+    # Reasoning with Python: auto (offered where the sandbox confines code; on by default for the
+    # Qwen2.5-Math prompt family), on (offered, on by default for any model), off (never offered).
+    tir: str = "auto"
+    code_timeout: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.model or not self.model.strip():
@@ -106,6 +111,8 @@ class AppConfig:
         if self.server_url is not None:
             check_server_url(self.server_url)
         check_float("server_timeout", self.server_timeout, 0.0, 3600.0, low_inclusive=False)
+        check_choice("tir", self.tir, TIR_CHOICES)
+        check_float("code_timeout", self.code_timeout, 0.0, 600.0, low_inclusive=False)
         for name in ("server_model", "tokenizer"):
             value = getattr(self, name)
             if value is not None and not value.strip():
@@ -165,6 +172,8 @@ _OPTIONS: tuple[tuple[str, str, type, str], ...] = (
     ("server_model", "--server-model", str, "the model name on that server (default: the one /v1/models lists)"),
     ("server_timeout", "--server-timeout", float, "seconds to wait for the server to connect or send the next piece of a reply"),
     ("tokenizer", "--tokenizer", str, "with --server-url: local directory or Hub id of the served model's tokenizer and chat template (default: the served model's name)"),
+    ("tir", "--tir", str, "reasoning with Python (the model's code runs in the sandbox): auto (offered where the sandbox's required layers are active; on by default for Qwen2.5-Math), on (on by default for any model), off (never offered)"),
+    ("code_timeout", "--code-timeout", float, "seconds one code run of reasoning with Python may take (wall clock and CPU)"),
 )
 
 SERVER_API_KEY_ENV = ENV_PREFIX + "SERVER_API_KEY"
@@ -238,8 +247,10 @@ SLOW_CPU_MAX_NEW_TOKENS = 512
 
 def default_sampling(config: AppConfig, family: str, on_gpu: bool, slow_cpu: bool = False) -> SamplingParams:
     """The settings a fresh page starts with: the config's, else the family's and hardware's
-    (`slow_cpu`: a real-size model on a CPU, which starts with fewer, shorter samples)."""
-    from model.prompts import family_sampling_defaults
+    (`slow_cpu`: a real-size model on a CPU, which starts with fewer, shorter samples). Reasoning
+    with Python starts on for the Qwen2.5-Math family (`--tir auto`) or any (`--tir on`); the
+    page turns it off where the sandbox is not confined enough."""
+    from model.prompts import QWEN25_MATH, family_sampling_defaults
 
     temperature, top_p = family_sampling_defaults(family)
     max_new = DEFAULT_MAX_NEW_TOKENS_GPU if on_gpu else DEFAULT_MAX_NEW_TOKENS_CPU
@@ -253,6 +264,7 @@ def default_sampling(config: AppConfig, family: str, on_gpu: bool, slow_cpu: boo
         max_new_tokens=config.max_new_tokens if config.max_new_tokens is not None else max_new,
         seed=config.seed,
         include_greedy=True,
+        tir=config.tir == "on" or (config.tir == "auto" and family == QWEN25_MATH),
     )
 
 

@@ -68,9 +68,10 @@ def blocks(text: str) -> list[Block]:
         if kind is None:
             opened = _opener(line)
             if opened is not None:
-                if pos > start:
-                    out.append(Block("prose", start, pos))
-                kind, start, body_start = opened, pos, line_end
+                fence = pos + max(line.find(CODE_FENCE if opened == "code" else OUTPUT_FENCE), 0)
+                if fence > start:  # the prose before it, a line's start before the fence included
+                    out.append(Block("prose", start, fence))
+                kind, start, body_start = opened, fence, line_end
         elif line.lstrip().startswith(CLOSE_FENCE):
             out.append(Block(kind, start, line_end, text[body_start:pos], True))
             kind, start = None, line_end

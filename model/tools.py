@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 CODE_STOP = OUTPUT_FENCE
 MAX_CODE_CALLS = 4
 LIMIT_NOTE = "\nReach max function call limit."
-# Qwen's executor's timeout per run, and the sandbox's default.
-CODE_TIMEOUT_S = 5.0
 # Code runs at once per backend; more wait in line (8 runs of 5 s already fill 2 cores).
 CODE_WORKERS = 4
 
@@ -82,9 +80,10 @@ def output_suffix(text: str, output: str, *, last: bool) -> str:
 
 
 class CodeBench:
-    """Runs the rows' cells through `runner`, off the decode threads, `workers` at a time."""
+    """Runs the rows' cells through `runner`, off the decode threads, `workers` at a time, each
+    for at most `timeout_s` (None: the runner's own limit, the sandbox policy's)."""
 
-    def __init__(self, runner: CodeRunner, *, timeout_s: float = CODE_TIMEOUT_S, workers: int = CODE_WORKERS) -> None:
+    def __init__(self, runner: CodeRunner, *, timeout_s: float | None = None, workers: int = CODE_WORKERS) -> None:
         self.runner = runner
         self.timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tir-code")
@@ -111,5 +110,5 @@ class CodeBench:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["CODE_STOP", "CODE_TIMEOUT_S", "CodeBench", "CodeRounds", "CodeRunner", "LIMIT_NOTE", "MAX_CODE_CALLS",
+__all__ = ["CODE_STOP", "CodeBench", "CodeRounds", "CodeRunner", "LIMIT_NOTE", "MAX_CODE_CALLS",
            "ToolError", "output_suffix"]

@@ -179,6 +179,8 @@ class Sample(Base):
     # wrong one (0005); NULL: not checked.
     claims: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     wrong_steps: Mapped[int | None] = mapped_column(Integer)
+    # Its code runs when it reasoned with Python (`ToolCall.to_dict` each, 0007); NULL: none.
+    tool_calls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     attempt: Mapped[Attempt] = relationship(back_populates="samples")
 

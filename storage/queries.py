@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
+from judgements.solution import ToolCall
 from storage.models import Attempt, Feedback, FollowUpTurn, Sample
 from storage.records import (
     ATTEMPT_STATUSES,
@@ -254,6 +255,7 @@ def _sample_of(row: Sample) -> SampleRecord:
         weight=row.weight,
         claims=tuple(row.claims) if row.claims is not None else None,
         wrong_steps=row.wrong_steps,
+        tool_calls=tuple(call for call in map(ToolCall.from_dict, row.tool_calls or ()) if call is not None),
     )
 
 

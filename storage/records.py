@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from judgements.analysis import CheckedVote, RunAnalysis, SolutionAnalysis
 from judgements.map_data import ReasoningMap
-from judgements.solution import Solution
+from judgements.solution import Solution, ToolCall
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -93,7 +93,8 @@ class SampleRecord:
     log-probability of the text under the policy model; `answer` the extracted final answer;
     `cluster` the answer cluster it voted for (None: no answer); `reward` its score from the
     ranking, `step_rewards` a process reward model's per-step scores, and `weight` its weight
-    in the reward-weighted vote. Read back, `step_rewards` is a list. Then the step checker's:
+    in the reward-weighted vote; `tool_calls` its code runs when it reasoned with Python. Read
+    back, `step_rewards` and `tool_calls` are lists. Then the step checker's:
     `claims`, every claim in it as a plain dict (`judgements.claims`; None: not checked) and
     `wrong_steps`, how many of its steps hold a wrong one.
     """
@@ -109,6 +110,7 @@ class SampleRecord:
     reward: float | None = None
     step_rewards: Sequence[float] | None = None
     weight: float | None = None
+    tool_calls: Sequence[ToolCall] = ()
     claims: Sequence[Mapping[str, Any]] | None = None
     wrong_steps: int | None = None
 
@@ -127,6 +129,7 @@ class SampleRecord:
         values = {f.name: getattr(self, f.name) for f in fields(Solution) if hasattr(self, f.name)}
         values["tokens"] = values["tokens"] or 0
         values["step_rewards"] = list(values["step_rewards"]) if values["step_rewards"] else None
+        values["tool_calls"] = list(values["tool_calls"])
         return Solution(**values)
 
 
@@ -373,6 +376,8 @@ class AttemptSummary:
     checked_fell_back: bool | None = None
     checked_agrees: bool | None = None
     has_wrong_step: bool | None = None
+    # Its feedback, oldest first: a list row carries it too (the Teacher list shows it).
+    feedback: tuple[FeedbackView, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (datetimes as ISO 8601 strings with their UTC offset)."""
@@ -387,7 +392,6 @@ class AttemptDetail(AttemptSummary):
 
     reasoning_map: dict[str, Any] | None = None
     samples: tuple[SampleRecord, ...] = ()
-    feedback: tuple[FeedbackView, ...] = ()
     turns: tuple[TurnRecord, ...] = ()
 
     @property

@@ -291,7 +291,9 @@ class Store:
         return self._write("This attempt", partial(insert_attempt, opened=opened), attempt_id=attempt_id)
 
     def add_samples(self, attempt_id: str, samples: Iterable[SampleRecord]) -> LogStatus:
-        """Log finished solutions of a running attempt (each replaces any earlier one of its index)."""
+        """Log solutions of a running attempt as they stand (`storage.writes.save_samples`): a
+        finished one replaces its row; an unfinished one (no `finish_reason`: the text so far)
+        an unfinished row only, and a failed write of one is not kept (the next carries more)."""
         try:
             rows = sample_rows(attempt_id, samples)
         except (InvalidInputError, TypeError, ValueError) as exc:
@@ -299,7 +301,8 @@ class Store:
         with self._open_lock:
             opened = self._open.get(attempt_id)
         unit = partial(save_samples, attempt_id=attempt_id, opened=opened, rows=rows)
-        return self._write("These solutions", unit, attempt_id=attempt_id)
+        final = all(row["finish_reason"] is not None for row in rows)
+        return self._write("These solutions", unit, attempt_id=attempt_id, keep=final)
 
     def finish_attempt(
         self, attempt_id: str, outcome: AttemptOutcome, samples: Iterable[SampleRecord] = ()

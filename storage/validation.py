@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from judgements.solution import ToolCall
 from storage.errors import InvalidInputError
 from storage.models import utcnow
 from storage.records import (
@@ -188,6 +189,7 @@ def _sample_row(attempt_id: str, sample: SampleRecord) -> dict[str, Any]:
         "weight": clean_float(sample.weight),
         "claims": _claims(sample.claims),
         "wrong_steps": _optional_index("wrong_steps", sample.wrong_steps),
+        "tool_calls": _tool_calls(sample.tool_calls),
     }
 
 
@@ -225,6 +227,16 @@ def _indices(name: str, values: Sequence[int] | None) -> list[int] | None:
         return None
     found = [_optional_index(name, v) for v in values]
     return [v for v in found if v is not None]
+
+
+def _tool_calls(calls: Iterable[Any]) -> list[dict[str, Any]] | None:
+    """A solution's code runs as stored: a list of `{code, output, ok, elapsed_s}` (None: none)."""
+    stored = []
+    for call in calls or ():
+        if not isinstance(call, ToolCall):
+            raise InvalidInputError(f"a code run must be a ToolCall; got {type(call).__name__}")
+        stored.append(call.to_dict())
+    return stored or None
 
 
 def _claims(claims: Iterable[Any] | None) -> list[dict[str, Any]] | None:

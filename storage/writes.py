@@ -2,7 +2,9 @@
 
 A failed write is kept and replayed (`storage.backlog`), so every unit is idempotent and they
 commute: inserts are INSERT-if-absent, and a finish or a solution replaces its own rows with
-the same final values, so the order in which they land does not change the result.
+the same final values, so the order in which they land does not change the result. The text
+of an unfinished solution (saved as a run streams) is the one write that is not final: it is
+never kept for a replay, never replaces a finished row, and lands only while the attempt runs.
 """
 
 from __future__ import annotations
@@ -49,8 +51,17 @@ def insert_attempt(session: Session, opened: OpenAttempt) -> None:
 
 
 def save_samples(session: Session, attempt_id: str, opened: OpenAttempt | None, rows: list[dict[str, Any]]) -> None:
-    """Write solutions of an attempt, each replacing any earlier one of its index."""
+    """Write solutions of a running attempt as they stand: a finished one (with a finish reason)
+    replaces its row, an unfinished one (the text so far) only a row that is unfinished too;
+    nothing once the attempt has ended, so a late write never undoes its finish."""
     _ensure_attempt(session, attempt_id, opened)
+    if session.scalar(select(Attempt.status).where(Attempt.id == attempt_id)) != "running":
+        return
+    unfinished = [row["sample_index"] for row in rows if row["finish_reason"] is None]
+    if unfinished:
+        finished = set(session.scalars(select(Sample.sample_index).where(
+            Sample.attempt_id == attempt_id, Sample.sample_index.in_(unfinished), Sample.finish_reason.is_not(None))))
+        rows = [row for row in rows if row["finish_reason"] is not None or row["sample_index"] not in finished]
     _put_samples(session, attempt_id, rows)
 
 

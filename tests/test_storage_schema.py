@@ -40,7 +40,7 @@ PINNED_COLUMNS = {
     ],
     "samples": [
         "id", "attempt_id", "sample_index", "kind", "text", "answer", "cluster", "reward",
-        "step_rewards", "tokens", "finish_reason", "mean_logprob", "weight", "claims", "wrong_steps",
+        "step_rewards", "tokens", "finish_reason", "mean_logprob", "weight", "claims", "wrong_steps", "tool_calls",
     ],
     "feedback": [
         "id", "attempt_id", "session_key", "created_at", "author", "verdict", "correct_answer",

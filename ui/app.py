@@ -67,17 +67,19 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         had_stored_id = gr.Checkbox(False, visible=False)
         backend_banner = header(info, app.scorer_note, store_note, pace_note=pace.slow_hardware_note(app.solver, defaults))
         with gr.Tabs():
-            page = solve_tab(info, defaults, load_examples(), model_line(info))
+            page = solve_tab(info, defaults, load_examples(), model_line(info), app.code)
             work_page = check_work.check_work_tab()
             history_page = history_tab()
             teacher_page = teacher_tab() if app.store is not None and app.store.teacher_enabled else None
             work_class = check_work_log.teacher_section() if teacher_page is not None else None
 
         @gpu
-        def run(problem_text, n, temperature, top_p, max_new_tokens, seed, browser, request: gr.Request) -> Iterator[list[Any]]:
-            yield from solve.run_solve(app, problem_text, n, temperature, top_p, max_new_tokens, seed, browser, request)
+        def run(problem_text, n, temperature, top_p, max_new_tokens, seed, browser, reasoning,
+                request: gr.Request) -> Iterator[list[Any]]:
+            yield from solve.run_solve(app, problem_text, n, temperature, top_p, max_new_tokens, seed, browser, request,
+                                       reasoning=reasoning)
 
-        solve_inputs = [page.problem, *page.settings, browser_id]
+        solve_inputs = [page.problem, *page.settings, browser_id, page.reasoning]
         # Handlers start at once and wait in the backend's queue (which reports it); the
         # Gradio limit only bounds how many wait there.
         solve_limits = {"trigger_mode": "once", "concurrency_limit": app.config.max_queue + 1,

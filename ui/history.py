@@ -20,9 +20,10 @@ from storage import review
 from storage.records import AttemptQuery, FeedbackInput
 from ui import logbook, lognotes
 from ui.outputs import model_line, render_outputs
-from ui.mathtext import escape_text, math_markdown
+from ui.mathtext import escape_text
 from ui.resources import AppResources
 from ui.transcript import transcript_html
+from ui.trace_header import trace_header
 
 HISTORY_PAGE_SIZE = 20
 TEACHER_PAGE_SIZE = 50
@@ -98,10 +99,7 @@ def _replay_outputs(app: AppResources, replayed: review.Replay | None, *, ask_hi
     detail = replayed.detail
     view = logbook.run_view_from_replay(replayed)  # its map's splits follow feedback's right answer
     outputs = render_outputs(model_line(app.solver.info), view, None, plots=True, ask_hint=ask_hint)
-    seed = f", seed {detail.seed}" if detail.seed is not None else ""
-    header = f"**Problem** ({detail.started_at.strftime('%Y-%m-%d %H:%M UTC')}, {escape_text(detail.model_id)}, {detail.status}{seed})\n\n" \
-             f"<div class='problem'>\n\n{math_markdown(detail.problem)}\n\n</div>"
-    return [header] + outputs[1:]
+    return [trace_header(detail)] + outputs[1:]  # the problem, how the run ended, its feedback
 
 
 def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:

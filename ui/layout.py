@@ -15,6 +15,7 @@ import gradio as gr
 
 from model.backends.protocol import BackendInfo
 from model.params import MAX_SAMPLES, SamplingParams
+from ui.code_sandbox import REASONING_CHOICES, CodeOffer, reasoning_choice
 from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
 from ui.history import CHECKED_CHOICES, HISTORY_HEADERS, WRONG_STEP_CHOICES
 from ui.outputs import reasoning_components, trace_panel, vote_plot_component
@@ -62,10 +63,14 @@ class SolveTab:
     status: gr.Markdown
     outputs: list[Any]  # in `ui.outputs.render_outputs` order, then the ask box's context (`ui.followups`)
     ask: FollowUpBox | None = None  # "Ask about this solution", under the sampled solutions
+    reasoning: gr.Radio | None = None  # in words / with Python
 
 
-def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], model_line: str) -> SolveTab:
-    """The problem box, Solve/Stop, the settings, and the live result panel."""
+def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], model_line: str,
+              code: CodeOffer | None = None) -> SolveTab:
+    """The problem box, Solve/Stop, the reasoning switch (off, with the reason, where `code` is
+    not offered), the settings, and the live result panel."""
+    offered = code is not None and code.offered
     with gr.Tab("Solve", id="solve"):
         with gr.Row():
             with gr.Column(scale=3):
@@ -76,6 +81,9 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
                 with gr.Row():
                     solve_btn = gr.Button("Solve", variant="primary", elem_id="solve-btn")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                reasoning_in = gr.Radio(list(REASONING_CHOICES), value=reasoning_choice(defaults.tir and offered),
+                                        label="Reasoning", interactive=offered, elem_id="reasoning-mode",
+                                        info=code.note if code is not None else None)
             with gr.Column(scale=2), gr.Accordion("Settings", open=False):
                 n_in = gr.Slider(0, MAX_SAMPLES, value=defaults.n, step=1, label="N sampled solutions (0 = greedy only)")
                 temp_in = gr.Slider(0.0, 2.0, value=defaults.temperature, step=0.05, label="temperature")
@@ -103,7 +111,8 @@ def solve_tab(info: BackendInfo, defaults: SamplingParams, examples: list[str], 
         cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="cards")
         ask = follow_up_box("solve")
     return SolveTab(problem, solve_btn, stop_btn, [n_in, temp_in, top_p_in, max_in, seed_in], status,
-                    [status, main, answer, cards, votes, chart, heatmap, *reasoning, ask.context], ask=ask)
+                    [status, main, answer, cards, votes, chart, heatmap, *reasoning, ask.context], ask=ask,
+                    reasoning=reasoning_in)
 
 
 @dataclass

@@ -109,13 +109,14 @@ def run_view_from_replay(replay: Replay) -> RunView:
     detail = replay.detail
     rows = {s.index: s.solution() for s in detail.samples}
     view = RunView(rows=rows, finished=True, cancelled=detail.status == "cancelled", error=detail.error)
-    if view.samples:
-        view.vote = vote_view_from_detail(detail, view.samples)
+    if any(s.cluster is not None for s in view.samples) or (view.samples and detail.maj_n is not None):
+        view.vote = vote_view_from_detail(detail, view.samples)  # none when the app stopped before the vote
     view.take_analysis(replay.analysis)
     if view.checked is not None and view.checked.standing is None:
         view.checked = checked_with_standing(view.checked, view.samples)
     view.map, view.right_answer, view.reached = replay.map, replay.right_answer, replay.reached
-    view.not_checked = replay.analysis is None and detail.status != "running"
+    view.interrupted = detail.status == "interrupted"  # what was kept, the rest cut off where it stood
+    view.not_checked = replay.analysis is None and detail.status not in ("running", "interrupted")
     return view
 
 

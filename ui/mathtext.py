@@ -7,7 +7,9 @@ the markup in between with it. This module splits the text into pieces (prose, f
 environments, `[asy]` figures) and writes each one so that no piece can reach into another:
 formulas go out in canonical `\\(..\\)` / `\\[..\\]` form only when they are closed and
 balanced, and every delimiter left in prose is written as an entity inside its own element,
-which neither the regular expression nor auto-render can pair.
+which neither the regular expression nor auto-render can pair. A solution that reasons with
+Python has code and output blocks (`judgements.tool_text`): those go out as preformatted code,
+never read as math or markdown, also while they stream.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from judgements.latex import brace_pairs, braces_balanced
+from judgements.tool_text import CODE_FENCE, OUTPUT_FENCE, Block, blocks, has_tool_blocks
 
 BOXED = "\\boxed{"
 
@@ -324,10 +327,41 @@ def inline_math(latex: str | None) -> str:
     return shown if shown is not None else escape_text(latex)
 
 
-def _asy_block(code: str) -> str:
+def _code_text(code: str) -> str:
+    """Code as the text of a <pre>: no markup, no delimiter Gradio or KaTeX could pair."""
     escaped = html.escape(code.strip("\n"), quote=False)
-    escaped = escaped.replace("$", "&#36;").replace("\\", "&#92;").replace("`", "&#96;")
-    return f"\n\n<pre class='asy'><code>{escaped}</code></pre>\n\n"
+    return escaped.replace("$", "&#36;").replace("\\", "&#92;").replace("`", "&#96;")
+
+
+def _asy_block(code: str) -> str:
+    return f"\n\n<pre class='asy'><code>{_code_text(code)}</code></pre>\n\n"
+
+
+def _tool_block(block: Block, streaming: bool) -> str:
+    """A Python cell or its output: a labelled <pre>; an output still running says so (in a
+    finished text an output that never came shows nothing)."""
+    if block.kind == "output" and not block.closed and not block.body.strip():
+        return "\n\n<pre class='tir-output running'><code>running…</code></pre>\n\n" if streaming else ""
+    return f"\n\n<pre class='tir-{block.kind}'><code>{_code_text(block.body)}</code></pre>\n\n"
+
+
+def _fence_start(text: str) -> int:
+    """How many characters at the end of a streaming text may begin a code or output fence."""
+    return max((size for fence in (CODE_FENCE, OUTPUT_FENCE) for size in range(len(fence) - 1, 0, -1)
+                if text.endswith(fence[:size])), default=0)
+
+
+def _with_tool_blocks(text: str, finished: bool) -> str:
+    """Prose as math and markdown, code and output blocks as code (only the last prose piece
+    of a streaming text can still be growing)."""
+    parts = blocks(text)
+    out = []
+    for index, block in enumerate(parts):
+        if block.kind == "prose":
+            out.append(_prose_markdown(text[block.start : block.end], finished or index < len(parts) - 1))
+        else:
+            out.append(_tool_block(block, not finished))
+    return "".join(out)
 
 
 def _finished_markdown(text: str) -> str:
@@ -362,7 +396,16 @@ def math_markdown(text: str, *, finished: bool = True) -> str:
     """Model text (a solution, a problem) as Markdown for a Gradio component with
     `LATEX_DELIMITERS`: formulas and environments typeset, `[asy]` as code, everything else
     literal. While streaming, an unclosed formula, environment or figure is held back; in a
-    finished text its opener shows as written."""
+    finished text its opener shows as written. Code and output blocks show as code (while
+    streaming, a last line that may become a fence is held back)."""
+    if not finished:
+        text = text[: len(text) - _fence_start(text)]
+    if has_tool_blocks(text):
+        return _with_tool_blocks(text, finished)
+    return _prose_markdown(text, finished)
+
+
+def _prose_markdown(text: str, finished: bool) -> str:
     if finished:
         return _finished_markdown(text)
     shown, held = hold_back_open_math(text)

@@ -39,6 +39,8 @@ def model_line(info: BackendInfo) -> str:
     line = f"**{escape_text(info.model)}** · {escape_text(info.describe().split(' · ', 1)[1])}"
     if info.kind == "server":
         line += f" · {escape_text(server_capabilities(info))}"
+    if info.tools:
+        line += " · Python in a sandbox"
     return line
 
 
@@ -58,8 +60,8 @@ def trace_panel(prefix: str) -> list[Any]:
             main = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-solution")
             answer = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
         with gr.Column(scale=2):
-            votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS)
-            chart = vote_plot_component()
+            votes = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-votes")
+            chart = vote_plot_component(visible=False, elem_id=f"{prefix}-vote-chart")  # shown with a vote
             heatmap = gr.Plot(label="Step rewards", show_label=False, visible=False, format="png")
     reasoning = reasoning_components(prefix)
     cards = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id=f"{prefix}-cards")
@@ -108,11 +110,12 @@ def render_outputs(line: str, view: RunView, live: LiveRun | None, *, log_messag
 
 
 def vote_plot(view: RunView) -> Any:
-    """The bar plot's new value for a finished view (None before the vote)."""
+    """The bar plot's new value for a finished view: None before the vote, hidden when the run
+    ended without one (no empty frame under a replay)."""
     if not view.vote or not view.vote.n:
-        return None
+        return gr.update(value=None, visible=False) if view.finished else None
     import pandas as pd
 
     rows, colours, title = vote_bars(**chart_data(view.vote))
     return gr.BarPlot(value=pd.DataFrame(rows, columns=list(VOTE_COLUMNS)), color_map=colours, title=title,
-                      sort=[row[0] for row in rows], x_label_angle=-20 if len(rows) > 5 else 0)
+                      sort=[row[0] for row in rows], x_label_angle=-20 if len(rows) > 5 else 0, visible=True)

@@ -1,5 +1,5 @@
 """Page pieces shared by Solve, History and Teacher: answer-cluster colours, the final-answer
-box, text tails, and the self-contained HTML transcript (markdown-it-py with raw HTML off,
+box, a card's code runs, text tails, and the self-contained HTML transcript (markdown-it-py with raw HTML off,
 formulas as MathML checked against an allowlist). Model text for Gradio's Markdown is written
 by `ui.mathtext`.
 """
@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from html.parser import HTMLParser
 
+from judgements.solution import ToolCall, tool_seconds
+from judgements.tool_text import blocks, has_tool_blocks
 from ui.mathtext import escape_text, formula_markdown, pieces
 
 # Categorical colours for answer clusters, winner first; the same in cards and the bar chart.
@@ -42,6 +45,15 @@ def boxed_answer_markdown(answer: str | None) -> str:
     if boxed is None:
         return f"<div class='final-answer'>Answer: {escape_text(answer)}</div>"
     return f"<div class='final-answer'>\n\n{boxed}\n\n</div>"
+
+
+def code_runs_text(calls: Sequence[ToolCall]) -> str:
+    """A card's code runs: `2 Python runs (1 failed) · 0.03 s in the sandbox`; "" without any."""
+    if not calls:
+        return ""
+    failed = sum(not call.ok for call in calls)
+    runs = f"{len(calls)} Python run{'s' if len(calls) != 1 else ''}" + (f" ({failed} failed)" if failed else "")
+    return f"{runs} · {tool_seconds(list(calls)):.2f} s in the sandbox"
 
 
 def tail(text: str, limit: int) -> str:
@@ -118,7 +130,22 @@ def latex_to_mathml(latex: str, display: bool) -> str | None:
 
 def markdown_to_html(text: str) -> str:
     """Markdown with LaTeX -> safe HTML: raw HTML disabled, formulas and environments as
-    MathML (or their escaped source), `[asy]` figures as code."""
+    MathML (or their escaped source), `[asy]` figures as code, a solution's Python cells and
+    their outputs as labelled code."""
+    if not has_tool_blocks(text):
+        return _prose_html(text)
+    out = []
+    for block in blocks(text):
+        if block.kind == "prose":
+            out.append(_prose_html(text[block.start : block.end]))
+        else:
+            label = "Python" if block.kind == "code" else "output"
+            out.append(f"<div class='meta'>{label}</div><pre class='tir-{block.kind}'><code>"
+                       f"{html.escape(block.body.strip(chr(10)))}</code></pre>")
+    return "\n".join(out)
+
+
+def _prose_html(text: str) -> str:
     from markdown_it import MarkdownIt
 
     placeholders: list[str] = []

@@ -1,5 +1,6 @@
 """What the app opens at start-up and its handlers share: the Solver, the session log, the
-solves in flight and the folder for downloads.
+sandbox for reasoning with Python (`ui.code_sandbox`), the solves in flight and the folder for
+downloads.
 
 `open_resources(config)` opens them; a log that cannot be opened is not fatal (the app answers
 without it; the operator reads why in the server's log, and the page says in plain words that
@@ -14,11 +15,13 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from settings import AppConfig
 from model.solver import Solver, open_solver
 from storage.errors import StorageError
 from storage.store import Store
+from ui.code_sandbox import CodeOffer, open_sandbox
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,8 @@ class RunsInFlight:
 class AppResources:
     """The Solver (backend and reward scorer), the session log (None when it is off), the solves
     and the follow-up questions in flight and the download folder; `scorer_note` says how the
-    ranking did not start as configured, for the page's banner."""
+    ranking did not start as configured, for the page's banner; `code` whether reasoning with
+    Python is offered (and why not), `sandbox` the sandbox running the model's code."""
 
     config: AppConfig
     solver: Solver
@@ -70,10 +74,14 @@ class AppResources:
     runs: RunsInFlight = field(default_factory=RunsInFlight)
     follow_ups: RunsInFlight = field(default_factory=RunsInFlight)  # apart: a question never stops a solve
     downloads: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mathapp-")))
+    code: CodeOffer = field(default_factory=lambda: CodeOffer(False, "Reasoning with Python is not set up here."))
+    sandbox: Any = None
 
     def close(self) -> None:
-        """Stop the Solver and close the log."""
+        """Stop the Solver and the sandbox and close the log."""
         self.solver.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
         if self.store is not None:
             self.store.close()
 
@@ -84,8 +92,14 @@ def zero_gpu() -> bool:
 
 
 def open_resources(config: AppConfig) -> AppResources:
-    """Open the Solver (backend and reward scorer) and the log."""
-    solver, scorer_note = open_solver(config, inline=zero_gpu())
+    """Open the sandbox, the Solver (backend, handed the sandbox, and reward scorer) and the log."""
+    sandbox, code = open_sandbox(config)
+    try:
+        solver, scorer_note = open_solver(config, inline=zero_gpu(), tools=sandbox)
+    except BaseException:
+        if sandbox is not None:
+            sandbox.close()
+        raise
     store: Store | None
     try:
         # A database that cannot be used opens degraded: the store logs why, and retries at each write.
@@ -93,4 +107,4 @@ def open_resources(config: AppConfig) -> AppResources:
     except StorageError as exc:  # a malformed URL: the operator's to fix, no traceback needed
         log.error("The session log is off: %s", exc)
         store = None
-    return AppResources(config, solver, store, scorer_note)
+    return AppResources(config, solver, store, scorer_note, code=code, sandbox=sandbox)

@@ -22,13 +22,16 @@ from ui import logbook, lognotes, pace
 from ui.followups import solved_context
 from ui.outputs import model_line, render_outputs
 from ui.mathtext import escape_text
+from ui.code_sandbox import tir_of
 from ui.resources import AppResources
 from ui.sessions import session_of
 from ui.views import LiveRun
 
 
-def sampling_from_inputs(n: Any, temperature: Any, top_p: Any, max_new_tokens: Any, seed: Any) -> SamplingParams:
-    """Validated settings from the page (or an API client): `ConfigError` says what is wrong."""
+def sampling_from_inputs(n: Any, temperature: Any, top_p: Any, max_new_tokens: Any, seed: Any,
+                         tir: Any = False) -> SamplingParams:
+    """Validated settings from the page (or an API client): `ConfigError` says what is wrong.
+    `tir`: the reasoning switch (`ui.code_sandbox.tir_of`)."""
 
     def whole(name: str, value: Any) -> int:
         if isinstance(value, bool):
@@ -59,16 +62,17 @@ def sampling_from_inputs(n: Any, temperature: Any, top_p: Any, max_new_tokens: A
         max_new_tokens=whole("max new tokens", max_new_tokens),
         seed=seed_value,
         include_greedy=True,
+        tir=tir_of(tir),
     )
 
 
 def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, top_p: Any, max_new_tokens: Any,
-              seed: Any, browser: Any, request: gr.Request | None) -> Iterator[list[Any]]:
+              seed: Any, browser: Any, request: gr.Request | None, *, reasoning: Any = None) -> Iterator[list[Any]]:
     """The Solve handler: prepare (the Solver validates), log the start, stream coalesced
-    updates, log the end."""
+    updates, log the end. `reasoning`: the switch, in words or with Python."""
     session_id = session_of(browser, request)
     try:
-        params = sampling_from_inputs(n, temperature, top_p, max_new_tokens, seed)
+        params = sampling_from_inputs(n, temperature, top_p, max_new_tokens, seed, reasoning)
         run = app.solver.prepare(problem_text, params)
     except BackendUnavailable as exc:
         log_unreachable(app, session_id, problem_text, params, str(exc))

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent
+from model.types import Delta, Queued, RowChecked, RowDone, RunDone, RunResult, Started, StreamEvent, ToolRan
 from judgements.solution import Solution, kind_of_row
 from ui.mathtext import escape_text, inline_math, streaming_markdown
-from ui.render import boxed_answer_markdown, cluster_colour, tail
+from ui.render import boxed_answer_markdown, cluster_colour, code_runs_text, tail
 from ui.votewords import majority_box
 from ui.stepmarks import NOT_KEPT, checked_vote_markdown, slip_badge, slips_markdown
 
@@ -124,6 +124,8 @@ class LiveRun:
                 self.first_token_at = time.perf_counter()
             self._parts.setdefault(event.row, []).append(event.text)
             self.tokens_seen += 1
+        elif isinstance(event, ToolRan):
+            self.view.rows[event.row].tool_calls.append(event.call)
         elif isinstance(event, RowDone):
             self._finish_row(event.solution)
         elif isinstance(event, RowChecked):
@@ -181,7 +183,8 @@ class LiveRun:
             if row.finished:
                 out.append(row)
             else:
-                out.append(Solution(index, row.kind, self.text(index), finish_reason="cancelled"))
+                out.append(Solution(index, row.kind, self.text(index), finish_reason="cancelled",
+                                    tool_calls=list(row.tool_calls)))
         return out
 
 
@@ -246,7 +249,8 @@ def main_solution_markdown(view: RunView) -> str:
     slips = slips_markdown(row, view.checks.get(row.index))  # the step checker's finds, once it has them
     if view.not_checked and row.finished:
         slips = f"<div class='note'>{NOT_KEPT}</div>"
-    return streaming_markdown(row.text, finished=row.finished) + (f"\n\n{slips}" if slips else "")
+    runs = f"\n\n<div class='note code-runs'>{code_runs_text(row.tool_calls)}</div>" if row.tool_calls else ""
+    return streaming_markdown(row.text, finished=row.finished) + runs + (f"\n\n{slips}" if slips else "")
 
 
 def final_answer_markdown(view: RunView) -> str:
@@ -290,6 +294,8 @@ def cards_markdown(view: RunView, reward_label: str | None = None, *, ask_hint: 
                 bits.append(f"<span class='ask-hint'>ask about #{row.index} below</span>")
         else:
             bits.append("<span class='held'>writing…</span>")
+        if row.tool_calls:
+            bits.append(code_runs_text(row.tool_calls))
         summary = " · ".join(bits)
         body = streaming_markdown(row.text, finished=True) if row.finished else streaming_markdown(
             tail(row.text, CARD_TAIL_CHARS), finished=False
