@@ -85,8 +85,11 @@ def test_without_a_sandbox_the_switch_is_off_and_says_why(tmp_path, tiny_tokeniz
         assert not app.resources.code.offered and app.resources.sandbox is None
         assert "switched off" in app.resources.code.note
         client = Client(app.url, verbose=False)
-        _, final = solve(client, "with Python", n=1)
-        assert "not offered here" in final[0]
+        try:
+            said = solve(client, "with Python", n=1)[1][0]
+        except Exception as exc:  # noqa: BLE001 - the page may answer with an error instead of a line
+            said = str(exc)
+        assert "not offered here" in said
     finally:
         app.close()
 
