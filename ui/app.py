@@ -68,8 +68,8 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         backend_banner = header(info, app.scorer_note, store_note, pace_note=pace.slow_hardware_note(app.solver, defaults))
         with gr.Tabs():
             page = solve_tab(info, defaults, load_examples(), model_line(info), app.code)
-            work_page = check_work.check_work_tab()
             history_page = history_tab()
+            work_page = check_work.check_work_tab()
             teacher_page = teacher_tab() if app.store is not None and app.store.teacher_enabled else None
             work_class = check_work_log.teacher_section() if teacher_page is not None else None
 
@@ -111,7 +111,7 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         if teacher_page is not None:
             wire_teacher(app, teacher_page)
         check_work.wire_check_work(app, work_page, browser_id, defaults, gpu)
-        check_work_log.wire_history(app, check_work_log.history_section(history_page.tab), browser_id)
+        check_work_log.wire_history(app, history_page.checked, browser_id)
         if work_class is not None and teacher_page is not None:
             check_work_log.wire_teacher(app, work_class, teacher_page.access)
 

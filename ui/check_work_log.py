@@ -3,7 +3,7 @@ the session's own checks under History, and the class's behind the teacher's log
 
 - `log_result` / `log_hint`: write a check (`storage.work_log.log_check`) and append hints to
   it; a failing log never blocks the check (the store says why; the page gets a short note).
-- `history_section`: "Checked work" in the History tab: the session's own checks, one opened
+- `history_section`: "Checked work" at the end of the History tab: the session's own checks, one opened
   (its steps and verdicts as the check showed them, its hints), a transcript (one HTML file, no
   scripts) and a JSONL export.
 - `teacher_section`: a "Checked work (class)" tab, using the token the Teacher tab's login put
@@ -135,7 +135,7 @@ def _section(prefix: str, *, teacher: bool) -> LogSection:
     with gr.Row():
         if teacher:
             text = gr.Textbox(label="problem contains", scale=3, elem_id=f"{prefix}-text")
-        refresh = gr.Button("Search" if teacher else "Refresh checked work", scale=1, elem_id=f"{prefix}-refresh")
+        refresh = gr.Button("Find checked work" if teacher else "Show my checked work", scale=1, elem_id=f"{prefix}-refresh")
     if teacher:
         summary = gr.Markdown(elem_id=f"{prefix}-summary")
     table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id=f"{prefix}-table")
@@ -150,9 +150,9 @@ def _section(prefix: str, *, teacher: bool) -> LogSection:
     return LogSection(refresh, table, check_id, open_btn, view, transcript_btn, export_btn, download, text, summary)
 
 
-def history_section(history_tab: Any) -> LogSection:
-    """"Checked work" at the end of the History tab (entered again after it was built)."""
-    with history_tab, gr.Accordion("Checked work", open=False, elem_id="history-checks"):
+def history_section() -> LogSection:
+    """"Checked work" at the end of the History tab (called inside it by `ui.layout.history_tab`)."""
+    with gr.Accordion("Checked work", open=False, elem_id="history-checks"):
         return _section("history-checks", teacher=False)
 
 

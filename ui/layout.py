@@ -16,6 +16,7 @@ import gradio as gr
 from model.backends.protocol import BackendInfo
 from model.params import MAX_SAMPLES, SamplingParams
 from ui.code_sandbox import REASONING_CHOICES, CodeOffer, reasoning_choice
+from ui import check_work_log
 from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
 from ui.history import CHECKED_CHOICES, HISTORY_HEADERS, WRONG_STEP_CHOICES
 from ui.outputs import reasoning_components, trace_panel, vote_plot_component
@@ -134,6 +135,7 @@ class HistoryTab:
     export_btn: gr.Button
     download: gr.File
     ask: FollowUpBox | None = None  # "Ask about this solution", under the replay
+    checked: Any = None  # "Checked work": the session's own checks (`ui.check_work_log`)
 
 
 def history_tab() -> HistoryTab:
@@ -165,9 +167,10 @@ def history_tab() -> HistoryTab:
             export_fmt = gr.Radio(["jsonl", "csv"], value="jsonl", label="export my history as")
             export_btn = gr.Button("Export my history")
         download = gr.File(label="download", elem_id="download")
+        checked = check_work_log.history_section()
     return HistoryTab(tab, notice, page_in, refresh_btn, history_info, history_table, attempt_in, open_btn, replay_outputs,
                       [verdict_in, target_in, correct_in, comment_in], feedback_btn, feedback_msg,
-                      transcript_btn, export_fmt, export_btn, download, ask=ask)
+                      transcript_btn, export_fmt, export_btn, download, ask=ask, checked=checked)
 
 
 @dataclass
