@@ -58,10 +58,8 @@ def leaks(text: str, answers: Sequence[str | None]) -> bool:
     if not known or not text.strip():
         return False
     numbers = numbers_in(text)
-    for answer in known:
-        if numbers_in(answer) and numbers_in(answer) <= numbers and len(numbers_in(answer)) == 1 and \
-                answer.strip().lstrip("-") in numbers:
-            return True  # a bare number answer written as such: no need to ask sympy
+    if any(answer.strip().lstrip("-") in numbers for answer in known):
+        return True  # a bare number answer written as such: no need to ask sympy
     return any(equivalent(c, a, timeout_s=0.5) for c in candidates(text) for a in known)
 
 

@@ -18,7 +18,7 @@ from judgements.answers import majority_vote
 from judgements.solution import Solution
 from judgements.work_check import WorkCheck, WorkInputError, check_work, split_work, validate_work
 from judgements.work_judges import Samples
-from model.errors import InvalidProblemError, PromptTooLongError
+from model.errors import ModelError
 from model.params import SamplingParams
 from model.solver import Solver
 
@@ -34,8 +34,8 @@ def draw_samples(solver: Solver, problem: str, params: SamplingParams,
                          max_new_tokens=params.max_new_tokens, seed=params.seed, include_greedy=False)
     try:
         result = solver.solve(problem, run, cancel=cancel)
-    except (InvalidProblemError, PromptTooLongError) as exc:
-        return None, f"the model could not take the problem: {exc}"
+    except ModelError as exc:  # a problem it cannot take, a model server that does not answer
+        return None, f"the model could not solve the problem: {exc}"
     if result.cancelled:
         return None, "stopped before the model's solutions were drawn"
     if result.error:

@@ -21,7 +21,7 @@ from judgements.hint_guard import fallback_hint, scrub_hint
 from judgements.work_check import check_work, right_prefix, split_work
 from judgements.work_judges import CHECKER, Samples
 from model.checkwork import draw_samples
-from model.errors import InvalidQuestionError, PromptTooLongError
+from model.errors import ModelError
 from model.params import SamplingParams
 from model.solver import PreparedRun, Solver
 
@@ -88,7 +88,7 @@ def _hint(solver: Solver, problem: str, solution: str, earlier: Sequence[str], s
             break
         try:
             prepared = solver.prepare_follow_up(problem, work, hint_question(level), exchanges, max_new_tokens=HINT_TOKENS)
-        except (InvalidQuestionError, PromptTooLongError):
+        except ModelError:  # too long for the context, or the model server does not answer: the fixed hint
             break
         run = prepared.run
         if draw:  # a fresh draw: sampled, not the greedy reply again

@@ -90,3 +90,21 @@ def test_a_hint_that_gives_nothing_away_is_passed_on(tmp_path):
     finally:
         hinter.close()
     assert hint.text == text and hint.drawn == 1 and not hint.cut and not hint.fallback
+
+
+def test_a_model_that_cannot_be_reached_leaves_the_checker_and_the_fixed_hint(solver):
+    from model.backends.protocol import BackendUnavailable
+
+    def down(*_args, **_kwargs):
+        raise BackendUnavailable("The model server at http://x does not answer.")
+
+    ready = solver.backend.ready
+    solver.backend.ready = down
+    try:
+        check, samples = run_check(solver, PROBLEM, "$2 + 3 = 6$", PARAMS)
+        hint, _ = give_hint(solver, PROBLEM, "", [], None, params=PARAMS)
+    finally:
+        solver.backend.ready = ready
+    assert samples is None and check.first_wrong_step == 0
+    assert "does not answer" in next(j for j in check.judges if j.name == "model's solutions").said
+    assert hint.fallback and hint.text == FALLBACK_HINTS[0]
