@@ -150,8 +150,9 @@ def page_of_attempts(
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}; got {page_size!r}")
     where = and_(*filters(scope, query))
     total = session.scalar(select(func.count()).select_from(Attempt).where(where)) or 0
-    rows = session.scalars(
+    rows = session.scalars(  # with each row's feedback, which a list shows too
         _newest_first(select(Attempt).where(where)).offset((page - 1) * page_size).limit(page_size)
+        .options(selectinload(Attempt.feedback))
     )
     return Page(items=[summary_of(row) for row in rows], page=page, page_size=page_size, total=total)
 
@@ -225,6 +226,7 @@ def summary_of(row: Attempt) -> AttemptSummary:
         checked_fell_back=row.checked_fell_back,
         checked_agrees=row.checked_agrees,
         has_wrong_step=row.has_wrong_step,
+        feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
     )
 
 
@@ -235,7 +237,6 @@ def detail_of(row: Attempt) -> AttemptDetail:
         **summary.__dict__,
         reasoning_map=dict(row.reasoning_map) if row.reasoning_map is not None else None,
         samples=tuple(_sample_of(s) for s in sorted(row.samples, key=lambda s: s.sample_index)),
-        feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
         turns=tuple(_turn_of(t) for t in sorted(row.turns, key=lambda t: (t.sample_index, t.turn_index))),
     )
 

@@ -376,6 +376,8 @@ class AttemptSummary:
     checked_fell_back: bool | None = None
     checked_agrees: bool | None = None
     has_wrong_step: bool | None = None
+    # Its feedback, oldest first: a list row carries it too (the Teacher list shows it).
+    feedback: tuple[FeedbackView, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (datetimes as ISO 8601 strings with their UTC offset)."""
@@ -390,7 +392,6 @@ class AttemptDetail(AttemptSummary):
 
     reasoning_map: dict[str, Any] | None = None
     samples: tuple[SampleRecord, ...] = ()
-    feedback: tuple[FeedbackView, ...] = ()
     turns: tuple[TurnRecord, ...] = ()
 
     @property

@@ -24,28 +24,11 @@ from ui.mathtext import escape_text
 from ui.resources import AppResources
 from ui.transcript import transcript_html
 from ui.trace_header import trace_header
+from ui.tables import history_rows, teacher_rows
 
 HISTORY_PAGE_SIZE = 20
 TEACHER_PAGE_SIZE = 50
-HISTORY_HEADERS = ["started (UTC)", "problem", "greedy", "Maj@N", "RM@N", "status", "id"]
 DOWNLOAD_TTL_S = 3600
-
-
-def history_rows(items: list[Any]) -> list[list[Any]]:
-    """One table row per attempt, in `HISTORY_HEADERS` order."""
-    rows = []
-    for a in items:
-        problem = a.problem.replace("\n", " ")
-        rows.append([
-            a.started_at.strftime("%Y-%m-%d %H:%M"),
-            problem[:90] + ("…" if len(problem) > 90 else ""),
-            a.greedy_answer or "",
-            f"{a.maj_answer} ({a.maj_count}/{a.maj_n})" if a.maj_answer is not None else "",
-            a.rm_answer or "",
-            a.status,
-            a.id,
-        ])
-    return rows
 
 
 def parse_day(text: str | None, name: str) -> date | None:
@@ -224,7 +207,7 @@ def teacher_page(app: AppResources, token: Any, page: Any, *filters: Any) -> tup
         result = app.store.teacher_search(token, teacher_query(*filters), page=number, page_size=TEACHER_PAGE_SIZE)
     except StorageError as exc:
         raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
-    return history_rows(result.items), f"{result.total} attempts · page {result.page} of {result.pages}"
+    return teacher_rows(result.items), f"{result.total} attempts · page {result.page} of {result.pages}"
 
 
 def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:

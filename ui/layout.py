@@ -18,7 +18,8 @@ from model.params import MAX_SAMPLES, SamplingParams
 from ui.code_sandbox import REASONING_CHOICES, CodeOffer, reasoning_choice
 from ui import check_work_log
 from ui.followup_layout import FollowUpBox, follow_up_box, follow_up_trace
-from ui.history import CHECKED_CHOICES, HISTORY_HEADERS, WRONG_STEP_CHOICES
+from ui.history import CHECKED_CHOICES, WRONG_STEP_CHOICES
+from ui.tables import HISTORY_HEADERS, HISTORY_WIDTHS, TEACHER_HEADERS, TEACHER_WIDTHS, attempt_table
 from ui.outputs import reasoning_components, trace_panel, vote_plot_component
 from ui.mathtext import LATEX_DELIMITERS, escape_text
 from ui.views import status_markdown
@@ -148,7 +149,7 @@ def history_tab() -> HistoryTab:
             page_in = gr.Number(value=1, precision=0, label="page", minimum=1, scale=0, min_width=100)
             refresh_btn = gr.Button("Refresh", scale=0)
             history_info = gr.Markdown()
-        history_table = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, wrap=True, elem_id="history-table")
+        history_table = attempt_table(HISTORY_HEADERS, HISTORY_WIDTHS, "history-table")
         with gr.Row():
             attempt_in = gr.Textbox(label="attempt id", scale=3, elem_id="attempt-id")
             open_btn = gr.Button("Open", scale=1)
@@ -215,7 +216,7 @@ def teacher_tab() -> TeacherTab:
             t_page = gr.Number(value=1, precision=0, minimum=1, label="page", scale=0, min_width=90)
         search_btn = gr.Button("Search")
         t_info = gr.Markdown()
-        t_table = gr.Dataframe(headers=HISTORY_HEADERS, interactive=False, wrap=True)
+        t_table = attempt_table(TEACHER_HEADERS, TEACHER_WIDTHS, "teacher-table")
         with gr.Row():
             t_attempt = gr.Textbox(label="attempt id", scale=3)
             t_open = gr.Button("Open trace", scale=1)

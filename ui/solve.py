@@ -25,6 +25,7 @@ from ui.mathtext import escape_text
 from ui.code_sandbox import tir_of
 from ui.resources import AppResources
 from ui.sessions import session_of
+from ui.progress_log import ProgressLog
 from ui.views import LiveRun
 
 
@@ -91,6 +92,7 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         attempt_id = started.attempt_id
         log_note = lognotes.unsaved(started) or ""
     live = LiveRun(run.request.rows)
+    progress = ProgressLog(app.store, attempt_id) if app.store is not None and attempt_id is not None else None
     step_rewards = getattr(app.solver.scorer, "kind", "") == "prm"
     finished = False
     try:
@@ -98,11 +100,15 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         yield [*render_outputs(line, live.snapshot(), live, plots=True, step_rewards=step_rewards), None]
         for event in app.solver.stream(run, cancel=cancel):
             live.apply(event)
+            if progress is not None:
+                progress.update(live, event)  # finished rows at once, the rest every few seconds
             if isinstance(event, RunDone):
                 break
             if live.due():
                 yield [*render_outputs(line, live.snapshot(), live, log_message=log_note, plots=False), gr.skip()]
         result = live.result
+        if progress is not None:
+            progress.close()
         if result is not None and app.store is not None and attempt_id is not None:
             done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result),
                                            sample_records(result.solutions, result.analysis))
@@ -115,6 +121,8 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         app.runs.finish(session_id, cancel)
         if not finished and app.store is not None and attempt_id is not None:
             # The page went away (or Stop cancelled the event) before the result: keep what streamed.
+            if progress is not None:
+                progress.close()
             app.store.finish_attempt(attempt_id, logbook.cancelled_outcome(),
                                      sample_records(live.partial_solutions()))
 

@@ -77,6 +77,7 @@ class RunView:
     right_answer: str | None = None
     reached: bool = False
     not_checked: bool = False
+    interrupted: bool = False  # a logged attempt the app stopped during: its unfinished rows stay unfinished
 
     def take_analysis(self, analysis: RunAnalysis | None) -> None:
         """Show a run's analysis: the verdicts by row, the checked vote, the map."""
@@ -245,7 +246,8 @@ def main_solution_markdown(view: RunView) -> str:
     if row is None:
         return ""
     if not row.text and not row.finished:
-        return "<span class='held'>Thinking…</span>"
+        return "<span class='held'>The app stopped before this solution began.</span>" if view.interrupted else \
+            "<span class='held'>Thinking…</span>"
     slips = slips_markdown(row, view.checks.get(row.index))  # the step checker's finds, once it has them
     if view.not_checked and row.finished:
         slips = f"<div class='note'>{NOT_KEPT}</div>"
@@ -255,6 +257,8 @@ def main_solution_markdown(view: RunView) -> str:
 
 def final_answer_markdown(view: RunView) -> str:
     row = view.greedy
+    if row is not None and not row.finished and view.interrupted:
+        return "<div class='final-answer none'>The app stopped before a final answer.</div>"
     if row is None or not row.finished:
         return ""
     note = ""
@@ -293,16 +297,17 @@ def cards_markdown(view: RunView, reward_label: str | None = None, *, ask_hint: 
             if ask_hint and row.text:
                 bits.append(f"<span class='ask-hint'>ask about #{row.index} below</span>")
         else:
-            bits.append("<span class='held'>writing…</span>")
+            bits.append("<span class='held'>cut off: the app stopped</span>" if view.interrupted else
+                        "<span class='held'>writing…</span>")
         if row.tool_calls:
             bits.append(code_runs_text(row.tool_calls))
         summary = " · ".join(bits)
         body = streaming_markdown(row.text, finished=True) if row.finished else streaming_markdown(
-            tail(row.text, CARD_TAIL_CHARS), finished=False
+            row.text if view.interrupted else tail(row.text, CARD_TAIL_CHARS), finished=False
         )
         if slips := slips_markdown(row, view.checks.get(row.index)):
             body = f"{slips}\n\n{body}"
-        state = "" if row.finished else " open"
+        state = "" if row.finished or view.interrupted else " open"
         parts.append(
             f"<details class='card {colour_class}'{state}><summary><span class='chip {colour_class}'></span> "
             f"{summary}</summary>\n\n{body}\n\n</details>"
@@ -315,8 +320,11 @@ def vote_markdown(view: RunView) -> str:
     """Maj@N beside RM@N and the reward-weighted vote, with an agreement badge."""
     vote = view.vote
     if vote is None:
+        done = sum(1 for r in view.samples if r.finished)
+        if view.samples and view.interrupted:
+            return (f"<div class='vote-wait'>No vote: the app stopped first, when {done} of {len(view.samples)} "
+                    "samples had finished.</div>")
         if view.samples and not view.finished:
-            done = sum(1 for r in view.samples if r.finished)
             return f"<div class='vote-wait'>Sampling… {done} of {len(view.samples)} solutions finished.</div>"
         return ""
     n = vote.n
