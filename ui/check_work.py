@@ -8,7 +8,9 @@ everything else literal), and every reason through `escape_text`.
 
 A check yields twice: the step checker's verdicts at once, then every judge's once the model's
 samples are drawn. The samples are kept per page (`gr.State`) for the same problem, so hints and
-a second check reuse them. Stop cancels the draw; the checker's verdicts stay.
+a second check reuse them. Stop cancels the draw; the checker's verdicts stay. Each check, and
+each hint with it, is logged for the session (`ui.check_work_log`); the student's path on the
+samples' reasoning map is drawn only when the student asked for the answer.
 """
 
 from __future__ import annotations
