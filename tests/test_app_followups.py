@@ -10,6 +10,7 @@ what the model was shown is read with a spy on the app's own Solver (a recorder 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 
@@ -67,6 +68,14 @@ def ask(client, attempt_id: str, about: int, question: str, browser: str):
     return outputs, job.result()  # raises the app's message, if any
 
 
+def refused(asked, message: str) -> bool:
+    """Whether an ask was refused with `message` (a regular expression) in one calm line of the
+    notice, the conversation left as it was (no error is raised: it would badge the outputs)."""
+    outputs, (conversation, notice) = asked
+    return (len(outputs) == 1 and conversation == {"__type__": "update"} and "class='refusal'" in notice
+            and re.search(message, notice) is not None)
+
+
 def turns(app, attempt_id: str) -> list[tuple]:
     path = app.config.db_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as db:
@@ -116,10 +125,8 @@ def test_another_session_cannot_continue_the_conversation(client, app, prompts):
     before = turns(app, attempt)
     with pytest.raises(Exception, match=REFUSAL):
         client.predict(attempt, BOB, api_name="/open_attempt")
-    with pytest.raises(Exception, match=REFUSAL):  # the same words as for opening it
-        ask(client, attempt, 0, "What did Alice ask?", BOB)
-    with pytest.raises(Exception, match=REFUSAL):  # and as for an attempt that does not exist
-        ask(client, "no-such-attempt-0123456789", 0, "Anyone there?", BOB)
+    assert refused(ask(client, attempt, 0, "What did Alice ask?", BOB), REFUSAL)  # the same words as for opening it
+    assert refused(ask(client, "no-such-attempt-0123456789", 0, "Anyone there?", BOB), REFUSAL)  # as for none at all
     assert turns(app, attempt) == before and len(prompts) == 1
 
 
@@ -134,10 +141,8 @@ def test_another_session_cannot_continue_the_conversation(client, app, prompts):
 )
 def test_a_bad_question_gets_the_problems_message_and_nothing_is_logged(client, app, prompts, question, message):
     attempt = solved_attempt(client, "What is $2+3$, carefully?", ALICE, n=0)
-    with pytest.raises(Exception, match=message):
-        ask(client, attempt, 0, question, ALICE)
-    with pytest.raises(Exception, match="no solution #3|no text"):
-        ask(client, attempt, 3, "About a sample that is not there?", ALICE)
+    assert refused(ask(client, attempt, 0, question, ALICE), message)
+    assert refused(ask(client, attempt, 3, "About a sample that is not there?", ALICE), "no solution #3|no text")
     assert turns(app, attempt) == [] and prompts == []
 
 
@@ -233,7 +238,7 @@ def test_with_the_log_off_follow_ups_work_from_the_page_and_say_they_are_not_sav
         assert RENDERED_SCRIPT in first and "not saved" in notice
         _, (second, _) = ask(client, "", 0, "And then?", "log-off-session-0123456789")
         assert second.index("Why?") < second.index("And then?") and second.count(RENDERED_SCRIPT) == 2
-        with pytest.raises(Exception, match="Solve a problem"):  # another Gradio session has no page state
-            ask(Client(off.url, verbose=False), "", 0, "Why?", "log-off-session-0123456789")
+        # Another Gradio session has no page state.
+        assert refused(ask(Client(off.url, verbose=False), "", 0, "Why?", "log-off-session-0123456789"), "Solve a problem")
     finally:
         off.close()

@@ -84,13 +84,20 @@ def build_app(config: AppConfig, resources: AppResources | None = None) -> gr.Bl
         # Gradio limit only bounds how many wait there.
         solve_limits = {"trigger_mode": "once", "concurrency_limit": app.config.max_queue + 1,
                         "concurrency_id": "solve", "show_progress": "minimal"}
-        solved = [page.solve_btn.click(run, solve_inputs, page.outputs, api_name="solve", **solve_limits),
-                  page.problem.submit(run, solve_inputs, page.outputs, api_name=False, **solve_limits)]
+        # Solve is off while this page's run is pending or streaming, and on again however it
+        # ends (done, stopped, refused, failed; a reloaded page starts with it on): a click is
+        # never dropped unseen. Shift+Enter in the problem box clicks it, so it obeys the same.
+        held = page.solve_btn.click(solve.hold_solve, None, [page.solve_btn], queue=False, api_name=False,
+                                    show_progress="hidden")
+        solved = [held.then(run, solve_inputs, page.outputs, api_name="solve", **solve_limits)]
+        solved[0].then(solve.free_solve, None, [page.solve_btn], queue=False, api_name=False, show_progress="hidden")
+        page.problem.submit(None, None, None, js=solve.CLICK_SOLVE_JS, api_name=False)
 
-        def stop(browser, request: gr.Request) -> str:
-            return solve.stop(app, browser, request)
+        def stop(browser, status, request: gr.Request) -> str:
+            return solve.stop(app, browser, status, request)
 
-        page.stop_btn.click(stop, [browser_id], [page.status], api_name="stop", concurrency_limit=None, show_progress="hidden")
+        page.stop_btn.click(stop, [browser_id, page.status], [page.status], api_name="stop", concurrency_limit=None,
+                            show_progress="hidden")
 
         @gpu
         def run_json(problem: str, n: int, temperature: float, top_p: float, max_new_tokens: int,

@@ -246,25 +246,39 @@ def _unsaved(app: AppResources) -> str:
     return LOG_OFF if app.store is None else NOT_LOGGED
 
 
+class Refused(Exception):
+    """A question that cannot be asked, and why (said in the box's notice, not raised as an error)."""
+
+
+def refusal_markdown(message: str) -> str:
+    """The notice for a refused question (`keep_question` sees its class and leaves the box alone)."""
+    return f"<div class='refusal'>{escape_text(message)}</div>"
+
+
+def keep_question(notice: Any) -> Any:
+    """After Ask: the question box emptied when its question went out, kept when it was refused."""
+    return gr.skip() if isinstance(notice, str) and notice.startswith("<div class='refusal'>") else ""
+
+
 def _source(app: AppResources, session_id: str, context: Any, turns: Any, attempt_id: Any, index: int) -> _Source:
     """From the log when an attempt id is given (the caller's own attempt, else the refusal);
     from the page's solutions when the log is off or the solve never reached it."""
     wanted = attempt_id.strip() if isinstance(attempt_id, str) and attempt_id.strip() else None
     if app.store is not None and (wanted is not None or not isinstance(context, AskContext) or context.attempt_id):
         if wanted is None:
-            raise gr.Error(NOTHING_TO_ASK_ABOUT, print_exception=False)
+            raise Refused(NOTHING_TO_ASK_ABOUT)
         try:
             detail = app.store.get_attempt(wanted, session_id=session_id)
         except StorageError as exc:
-            raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
+            raise Refused(lognotes.read_failure(app, exc)) from None
         if detail is None:
-            raise gr.Error(NO_SUCH_ATTEMPT, print_exception=False)
+            raise Refused(NO_SUCH_ATTEMPT)
         sample = next((s for s in detail.samples if s.index == index), None)
         label = solution_label(index, sample.kind, None) if sample is not None else f"solution #{index}"
         return _Source(detail.id, detail.problem, sample.text if sample is not None else None,
                        detail.exchanges(index), turns_of(detail.turns_about(index)), label)
     if not isinstance(context, AskContext):
-        raise gr.Error(NOTHING_TO_ASK_ABOUT, print_exception=False)
+        raise Refused(NOTHING_TO_ASK_ABOUT)
     earlier = list((turns or {}).get(f"{context.key}:{index}", []))
     return _Source(None, context.problem, context.text_of(index), earlier, turns_from_pairs(earlier),
                    context.label_of(index))
@@ -275,16 +289,21 @@ def ask(app: AppResources, attempt_id: Any, about: Any, question: Any, browser: 
     """The Ask handler: check, log the question, stream the answer, log it. Yields the
     conversation, the notice, and the conversations kept with the log off."""
     session_id = session_of(browser, request)
-    index = _index(about)
-    if index is None:
-        raise gr.Error("Choose which solution the question is about.", print_exception=False)
-    source = _source(app, session_id, context, turns, attempt_id, index)
-    if not source.solution:
-        raise gr.Error(f"There is no text of {source.label} to ask about.", print_exception=False)
     try:
-        prepared = app.solver.prepare_follow_up(source.problem, source.solution, question, source.earlier)
-    except ModelError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        index = _index(about)
+        if index is None:
+            raise Refused("Choose which solution the question is about.")
+        source = _source(app, session_id, context, turns, attempt_id, index)
+        if not source.solution:
+            raise Refused(f"There is no text of {source.label} to ask about.")
+        try:
+            prepared = app.solver.prepare_follow_up(source.problem, source.solution, question, source.earlier)
+        except ModelError as exc:
+            raise Refused(str(exc)) from None
+    except Refused as refused:
+        # One calm line in the box's notice; the conversation on the page and the question typed stay.
+        yield [gr.skip(), refusal_markdown(str(refused)), gr.skip()]
+        return
 
     notes = [prepared.notice] if prepared.notice else []
     asked = None
@@ -379,8 +398,8 @@ def wire_follow_up_box(app: AppResources, box: Any, browser_id: Any, gpu: Callab
     limits = {"trigger_mode": "once", "concurrency_limit": app.config.max_queue + 1,
               "concurrency_id": "solve", "show_progress": "minimal"}
     for trigger, name in ((box.ask_btn.click, "ask" if api else False), (box.question.submit, False)):
-        trigger(run, inputs, outputs, api_name=name, **limits).success(lambda: "", None, [box.question], api_name=False,
-                                                                       show_progress="hidden")
+        asked = trigger(run, inputs, outputs, api_name=name, **limits)
+        asked.success(keep_question, [box.notice], [box.question], api_name=False, show_progress="hidden")
 
     def on_stop(browser, request: gr.Request):
         return stop(app, browser, request)

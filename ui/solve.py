@@ -28,6 +28,10 @@ from ui.sessions import session_of
 from ui.progress_log import ProgressLog
 from ui.views import LiveRun
 
+# The Solve event's outputs, in order: `ui.outputs.render_outputs`'s, then the ask box's context.
+SOLVE_OUTPUTS = ("status", "solution", "final answer", "cards", "votes", "chart", "heatmap", "map words", "map",
+                 "ask context")
+
 
 def sampling_from_inputs(n: Any, temperature: Any, top_p: Any, max_new_tokens: Any, seed: Any,
                          tir: Any = False) -> SamplingParams:
@@ -77,9 +81,11 @@ def run_solve(app: AppResources, problem_text: Any, n: Any, temperature: Any, to
         run = app.solver.prepare(problem_text, params)
     except BackendUnavailable as exc:
         log_unreachable(app, session_id, problem_text, params, str(exc))
-        raise gr.Error(str(exc), print_exception=False) from None
+        yield refusal(app, str(exc))
+        return
     except ModelError as exc:
-        raise gr.Error(str(exc), print_exception=False) from None
+        yield refusal(app, str(exc))
+        return
     cancel = app.runs.start(session_id)  # a second solve from the same session replaces the first
     estimate = pace.run_estimate(app.solver, run)  # said before the run starts, from the measured speed
     line = model_line(app.solver.info) + (f" · {estimate}" if estimate else "")
@@ -138,9 +144,40 @@ def log_unreachable(app: AppResources, session_id: str, problem_text: Any, param
         app.store.finish_attempt(started.attempt_id, logbook.cancelled_outcome(error=reason), [])
 
 
-def stop(app: AppResources, browser: Any, request: gr.Request | None) -> str:
-    """The Stop handler: cancel this session's solve."""
-    return "Stopping…" if app.runs.stop(session_of(browser, request)) else "Nothing is running."
+def refusal(app: AppResources, message: str) -> list[Any]:
+    """A solve that cannot start: one calm line in the status, every other output left as it was
+    (an error raised here would mark each output with an error badge, earlier results too)."""
+    status = f"{model_line(app.solver.info)}\n\n<div class='refusal'>{escape_text(message)}</div>"
+    return [status, *[gr.skip()] * (len(SOLVE_OUTPUTS) - 1)]
+
+
+CLICK_SOLVE_JS = "() => { const b = document.querySelector('#solve-btn'); if (b && !b.disabled) b.click(); }"
+"""Shift+Enter in the problem box: a click on Solve, unless Solve is off while a run is on."""
+
+
+def hold_solve() -> Any:
+    """Solve off: this page's run is on its way."""
+    return gr.update(interactive=False)
+
+
+def free_solve() -> Any:
+    """Solve on again: the run has ended, however it ended."""
+    return gr.update(interactive=True)
+
+
+STOP_NOTES = {"stopping": "Stopping…", "finished": "Nothing to stop: the run had already finished.",
+              "idle": "Nothing is running."}
+
+
+def stop(app: AppResources, browser: Any, status: Any, request: gr.Request | None) -> str:
+    """The Stop handler: cancel this session's solve. The status line stays as it is (model,
+    timings, seed) with a short note under it: stopping, or that the run had already finished."""
+    shown = status.split("\n\n<span class='note stop-note'>")[0] if isinstance(status, str) else ""
+    if app.runs.stop(session_of(browser, request)):
+        note = STOP_NOTES["stopping"]
+    else:
+        note = STOP_NOTES["finished" if " · seed " in shown else "idle"]  # a run's status shows its seed
+    return f"{shown}\n\n<span class='note stop-note'>{note}</span>" if shown.strip() else note
 
 
 def backend_health_update(app: AppResources) -> Any:

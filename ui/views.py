@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from judgements.map_data import ReasoningMap
 
 CARD_TAIL_CHARS = 480
+QUEUE_SHOWN_S = 0.1
+"""A wait in the queue the status line reports (shorter ones are not a wait)."""
 
 
 @dataclass
@@ -109,7 +111,8 @@ class LiveRun:
     def __init__(self, rows: Sequence[int], *, rate: float = 4.0) -> None:
         self.view = RunView(rows={r: Solution(r, kind_of_row(r)) for r in rows})
         self._parts: dict[int, list[str]] = {r: [] for r in rows}
-        self.started_at = time.perf_counter()
+        self.started_at = time.perf_counter()  # submitted: the queue's clock starts
+        self.decoding_at: float | None = None  # decoding began (`Started`): the queue's clock stops
         self.first_token_at: float | None = None
         self.tokens_seen = 0
         self.queued_ahead: int | None = None
@@ -135,6 +138,7 @@ class LiveRun:
             self.queued_ahead = event.ahead
         elif isinstance(event, Started):
             self.queued_ahead = None
+            self.decoding_at = time.perf_counter()
             self.seed = event.seed
             for row in event.rows:
                 self.view.rows.setdefault(row, Solution(row, kind_of_row(row)))
@@ -380,24 +384,7 @@ def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str =
     if live is not None:
         view = live.view
         result = live.result
-        if live.queued_ahead:
-            parts.append(f"waiting: {live.queued_ahead} solve{'s' if live.queued_ahead != 1 else ''} ahead")
-        elif result is not None:
-            t = result.timings
-            if t.time_to_first_token_s is not None:
-                parts.append(f"first token {t.time_to_first_token_s:.2f} s")
-            parts.append(f"{t.tokens_per_s:.1f} tok/s total")
-            if len(result.solutions) > 1:
-                parts.append(f"{t.tokens_per_s_per_stream:.1f} tok/s per stream")
-            parts.append(f"{t.generated_tokens:,} tokens in {t.total_s:.1f} s")
-            if t.queued_s > 0.5:
-                parts.append(f"queued {t.queued_s:.1f} s")
-        elif live.first_token_at is not None:
-            elapsed = time.perf_counter() - live.started_at
-            parts.append(f"first token {live.first_token_at - live.started_at:.2f} s")
-            parts.append(f"{live.tokens_seen / max(elapsed, 1e-6):.1f} tok/s")
-        else:
-            parts.append("starting…")
+        parts += timing_parts(live)
         if live.seed is not None:
             parts.append(f"seed {live.seed}")
         if view.cancelled:
@@ -410,6 +397,36 @@ def status_markdown(model_line: str, live: LiveRun | None, *, log_message: str =
     if log_message:
         line += f"\n\n<div class='warn'>Session log: {escape_text(log_message)}</div>"
     return line
+
+
+def timing_parts(live: LiveRun) -> list[str]:
+    """The run's clock, three figures apart, live and at the end: the time it waited in the
+    queue, the time from the start of decoding to the first token, and the decoding speed."""
+    now = time.perf_counter()
+    result = live.result
+    if result is not None:
+        t = result.timings
+        parts = [f"queued {t.queued_s:.1f} s"] if t.queued_s >= QUEUE_SHOWN_S else []
+        if t.time_to_first_token_s is not None:
+            parts.append(f"first token {t.time_to_first_token_s:.2f} s")
+        parts.append(f"{t.tokens_per_s:.1f} tok/s total")
+        if len(result.solutions) > 1:
+            parts.append(f"{t.tokens_per_s_per_stream:.1f} tok/s per stream")
+        parts.append(f"{t.generated_tokens:,} tokens in {t.total_s:.1f} s")
+        return parts
+    if live.decoding_at is None:
+        waited = now - live.started_at
+        if live.queued_ahead:
+            ahead = live.queued_ahead
+            return [f"in the queue {waited:.0f} s: {ahead} solve{'s' if ahead != 1 else ''} ahead"]
+        return ["starting…"]
+    queued = live.decoding_at - live.started_at
+    parts = [f"queued {queued:.1f} s"] if queued >= QUEUE_SHOWN_S else []
+    if live.first_token_at is None:
+        return parts + ["decoding, no token yet…"]
+    parts.append(f"first token {live.first_token_at - live.decoding_at:.2f} s")
+    parts.append(f"{live.tokens_seen / max(now - live.decoding_at, 1e-6):.1f} tok/s")
+    return parts
 
 
 def chart_data(vote: VoteView) -> dict[str, Any]:
