@@ -31,7 +31,7 @@ from model.backends.protocol import RowFinished, TextDelta
 from model.params import SamplingParams
 from model.solver import Solver
 from model.types import RowChecked, RunDone
-from storage import AttemptQuery, FeedbackInput, Store, new_session_id
+from storage import AttemptQuery, FeedbackInput, Store, new_session_id, session_key
 from storage.formats import LATER_COLUMNS, read_csv, read_jsonl
 from storage.migrations import MIGRATIONS
 from storage.records import analysis_values, sample_records
@@ -228,10 +228,25 @@ def test_an_attempt_logged_before_0005_still_replays_as_not_checked(tmp_db_url):
     session = new_session_id()
     rows = [Solution(i, "greedy" if i == 0 else "sampled", t, 20, "stop", -0.1, "18" if t == RIGHT else "8",
                      cluster=None if i == 0 else (0 if t == SLIP else 1)) for i, t in enumerate([RIGHT, SLIP, SLIP, RIGHT])]
-    with Store.open(tmp_db_url, migrations=before, recover=False) as old:
-        attempt = old.start_attempt(make_start(session, PROBLEM)).attempt_id
-        outcome = make_outcome(greedy_answer="18", maj_answer="8", maj_count=2, n=3, rm_index=None, rm_answer=None)
-        assert old.finish_attempt(attempt, outcome, sample_records(rows)).ok
+    Store.open(tmp_db_url, migrations=before, recover=False, strict=True).close()  # the schema at 0004
+    attempt = "a" * 32
+    conn = sqlite3.connect(Path(tmp_db_url.removeprefix("sqlite:///")))  # rows as that app wrote them
+    try:
+        with conn:
+            conn.execute("INSERT INTO sessions VALUES (?, '2026-01-05 10:00:00', '2026-01-05 10:00:00')",
+                         (session_key(session),))
+            conn.execute(
+                "INSERT INTO attempts (id, session_key, started_at, finished_at, status, problem, model_id, precision, "
+                "device, params, greedy_answer, maj_answer, maj_count, maj_n) VALUES (?, ?, '2026-01-05 10:00:00', "
+                "'2026-01-05 10:00:09', 'done', ?, 'Qwen/Qwen2-Math-1.5B-Instruct', 'bf16', 'cuda', '{}', '18', '8', 2, 3)",
+                (attempt, session_key(session), PROBLEM))
+            conn.executemany(
+                "INSERT INTO samples (attempt_id, sample_index, kind, text, answer, cluster, tokens, finish_reason, "
+                "mean_logprob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(attempt, r.index, r.kind, r.text, r.answer, r.cluster, r.tokens, r.finish_reason, r.mean_logprob)
+                 for r in rows])
+    finally:
+        conn.close()
     with Store.open(tmp_db_url, teacher_password=PASSWORD) as store:  # upgraded to the head on opening
         replayed = replay(store, attempt, session_id=session)
         assert replayed.analysis is None and replayed.map is None
@@ -357,11 +372,12 @@ def test_the_running_app_marks_logs_and_filters_a_wrong_step(slipping_app):
     assert "every sample has a wrong step: Maj@3 of all" in votes
     with Store.open(slipping_app.config.db_url, recover=False, teacher_password=PASSWORD) as store:
         clean = log_texts(store, [RIGHT, RIGHT])  # one attempt the checker found nothing wrong in
+        [solved_here] = [a.id for a in store.history("slip-session-0123456789abcdef").items]
     teacher = Client(slipping_app.url, verbose=False)
     assert teacher.predict(PASSWORD, api_name="/teacher_login") == "Logged in."
     common = (1, "", "", "", "any", "", "any", "any")  # page, from, to, text, agreement, model, feedback, follow-ups
     table, _ = teacher.predict(*common, "with a wrong step", "any", api_name="/teacher_search")
-    assert [row[1] for row in table["data"]] == ["What is 2 plus 3?"]
+    assert [row[-1] for row in table["data"]] == [solved_here]  # the attempt id is a row's last cell
     table, _ = teacher.predict(*common, "without", "any", api_name="/teacher_search")
     assert [row[-1] for row in table["data"]] == [clean]
     table, _ = teacher.predict(*common, "any", "agrees with Maj@N", api_name="/teacher_search")

@@ -18,6 +18,7 @@ from sqlalchemy import inspect, text
 from storage import (
     DEFAULT_DB_URL,
     AttemptDetail,
+    AttemptSummary,
     SampleRecord,
     StorageConfigError,
     Store,
@@ -146,7 +147,8 @@ def test_a_stored_solution_has_the_model_layers_shape():
     from judgements.solution import Solution
 
     assert [f.name for f in fields(SampleRecord)] == [f.name for f in fields(Solution)] + ["claims", "wrong_steps"]
-    assert [f.name for f in fields(AttemptDetail)][-3:] == ["samples", "feedback", "turns"]
+    detail_only = [f.name for f in fields(AttemptDetail)][len(fields(AttemptSummary)):]
+    assert detail_only == ["reasoning_map", "samples", "turns"]  # the feedback is on a summary too
 
 
 def test_storage_imports_no_model_or_ui_library():
