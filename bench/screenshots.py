@@ -3,8 +3,11 @@
 Starts the app in this process (default: the bundled offline model and reward model, so it
 runs anywhere), drives it in headless Chromium with Playwright, and writes
 `screenshot-streaming.png`, `screenshot-finished.png`, `screenshot-reasoning-map.png` (the
-"Where the solutions part ways" panel: its splits and the map) and `screenshot-followup.png`
-(the "Ask about this solution" box after one question) to `--out`.
+"Where the solutions part ways" panel: its splits and the map), `screenshot-followup.png`
+(the "Ask about this solution" box after one question), `screenshot-history.png` (History at
+1400 x 900: the list, and the attempt reopened with the student's feedback at its head) and
+`screenshot-teacher.png` (the Teacher list at 1400 x 900, with its session and feedback
+columns) to `--out`.
 
     python bench/screenshots.py [--model bundled] [--problem TEXT] [--question TEXT] [--n 8] [--out assets]
 """
@@ -16,6 +19,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,6 +65,56 @@ def follow_up_shot(page, path: Path) -> None:
     page.screenshot(path=str(path), clip=clip, full_page=True)
 
 
+def history_shot(page, problem: str, path: Path) -> None:
+    """History at 1400 x 900: the list, then the attempt reopened with feedback given on it."""
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.get_by_role("tab", name="History", exact=True).click()
+    page.wait_for_function(f"document.querySelector('#history-table').innerText.includes({problem[:40]!r})",
+                           timeout=60_000)
+    attempt_id = page.locator("#history-table").inner_text().split()[-1]
+    page.locator("#attempt-id textarea, #attempt-id input").first.fill(attempt_id)
+    page.get_by_role("button", name="Open", exact=True).click()
+    page.wait_for_function("document.querySelector('#history-problem').innerText.includes('Problem')", timeout=60_000)
+    page.get_by_role("radio", name="wrong", exact=True).check()
+    page.get_by_label("correct answer (optional)").fill("90")
+    page.get_by_label("comment (optional)").fill("She spends the 74 dollars after saving, so 52 + 80 - 74.")
+    page.get_by_role("button", name="Save feedback").click()
+    page.wait_for_function("document.body.innerText.includes('Thank you')", timeout=60_000)
+    page.get_by_role("button", name="Open", exact=True).click()
+    page.wait_for_function("document.querySelector('#history-problem').innerText.includes('Feedback')", timeout=60_000)
+    page.evaluate("document.querySelector('#history-table').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(path), full_page=False)
+
+
+def teacher_shot(page, password: str, path: Path) -> None:
+    """The Teacher list at 1400 x 900, with its session and feedback columns."""
+    page.get_by_role("tab", name="Teacher", exact=True).click()
+    page.get_by_label("teacher password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_function("document.body.innerText.includes('Logged in.')", timeout=60_000)
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.wait_for_function("document.querySelector('#teacher-table').innerText.includes('wrong')", timeout=60_000)
+    page.evaluate("document.querySelector('#teacher-table').scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(path), full_page=False)
+
+
+def slow_first_run(solver, pause_s: float = 0.01) -> None:
+    """Pace the first run's events (the bundled model writes a whole solve in a fraction of a
+    second, faster than the page updates), so the streaming shot can catch it mid-stream."""
+    backend = solver.backend
+    stream = backend.stream
+    runs = []
+
+    def paced(request, cancel):
+        runs.append(request)
+        for event in stream(request, cancel):
+            if len(runs) == 1:
+                time.sleep(pause_s)
+            yield event
+
+    backend.stream = paced
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="bundled")
@@ -79,9 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     from ui.sessions import SESSION_STORAGE_KEY
 
     workdir = Path(tempfile.mkdtemp(prefix="mathapp-shots-"))
+    password = "screenshots-teacher"
     config = AppConfig(model=args.model, reward_model=args.reward_model, n_samples=args.n, seed=args.seed,
-                       db_url=f"sqlite:///{workdir / 'log.sqlite3'}", port=free_port())
+                       db_url=f"sqlite:///{workdir / 'log.sqlite3'}", port=free_port(), teacher_password=password)
     demo = build_app(config)
+    slow_first_run(demo.resources.solver)  # type: ignore[attr-defined]
     launch(demo, config, prevent_thread_lock=True, quiet=True)
     args.out.mkdir(parents=True, exist_ok=True)
     try:
@@ -110,12 +166,14 @@ def main(argv: list[str] | None = None) -> None:
                 "&& !document.querySelector('#solve-conversation .held') "
                 "&& document.querySelector('#solve-ask-notice').innerText.trim() === ''", timeout=300_000, polling=100)
             follow_up_shot(page, args.out / "screenshot-followup.png")
+            history_shot(page, args.problem, args.out / "screenshot-history.png")
+            teacher_shot(page, password, args.out / "screenshot-teacher.png")
             browser.close()
     finally:
         demo.resources.solver.close()  # type: ignore[attr-defined]
         demo.close()
-    print(f"wrote screenshot-streaming.png, screenshot-finished.png, screenshot-reasoning-map.png and "
-          f"screenshot-followup.png to {args.out}")
+    print(f"wrote screenshot-streaming.png, screenshot-finished.png, screenshot-reasoning-map.png, "
+          f"screenshot-followup.png, screenshot-history.png and screenshot-teacher.png to {args.out}")
 
 
 if __name__ == "__main__":

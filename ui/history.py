@@ -207,7 +207,8 @@ def teacher_page(app: AppResources, token: Any, page: Any, *filters: Any) -> tup
         result = app.store.teacher_search(token, teacher_query(*filters), page=number, page_size=TEACHER_PAGE_SIZE)
     except StorageError as exc:
         raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
-    return teacher_rows(result.items), f"{result.total} attempts · page {result.page} of {result.pages}"
+    count = f"{result.total} attempt{'s' if result.total != 1 else ''}"
+    return teacher_rows(result.items), f"{count} · page {result.page} of {result.pages}"
 
 
 def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:

@@ -91,7 +91,7 @@ def checked_vote_markdown(checked: CheckedVote | None, samples: int, *, not_chec
             if standing is not None and standing.kind in ("tie", "no_majority"):
                 detail += f", {majority_box(standing, checked.answer, checked.count, total, checked.first)[1]}"
         else:
-            detail = (checked_detail(standing, checked.count, kept, checked.first)
+            detail = (checked_detail(standing, checked.answer, kept, checked.first)
                       or f"{checked.count} of {kept} unflagged sample{'s' if kept != 1 else ''}")
         answer = "no majority" if standing is not None and standing.kind == "no_majority" else inline_math(checked.answer)
     return (

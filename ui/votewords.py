@@ -25,12 +25,16 @@ def tie_words(standing: Standing, first_sample: int | None) -> str:
             f"broken by {TIE_RULE}{at}")
 
 
-def scattered_words(standing: Standing, voters: int, who: str = "samples") -> str:
-    """No answer has two votes: how many different answers there were among how many voters."""
+def scattered_words(standing: Standing, voters: int, answer: str | None, first_sample: int | None,
+                    who: str = "samples") -> str:
+    """No answer has two votes: how many different answers there were among how many voters
+    (only one answer: whose it was)."""
     silent = voters - standing.answered
     without = f"; {silent} without an answer" if silent > 0 else ""
     if standing.answered == 1:
-        return f"only one of the {voters} {who} gave an answer" if voters > 1 else f"one {who.rstrip('s')}, one answer"
+        whose = f"#{first_sample}, " if first_sample is not None else ""
+        one = f"({whose}{inline_math(answer)})"
+        return f"only one of the {voters} {who} gave an answer {one}" if voters > 1 else f"a single vote {one}"
     return f"{standing.distinct} different answers, one vote each{without}"
 
 
@@ -42,22 +46,22 @@ def majority_box(standing: Standing | None, answer: str | None, count: int, n: i
     if standing.kind == "tie":
         return inline_math(answer), tie_words(standing, first_sample)
     if standing.kind == "no_majority":
-        return "no majority", scattered_words(standing, n)
+        return "no majority", scattered_words(standing, n, answer, first_sample)
     return "no answer", f"none of the {n} samples gave an answer"
 
 
-def checked_detail(standing: Standing | None, count: int, kept: int, first_sample: int | None) -> str | None:
+def checked_detail(standing: Standing | None, answer: str | None, kept: int, first_sample: int | None) -> str | None:
     """The checked vote's detail when its win is not a majority among the unflagged samples
     (None: say it as a count)."""
     if standing is None or standing.kind == "majority":
         return None
-    among = f"{kept} unflagged sample{'s' if kept != 1 else ''}"
     if standing.kind == "tie":
-        return f"among the {among}: {tie_words(standing, first_sample)}"
+        return f"among the {kept} unflagged samples: {tie_words(standing, first_sample)}"
     if standing.kind == "no_majority":
-        if standing.answered == 1:
-            return f"only one of the {among} gave an answer: no majority" if kept > 1 else f"one {among}: no majority"
-        return f"no majority among the {among}: {scattered_words(standing, kept, 'unflagged samples')}"
+        if kept == 1:
+            whose = f"#{first_sample}, " if first_sample is not None else ""
+            return f"a single unflagged sample ({whose}{inline_math(answer)})"
+        return f"among the {kept} unflagged samples: {scattered_words(standing, kept, answer, first_sample)}"
     return None
 
 
