@@ -98,17 +98,17 @@ class ProgressLog:
         self._in_flight = None
 
     def _writer_free(self) -> bool:
-        """Whether no save is in flight; the finished rows a landed one saved are forgotten."""
+        """Whether no save is in flight; the finished rows of one that ended are forgotten: saved,
+        or kept by the store to save later (it keeps a failed save of a finished solution; sending
+        it again would only pile copies into what it keeps)."""
         if self._in_flight is None:
             return True
         future, rows = self._in_flight
         if not future.done():
             return False
         self._in_flight = None
-        status = future.result()  # Store.add_samples reports failures, it never raises
-        if status.ok:
-            for index in rows:
-                self._finished.pop(index, None)
+        for index in rows:
+            self._finished.pop(index, None)
         return True
 
 
