@@ -69,9 +69,10 @@ def start_row(attempt_id: str, start: AttemptStart, owner: str) -> dict[str, Any
     }
 
 
-# The columns migration 0005 added, for a run's analysis. Left out of a write while they hold
-# nothing (they are NULL from the start), so that a store on a database not yet at 0005 (an
-# earlier schema opened on purpose, as the upgrade tests do) logs unanalysed attempts as before.
+# The columns migrations 0005 (a run's analysis) and 0007 (code runs) added. Left out of a write
+# while they hold nothing (they are NULL from the start), so that a store on a database not yet
+# at those revisions (an earlier schema opened on purpose, as the upgrade tests do) logs
+# unanalysed attempts without code runs as before.
 ANALYSIS_COLUMNS = ("checked_answer", "checked_count", "checked_kept", "checked_fell_back", "checked_agrees",
                     "has_wrong_step", "reasoning_map")
 SAMPLE_ANALYSIS_COLUMNS = ("claims", "wrong_steps")
@@ -122,10 +123,11 @@ def sample_rows(attempt_id: str, samples: Iterable[SampleRecord]) -> list[dict[s
     indices = [row["sample_index"] for row in rows]
     if len(set(indices)) != len(indices):
         raise InvalidInputError(f"two solutions share an index: {sorted(indices)}")
-    if all(row[name] is None for row in rows for name in SAMPLE_ANALYSIS_COLUMNS):
-        for row in rows:  # none checked: as before 0005 (see ANALYSIS_COLUMNS)
-            for name in SAMPLE_ANALYSIS_COLUMNS:
-                del row[name]
+    for group in (SAMPLE_ANALYSIS_COLUMNS, ("tool_calls",)):
+        if all(row[name] is None for row in rows for name in group):
+            for row in rows:  # none checked, no code run: as before 0005 / 0007 (see ANALYSIS_COLUMNS)
+                for name in group:
+                    del row[name]
     return rows
 
 
