@@ -187,7 +187,9 @@ def test_a_second_turn_sees_the_first(stopping_solver):
 
 def test_stop_cancels_a_follow_up_and_the_backend_serves_on(looping_solver):
     cancel = threading.Event()
-    prepared = looping_solver.prepare_follow_up(PROBLEM, SOLUTION, "Explain it again?", max_new_tokens=150)
+    prepared = looping_solver.prepare_follow_up(PROBLEM, SOLUTION, "Explain it again?", max_new_tokens=1000)
+    budget = prepared.request.max_new_tokens  # what the context leaves
+    assert budget > 400
     seen = 0
     events = []
     for event in looping_solver.stream_follow_up(prepared, cancel=cancel):
@@ -197,7 +199,9 @@ def test_stop_cancels_a_follow_up_and_the_backend_serves_on(looping_solver):
             if seen == 5:
                 cancel.set()
     result = events[-1].result
-    assert result.cancelled and result.greedy.finish_reason == "cancelled" and result.greedy.tokens < 20
+    # Stopped long before its budget (the decode thread may run ahead of this reader by the
+    # deltas still queued, more of them on a loaded machine, but not by hundreds of tokens).
+    assert result.cancelled and result.greedy.finish_reason == "cancelled" and result.greedy.tokens < budget // 2
     after = looping_solver.follow_up(looping_solver.prepare_follow_up(PROBLEM, SOLUTION, "Again?", max_new_tokens=5))
     assert (after.greedy.finish_reason, after.greedy.tokens) == ("length", 5)
 
