@@ -181,12 +181,16 @@ def test_stop_cancels_the_run_and_logs_it(random_app):
     final = job.result(timeout=30)
     assert time.time() - stopped_at < 15
     assert "stopped" in final[0]
-    assert "Stopped before a final answer" in final[2]
     with read_log(random_app) as store:
         attempt = store.history(browser).items[0]
         assert attempt.status == "cancelled"
         detail = store.get_attempt(attempt.id, session_id=browser)
-    assert {s.finish_reason for s in detail.samples} == {"cancelled"}
+    reasons = {s.index: s.finish_reason for s in detail.samples}
+    # The samples (budget 4,000) were all still writing; the random model's greedy row may have
+    # met the repetition guard (at 64 tokens) before Stop arrived on a loaded machine.
+    assert {reasons[i] for i in range(1, 5)} == {"cancelled"} and reasons[0] in ("cancelled", "repetition")
+    if reasons[0] == "cancelled":
+        assert "Stopped before a final answer" in final[2]
     assert sum(s.tokens or 0 for s in detail.samples) < 4 * 4000
     # Stop again, after the end: the status line given stays, with a word that the run had finished.
     after = client.predict(browser, final[0], api_name="/stop")
