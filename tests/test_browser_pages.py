@@ -260,9 +260,9 @@ def test_the_reasoning_map_shows_the_slip_is_marked_and_markup_stays_text(browse
         first = cards.first
         assert "1 wrong step" in first.locator("summary").inner_text()
         first.locator("summary").click()
-        assert "step 1" in first.inner_text() and "should be" in first.inner_text()
-        assert first.locator(".slip .katex").count() == 2  # 6×7=52 and 42
-        assert "should be" in page.locator("#solution").inner_text()  # and the main solution
+        assert "step 1" in first.inner_text() and "that is 42, not 52" in first.inner_text()
+        assert first.locator(".slip .katex").count() == 1  # the claim as written, 6×7=52, typeset
+        assert "that is 42, not 52" in page.locator("#solution").inner_text()  # and the main solution
         assert "every sample has a wrong step" in page.locator("#votes").inner_text()  # the checked vote fell back
         # The model's markup is text on the page: no image, no handler ran.
         assert "<img src=x onerror=alert(1)>" in page.locator("#solution").inner_text()
@@ -270,7 +270,7 @@ def test_the_reasoning_map_shows_the_slip_is_marked_and_markup_stays_text(browse
         # The map keeps its colours and its hover text: the step in full, as text, and the count.
         tips = page.locator("#solve-reasoning-map svg title").all_text_contents()
         assert any("<img src=x onerror=alert(1)>" in t and f"{n + 1} solutions pass through it" in t for t in tips)
-        assert any("should be 42" in t for t in tips)
+        assert any("that is 42, not 52" in t for t in tips)
         fills = page.locator("#solve-reasoning-map svg circle").evaluate_all("cs => cs.map(c => getComputedStyle(c).fill)")
         assert "rgb(37, 99, 235)" in fills  # the first answer cluster's blue
         page.locator("#solve-reasoning-map").scroll_into_view_if_needed()
@@ -282,7 +282,7 @@ def test_the_reasoning_map_shows_the_slip_is_marked_and_markup_stays_text(browse
                                    timeout=30_000)
             page.get_by_role("button", name="Open", exact=True).click()
             reasoning_shows(page, "history", n + 1)
-            assert "should be" in page.locator("#history-solution").inner_text()
+            assert "that is 42, not 52" in page.locator("#history-solution").inner_text()
         assert page.errors == [] and dialogs == []  # type: ignore[attr-defined]
     finally:
         context.close()

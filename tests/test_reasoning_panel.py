@@ -108,14 +108,14 @@ def test_the_panel_says_where_the_slip_leaves_the_majority_and_typesets_it():
     words = panel.markdown
     assert "Where the solutions part ways" in words and "9 solutions" in words
     assert "6 say \\(14 \\times 12 = 168\\)" in words and "3 say \\(= 158\\)" in words
-    assert "should be \\(168\\)" in words  # the wrong branch's full text, with its right value
+    assert "read as 14 × 12; that is 168, not 158" in words  # the wrong branch's full text: what was read, its right value
     assert "<details class='map-steps'>" in words
     texts = svg_texts(panel.svg)
     assert "split 1" in texts and any(t.startswith("✗ should be 168") for t in texts)
     # Hovering the slip's node: its full step, how many pass through it, the checker's verdict.
     [slip] = [e.find("{*}title").text for e in svg_elements(panel.svg) if e.tag == "g" and "= 158" in "".join(e.itertext())]
     assert "A baker makes $14 \\times 12 = 158$ muffins." in slip and "3 solutions pass through it" in slip
-    assert "✗ 14 \\times 12 = 158 should be 168" in slip
+    assert "✗ 14 \\times 12 = 158: read as 14 × 12; that is 168, not 158" in slip
 
 
 def test_feedback_moves_the_reference_and_an_answer_nobody_reached_is_said():
@@ -229,25 +229,25 @@ def test_a_wrong_step_is_marked_in_its_own_card_with_the_right_value():
     view = view_of(rows)
     cards = cards_markdown(view).split("<details")[1:]
     assert len(cards) == 3
-    assert "should be \\(168\\)" in cards[1] and "⚠ step 1: \\(14 \\times 12 = 158\\)" in cards[1]
+    assert "read as 14 × 12; that is 168, not 158" in cards[1] and "⚠ step 1: \\(14 \\times 12 = 158\\)" in cards[1]
     assert "⚠ 1 wrong step" in cards[1]  # 14 × 12 = 158; then 158 - 150 = 8 is right
-    assert "should be" not in cards[0] and "should be" not in cards[2]
+    assert "that is" not in cards[0] and "that is" not in cards[2]
     main = main_solution_markdown(view)
-    assert "should be \\(168\\)" in main
+    assert "read as 14 × 12; that is 168, not 158" in main
 
 
 def test_only_finished_solutions_are_checked():
     row = Solution(1, "sampled", SLIP)  # still writing
     assert analyse_run(None, [row], None).solutions == ()
     view = RunView(rows={1: row})
-    assert "should be" not in cards_markdown(view) and "wrong step" not in cards_markdown(view)
+    assert "that is" not in cards_markdown(view) and "wrong step" not in cards_markdown(view)
 
 
 def test_an_attempt_logged_without_its_analysis_says_not_checked():
     view = view_of(finished([SLIP, RIGHT]))
     view.checks, view.checked, view.map, view.not_checked = {}, None, None, True
     cards = cards_markdown(view)
-    assert "steps not checked" in cards and "should be" not in cards
+    assert "steps not checked" in cards and "that is" not in cards
     votes = vote_markdown(view)
     assert "Checked vote" in votes and "not checked" in votes.split("Checked vote")[1]
 

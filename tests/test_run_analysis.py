@@ -140,7 +140,7 @@ def test_solve_render_log_replay_transcript_export_check_each_solution_once(tiny
     result = live.result
     assert len(counted) == len(texts)  # the Solver's analysis: each solution once
     page = render_outputs("model", live.snapshot(), live, plots=True)
-    assert "should be \\(168\\)" in page[3] and "⚠ 1 wrong step" in page[3] and "Checked vote" in page[4]
+    assert "read as 14 × 12; that is 168, not 158" in page[3] and "⚠ 1 wrong step" in page[3] and "Checked vote" in page[4]
 
     session = new_session_id()
     with Store.open(tmp_db_url, teacher_password=PASSWORD) as store:
@@ -150,7 +150,7 @@ def test_solve_render_log_replay_transcript_export_check_each_solution_once(tiny
         shown = render_outputs("model", view, None, plots=True)
         assert shown[3] == page[3] and shown[4] == page[4]  # the replay draws what the page drew
         assert shown[7]["visible"] and "Where the solutions part ways" in shown[7]["value"]
-        assert "should be" in transcript_html(replayed.detail)
+        assert "that is 168, not 158" in transcript_html(replayed.detail)
         for fmt in ("jsonl", "csv"):
             store.export_session(session, fmt)
         token = store.teacher_login(PASSWORD)
@@ -254,7 +254,7 @@ def test_an_attempt_logged_before_0005_still_replays_as_not_checked(tmp_db_url):
         view = logbook.run_view_from_replay(replayed)
         assert view.not_checked and [view.rows[i].text for i in sorted(view.rows)] == [r.text for r in rows]
         shown = render_outputs("model", view, None, plots=True)
-        assert "steps not checked" in shown[3] and "should be" not in shown[3]
+        assert "steps not checked" in shown[3] and "that is" not in shown[3]
         assert "not checked" in shown[4].split("Checked vote")[1] and "Maj@3" in shown[4]
         assert shown[7]["visible"] and "no step checker's verdicts" in shown[7]["value"] and not shown[8]["visible"]
         assert "Steps not checked" in transcript_html(replayed.detail)
@@ -368,7 +368,7 @@ def test_the_running_app_marks_logs_and_filters_a_wrong_step(slipping_app):
     client = Client(slipping_app.url, verbose=False)
     final = client.predict("What is 2 plus 3?", 3, 1.0, 0.9, 64, 1, "slip-session-0123456789abcdef", api_name="/solve")
     main, cards, votes = final[1], final[3], final[4]
-    assert "should be \\(5\\)" in main and cards.count("⚠ 1 wrong step") == 3
+    assert "that is 5, not 6" in main and cards.count("⚠ 1 wrong step") == 3
     assert "every sample has a wrong step: Maj@3 of all" in votes
     with Store.open(slipping_app.config.db_url, recover=False, teacher_password=PASSWORD) as store:
         clean = log_texts(store, [RIGHT, RIGHT])  # one attempt the checker found nothing wrong in

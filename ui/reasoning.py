@@ -31,7 +31,7 @@ from judgements.map_data import MapNode, ReasoningMap, Split
 from ui.plots import plain_label
 from ui.mathtext import escape_text, inline_math, math_markdown
 from ui.render import NO_ANSWER_COLOUR, cluster_colour
-from ui.stepmarks import NOT_KEPT, claim_math
+from ui.stepmarks import NOT_KEPT, claim_math, mark_markdown
 from ui.views import RunView
 
 TITLE = "### Where the solutions part ways"
@@ -152,8 +152,7 @@ def _full_text(tree: ReasoningMap, node: MapNode, row_name: Callable[[int], str]
     body = math_markdown(text) if node.kind != "answer" else f"answer {inline_math(node.text)}"
     lines.append(f"<div class='map-step'>\n\n{body}\n\n</div>")
     for claim in node.wrong:
-        right = inline_math(claim.right) if claim.right else "something else"
-        lines.append(f"<div class='slip'>⚠ {claim_math(claim.text)} should be {right}</div>")
+        lines.append(f"<div class='slip'>⚠ {mark_markdown(claim)}</div>")
     if node.reward is not None:
         lines.append(f"<div class='note'>step reward {node.reward:.2f}</div>")
     return "\n\n".join(lines)
@@ -275,7 +274,7 @@ def _tooltip(node: MapNode) -> str:
     if len(text) > TOOLTIP_CHARS:
         text = text[:TOOLTIP_CHARS] + "…"
     lines = [text.strip(), through]
-    lines += [f"✗ {claim.text} should be {claim.right or 'something else'}" for claim in node.wrong]
+    lines += [f"✗ {claim.text}: {claim.mark()}" for claim in node.wrong]
     if node.reward is not None:
         lines.append(f"step reward {node.reward:.2f}")
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """The step checker's verdicts on the page: a finished solution's wrong claims under its card or
-under the main solution ("⚠ step 3: 14 × 12 = 158, should be 168"), the card's badge, and the
-checked vote beside Maj@N.
+under the main solution ("⚠ step 3: 14 × 12 = 158 — read as 14 × 12; that is 168, not 158"),
+the card's badge, and the checked vote beside Maj@N.
 
 The verdicts come with the run (`judgements.analysis`, computed once by the Solver, read back
 from the log on replay): this module only draws them. An attempt the log holds no verdicts
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ui.mathtext import inline_math
+from ui.mathtext import inline_math, math_markdown
 from ui.votewords import checked_detail, majority_box
 
 if TYPE_CHECKING:
@@ -41,10 +41,16 @@ NOT_KEPT = ("Steps not checked: the log holds no step checker's verdicts for thi
 """Said once for such an attempt, under its main solution and in its map's place."""
 
 
+def mark_markdown(claim: Claim) -> str:
+    """A claim as written, then the checker's sentence about it (`Claim.mark()`: what it read,
+    the right value, what was written), every piece of it through the page's renderer."""
+    return f"{claim_math(claim.text)} — {math_markdown(' '.join(claim.mark().split()))}"
+
+
 def slip_line(claim: Claim) -> str:
-    """One wrong claim as a line of the page: its step, what it says, what it should say."""
-    right = inline_math(claim.right) if claim.right else "something else"
-    return f"<div class='slip'>⚠ step {claim.step + 1}: {claim_math(claim.text)} should be {right}</div>"
+    """One wrong claim as a line of the page: its step, what it says, what was read, what it
+    should be."""
+    return f"<div class='slip'>⚠ step {claim.step + 1}: {mark_markdown(claim)}</div>"
 
 
 def slips_markdown(row: Solution, check: SolutionAnalysis | None) -> str:
@@ -101,4 +107,5 @@ def checked_vote_markdown(checked: CheckedVote | None, samples: int, *, not_chec
     )
 
 
-__all__ = ["NOT_CHECKED", "NOT_KEPT", "checked_vote_markdown", "claim_math", "slip_badge", "slip_line", "slips_markdown"]
+__all__ = ["NOT_CHECKED", "NOT_KEPT", "checked_vote_markdown", "claim_math", "mark_markdown", "slip_badge", "slip_line",
+           "slips_markdown"]

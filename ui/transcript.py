@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from storage.records import AttemptDetail, TurnRecord
 from ui.render import CLUSTER_COLOURS, NO_ANSWER_COLOUR, code_runs_text, markdown_to_html
-from ui.stepmarks import claim_math
+from ui.stepmarks import mark_markdown
 
 if TYPE_CHECKING:
     from judgements.analysis import RunAnalysis
@@ -79,9 +79,8 @@ def _slips(analysis: RunAnalysis | None, index: int) -> str:
         return ""
     lines = []
     for claim in check.wrong:
-        said = markdown_to_html(claim_math(claim.text)).removeprefix("<p>").removesuffix("</p>\n")
-        right = _answer(claim.right) if claim.right else "something else"
-        lines.append(f"<p class='slip'>⚠ step {claim.step + 1}: {said} should be {right}</p>")
+        said = markdown_to_html(mark_markdown(claim)).removeprefix("<p>").removesuffix("</p>\n")
+        lines.append(f"<p class='slip'>⚠ step {claim.step + 1}: {said}</p>")
     return "".join(lines)
 
 
