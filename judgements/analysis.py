@@ -138,11 +138,12 @@ class RunAnalysis:
         )
 
 
-def check_row(solution: Solution) -> SolutionCheck:
+def check_row(solution: Solution, problem: str = "") -> SolutionCheck:
     """The step checker on one finished solution (its steps, for the map, and its claims): its
     prose only, code and output blanked (`judgements.tool_text.prose_of`: code output is exact,
-    and the claims' spans still point into the text)."""
-    return check_solution(prose_of(solution.text))
+    and the claims' spans still point into the text). `problem` is read for the operations it
+    defines (`a * b = 2a + b`), so that a claim about one is not taken for arithmetic."""
+    return check_solution(prose_of(solution.text), problem)
 
 
 def stored_check(solution: Solution, analysis: SolutionAnalysis | None) -> SolutionCheck:
@@ -157,13 +158,15 @@ def analyse_run(
     vote: Vote | None,
     *,
     checks: Mapping[int, SolutionCheck] | None = None,
+    problem: str = "",
 ) -> RunAnalysis:
     """Judge a run once: check every finished solution (reusing `checks`, by index, of rows
-    checked as they finished), the checked vote when every sample has finished, and the map of
-    the finished solutions when the samples were voted on (`vote`, with `Solution.cluster` set)."""
+    checked as they finished; `problem` as for `check_row`), the checked vote when every sample
+    has finished, and the map of the finished solutions when the samples were voted on (`vote`,
+    with `Solution.cluster` set)."""
     rows = [s for s in ([greedy] if greedy is not None else []) + list(samples) if s.finished]
     known = dict(checks or {})
-    full = {s.index: known[s.index] if s.index in known else check_row(s) for s in rows}
+    full = {s.index: known[s.index] if s.index in known else check_row(s, problem) for s in rows}
     solutions = tuple(SolutionAnalysis.of(index, full[index]) for index in sorted(full))
     checked = None
     if samples and vote is not None and all(s.finished for s in samples):

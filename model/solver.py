@@ -323,7 +323,7 @@ class Solver:
                         error = event.detail or "Generation failed."
                     yield RowDone(solution)
                     if analyse:
-                        checking.append((solution.index, self._ranker.submit(check_row, solution)))
+                        checking.append((solution.index, self._ranker.submit(check_row, solution, run.problem)))
                 elif isinstance(event, Decoding):
                     clock.start()
                     yield Started(len(request.prompt_ids), request.rows, request.seed, request.max_new_tokens)
@@ -449,7 +449,7 @@ def vote(samples: list[Solution]) -> Any:
 def analyse(result: RunResult, checks: Mapping[int, SolutionCheck]) -> None:
     """Judge the run once (`judgements.analysis`); a failing check leaves a note, not an error."""
     try:
-        result.analysis = analyse_run(result.greedy, result.samples, result.vote, checks=checks)
+        result.analysis = analyse_run(result.greedy, result.samples, result.vote, checks=checks, problem=result.problem)
     except Exception as exc:  # noqa: BLE001 - a checker failure must not lose the answer
         log.exception("the step check failed")
         result.notes.append(f"The step check failed ({type(exc).__name__}: {exc}); no marks, checked vote or map for this run.")

@@ -60,11 +60,11 @@ def scripted_run(texts: list[str]) -> list:
     return events
 
 
-def solved(tokenizer, texts: list[str]):
+def solved(tokenizer, texts: list[str], problem: str = PROBLEM):
     """Solve through a real Solver over a scripted backend: every event, and the result."""
     solver = Solver(ScriptedBackend(scripted_run(texts), tokenizer))
     try:
-        events = list(solver.stream(PROBLEM, SamplingParams(n=len(texts) - 1, seed=3)))
+        events = list(solver.stream(problem, SamplingParams(n=len(texts) - 1, seed=3)))
     finally:
         solver.close()
     return events, events[-1].result
@@ -76,9 +76,9 @@ def counted(monkeypatch):
     calls: list[str] = []
     original = judgements.steps.checker.check_solution
 
-    def counting(text):
+    def counting(text, problem=""):
         calls.append(text)
-        return original(text)
+        return original(text, problem)
 
     for module in (judgements.steps.checker, judgements.analysis, judgements.reasoning_map):
         monkeypatch.setattr(module, "check_solution", counting)
@@ -115,6 +115,15 @@ def test_the_solver_streams_each_rows_verdicts_and_ends_with_the_runs_analysis(t
     assert analysis.map is not None and analysis.map.splits and analysis.map.reference == 0
     early = [e.analysis for e in events if isinstance(e, RowChecked)]
     assert all(a == analysis.of(a.index) for a in early)  # what streamed early is what the run holds
+
+
+def test_an_operation_the_problem_defines_is_not_read_as_arithmetic(tiny_tokenizer):
+    starred = "We compute $3 * 4 = 10$.\n\nSo the answer is $\\boxed{10}$."
+    defined = "Define $a * b = 2a + b$. What is $3 * 4$?"
+    _, result = solved(tiny_tokenizer, [starred, starred], problem=defined)
+    assert [a.wrong for a in result.analysis.solutions] == [(), ()]  # the Solver read the problem
+    _, plain = solved(tiny_tokenizer, [starred, starred], problem="What is $3 * 4$?")
+    assert [c.right for c in plain.analysis.of(1).wrong] == ["12"]  # without the definition: a product
 
 
 def test_a_follow_up_answer_is_not_checked(tiny_tokenizer):
