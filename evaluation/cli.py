@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--parallel", type=int, default=8,
         help="problems solved at once, sharing one batch (default 8; each keeps its seed: the results are the same)",
     )
+    parser.add_argument(
+        "--tir", action="store_true",
+        help="reason with Python (the TIR prompt; each cell the model writes runs in the app's sandbox, which must "
+        "confine code here: sandbox.confined_enough())",
+    )
+    parser.add_argument("--code-timeout", type=float, default=5.0, help="with --tir: seconds per code run (default 5)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     return parser
 
@@ -89,6 +95,7 @@ def _config(args: argparse.Namespace) -> AppConfig:
         (args.limit is None or args.limit >= 1, f"--limit must be at least 1; got {args.limit}."),
         (args.seed >= 0, f"--seed must be 0 or more; got {args.seed}."),
         (1 <= args.parallel <= 64, f"--parallel must be between 1 and 64; got {args.parallel}."),
+        (0 < args.code_timeout <= 600, f"--code-timeout must be above 0 and at most 600; got {args.code_timeout}."),
     )
     for ok, message in checks:
         if not ok:
@@ -115,6 +122,32 @@ def _config(args: argparse.Namespace) -> AppConfig:
     )
 
 
+class SandboxUnavailable(Exception):
+    """--tir where the sandbox cannot start or cannot confine code on this machine."""
+
+
+def _open_sandbox(timeout_s: float):
+    """The app's sandbox for the model's cells, started and checked as the app checks it: code
+    never runs unconfined."""
+    from sandbox import Policy, Sandbox, SandboxError
+
+    box = Sandbox(Policy(timeout_s=timeout_s))
+    try:
+        box.start()
+    except (SandboxError, OSError, ValueError) as exc:
+        box.close()
+        raise SandboxUnavailable(f"--tir: the sandbox did not start: {exc}") from exc
+    if not box.confined_enough():
+        missing = ", ".join(layer.name for layer in box.layers()
+                            if not layer.active and layer.name in box.policy.required_layers)
+        box.close()
+        raise SandboxUnavailable(f"--tir: the sandbox cannot confine code here (missing: {missing}); not running "
+                                 "the model's code unconfined.")
+    _say("reasoning with Python: " + ", ".join(layer.name for layer in box.layers() if layer.active)
+         + f" active; at most {timeout_s:g} s a run")
+    return box
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -139,9 +172,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     wall_started = time.perf_counter()
     try:
-        solver, scorer_note = open_solver(config)
+        sandbox = _open_sandbox(args.code_timeout) if args.tir else None
+    except SandboxUnavailable as exc:
+        _say(f"error: {exc}")
+        return 1
+    try:
+        solver, scorer_note = open_solver(config, tools=sandbox)
     except ModelError as exc:
         _say(f"error: {exc}")
+        if sandbox is not None:
+            sandbox.close()
         return 1
     model_info = solver.info
     scorer = solver.scorer
@@ -149,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _say(f"ranking by: {scorer.name} ({scorer.label})" + (f" - {scorer_note}" if scorer_note else ""))
 
     base = default_sampling(config, model_info.family, on_gpu=model_info.device.startswith("cuda"))
-    params = replace(base, n=args.n, include_greedy=True)
+    params = replace(base, n=args.n, include_greedy=True, tir=args.tir)
     sizes = nested_sizes(args.n)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     finally:
         solver.close()
+        if sandbox is not None:
+            sandbox.close()
     if not results:
         _say("interrupted before the first problem finished; nothing to summarise.")
         return 130

@@ -43,6 +43,7 @@ def format_markdown(summary: Summary, info: RunInfo) -> str:
         (f"- Sampling: greedy + N = {n_max} samples per problem in one batch, temperature "
          f"{info.params.temperature:g}, top-p {info.params.top_p:g}, up to {info.params.max_new_tokens} new tokens, {seeds}"),
         f"- Ranking: {ranking}; {weighted_name} sums the weights of each answer's samples",
+        _reasoning_line(summary, info),
         ("- Checked vote: Maj@N among the samples in which the step checker (`judgements.steps.checker`) finds no "
          "wrong calculation; Maj@N of all when none of those has an answer"),
     ]
@@ -90,6 +91,14 @@ def format_markdown(summary: Summary, info: RunInfo) -> str:
          f"{summary.generate_s:.0f} s ({rate:,.0f} tokens/s)."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _reasoning_line(summary: Summary, info: RunInfo) -> str:
+    if not info.params.tir:
+        return "- Reasoning: in words (chain of thought)"
+    solutions = sum(summary.finish_reasons.values())
+    return (f"- Reasoning: with Python (the TIR prompt; the model's cells run in the sandbox): {summary.code_runs} "
+            f"runs, {summary.code_failed} of them failed, in {summary.solutions_with_code} of {solutions} solutions")
 
 
 def accuracy_figure(summary: Summary, info: RunInfo) -> Any:
@@ -160,9 +169,12 @@ def summary_json(summary: Summary, info: RunInfo) -> dict[str, Any]:
             "top_p": info.params.top_p,
             "max_new_tokens": info.params.max_new_tokens,
             "base_seed": info.base_seed,
+            "reasoning": "with Python" if info.params.tir else "in words",
             "subsets": "prefixes: N uses the first N samples of each problem",
         },
         "greedy": summary.greedy.to_json(),
+        "code": {"runs": summary.code_runs, "failed": summary.code_failed,
+                 "solutions_with_code": summary.solutions_with_code},
         "at_n": [
             {
                 "n": row.n,

@@ -40,6 +40,8 @@ class Row:
     tokens: int
     score: float | None = None
     text: str | None = None
+    code_runs: int = 0  # reasoning with Python: cells run in the sandbox
+    code_failed: int = 0  # of those, the ones that ended in an error
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -49,6 +51,9 @@ class Row:
             "finish": self.finish,
             "tokens": self.tokens,
         }
+        if self.code_runs:
+            data["code_runs"] = self.code_runs
+            data["code_failed"] = self.code_failed
         if self.text is not None:
             data["text"] = self.text
         return data
@@ -103,6 +108,8 @@ def _row(solution: Solution, judge: Judge, save_text: bool) -> Row:
         tokens=solution.tokens,
         score=score,
         text=solution.text if save_text else None,
+        code_runs=len(solution.tool_calls),
+        code_failed=sum(not call.ok for call in solution.tool_calls),
     )
 
 

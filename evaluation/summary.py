@@ -52,6 +52,9 @@ class Summary:
     unscored: int
     generated_tokens: int
     generate_s: float
+    code_runs: int = 0  # cells run in the sandbox, over every solution (reasoning with Python)
+    code_failed: int = 0
+    solutions_with_code: int = 0
 
 
 def summarize(results: Sequence[ProblemResult], sizes: Sequence[int]) -> Summary:
@@ -73,9 +76,13 @@ def summarize(results: Sequence[ProblemResult], sizes: Sequence[int]) -> Summary
             )
         )
     finish: dict[str, int] = {}
+    runs = failed = with_code = 0
     for result in results:
         for row in ([result.greedy] if result.greedy else []) + result.samples:
             finish[row.finish] = finish.get(row.finish, 0) + 1
+            runs += row.code_runs
+            failed += row.code_failed
+            with_code += row.code_runs > 0
     return Summary(
         problems=total,
         greedy=Accuracy(sum(bool(r.greedy and r.greedy.correct) for r in results), total),
@@ -85,6 +92,9 @@ def summarize(results: Sequence[ProblemResult], sizes: Sequence[int]) -> Summary
         unscored=sum(not r.scored and r.error is None for r in results),
         generated_tokens=sum(int(r.timings.get("generated_tokens") or 0) for r in results),
         generate_s=sum(float(r.timings.get("generate_s") or 0.0) for r in results),
+        code_runs=runs,
+        code_failed=failed,
+        solutions_with_code=with_code,
     )
 
 

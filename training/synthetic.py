@@ -1,13 +1,17 @@
 """Seeded synthetic multi-step arithmetic word problems (GSM8K-lite) for the bundled model.
 
 2-4 steps, one equation per paragraph, a positive integer in `\\boxed{}`; the training stream
-and the held-out set never share a problem. docs/training.md says how they are made.
+and the held-out set never share a problem. `tir_solution` writes the same problem's solution
+with Python (tool-integrated reasoning): a cell, its exact output, and prose reading it.
+docs/training.md says how they are made.
 `python -m training.synthetic --out assets/heldout.jsonl --n 300` writes the held-out set.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import operator
 import random
@@ -441,6 +445,94 @@ def generate_problem(rng: random.Random) -> Problem:
     story, steps, answer = family(rng, rng.randint(2, 4))
     steps = steps + [rng.choice(ANSWER_LINES).format(n=answer)]
     return Problem(problem=" ".join(story), solution="\n\n".join(steps), answer=str(answer))
+
+
+# Tool-integrated solutions (Qwen2.5-Math's TIR format, docs/tir.md).
+CODE_FENCE = "```python"
+OUTPUT_FENCE = "```output"
+# One wording each: a model this small spells words its tokenizer never saw letter by letter,
+# and three wordings of one sentence came out blended ("Letet c cppute") after a short run.
+TIR_OPENERS = ("In Python:",)
+TIR_READINGS = ("It prints {out}.",)
+_PYTHON_OPERATORS = {"+": "+", "-": "-", "\\times": "*", "\\div": "//"}
+_VARIABLES = "abcdefghijklmnop"
+
+
+@dataclass(frozen=True)
+class TirSolution:
+    """A solution with one Python cell, in the three parts the app's loop makes of it.
+
+    `written` is what the model writes, up to and including the ```` ```output ```` fence where
+    generation stops; `output_block` is what the app appends (the output the sandbox prints,
+    the closing fence: `model.tools.output_suffix`); `rest` is what the model writes after it.
+    """
+
+    written: str
+    output: str
+    rest: str
+
+    @property
+    def output_block(self) -> str:
+        return f"\n{self.output}\n```\n"
+
+    @property
+    def text(self) -> str:
+        """The whole solution as the app shows it."""
+        return self.written + self.output_block + self.rest
+
+
+def tir_program(solution: str) -> str:
+    """Python for a step-by-step solution: one line per equation (`b = 34 + a`), each earlier
+    result named by its variable wherever the equation uses it, then `print` of the last.
+
+    The model copies the problem's numbers and chooses the operations; Python does the
+    arithmetic, which is where the bundled model slips in words.
+    """
+    named: list[tuple[str, str]] = []  # (result, variable), in order
+    lines: list[str] = []
+    for i, (left, result) in enumerate(solution_equations(solution)):
+        parts = []
+        for j, token in enumerate(left.split()):
+            if j % 2:
+                parts.append(_PYTHON_OPERATORS[token])
+            else:
+                parts.append(next((name for value, name in reversed(named) if value == token), token))
+        name = _VARIABLES[i]
+        lines.append(f"{name} = {' '.join(parts)}")
+        named.append((result, name))
+    if not named:
+        raise ValueError("the solution has no equation to compute")
+    lines.append(f"print({named[-1][1]})")
+    return "\n".join(lines)
+
+
+def run_program(code: str) -> str:
+    """What the sandbox shows for our own templated `code`: stdout, stripped (as
+    `sandbox.result` does). Offline data generation only: never for a model's code."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        exec(compile(code, "<tir-training>", "exec"), {"__builtins__": {"print": print}})  # noqa: S102
+    return stdout.getvalue().strip() or "Done"
+
+
+def tir_solution(problem: Problem, rng: random.Random) -> TirSolution:
+    """`problem` solved with Python: a plan sentence, the cell, its output, a sentence reading
+    the output and the answer line. Raises `ValueError` if the program's output is not the answer."""
+    code = tir_program(problem.solution)
+    output = run_program(code)
+    if output != problem.answer:
+        raise ValueError(f"the program prints {output!r}, the answer is {problem.answer!r}: {problem.problem}")
+    written = f"{rng.choice(TIR_OPENERS)}\n\n{CODE_FENCE}\n{code}\n```\n{OUTPUT_FENCE}"
+    rest = f"{rng.choice(TIR_READINGS).format(out=output)}\n\n{rng.choice(ANSWER_LINES).format(n=output)}"
+    return TirSolution(written=written, output=output, rest=rest)
+
+
+def stream_tir_problems(seed: int | str, exclude: Iterable[str] = ()) -> Iterator[tuple[Problem, TirSolution]]:
+    """Training problems with their tool-integrated solutions, from a seed space of their own
+    (`Random("train-tir-{seed}")`, so the chain-of-thought stream is unchanged), skipping `exclude`."""
+    rng = random.Random(f"tir-solutions-{seed}")
+    for problem in stream_problems(f"tir-{seed}", exclude):
+        yield problem, tir_solution(problem, rng)
 
 
 def normalise(text: str) -> str:

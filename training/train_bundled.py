@@ -21,13 +21,15 @@ from pathlib import Path
 
 import torch
 
-from model.prompts import BOXED_INSTRUCTION, QWEN2_MATH, build_prompt
+from model.prompts import BOXED_INSTRUCTION, QWEN2_MATH, TIR_INSTRUCTION, build_prompt
 from training.synthetic import (
     DEFAULT_HELDOUT_PATH,
     Problem,
+    TirSolution,
     read_jsonl,
     solution_equations,
     stream_problems,
+    stream_tir_problems,
 )
 from training.tiny import ENDOFTEXT, IM_END, tiny_qwen2_config, train_tokenizer
 
@@ -40,7 +42,8 @@ _BOXED_INT = re.compile(r"\\boxed\{\s*(-?\d+)\s*\}")
 
 @dataclass(frozen=True)
 class Recipe:
-    """Sizes and schedule of one training run (the defaults are the shipped model's)."""
+    """Sizes and schedule of one training run (the defaults are the chain-of-thought model's, from
+    scratch; docs/bundled-model.md has the second run that teaches it Python)."""
 
     seed: int = 0
     vocab_size: int = 1024
@@ -53,11 +56,18 @@ class Recipe:
     steps: int = 1500
     batch_size: int = 32
     drill_rows: int = 8
+    # Rows per batch of tool-integrated solutions under the TIR prompt, on top of the
+    # chain-of-thought problems (0: chain of thought only, as before, bit for bit).
+    tir_rows: int = 0
+    # Problems whose TIR prompt and solution the tokenizer also learns from (from scratch only).
+    tokenizer_tir_problems: int = 0
     lr: float = 3e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 100
     weight_decay: float = 0.1
     max_minutes: float = 15.0
+    # A saved model (and its tokenizer) to go on training instead of starting from scratch ("": from scratch).
+    init: str = ""
     threads: int = 2
     save_dtype: str = "fp32"
 
@@ -66,6 +76,9 @@ class Recipe:
         if not 0 <= self.drill_rows < self.batch_size:
             raise ValueError(f"drill_rows (--drill-rows) must be at least 0 and below batch_size (--batch-size, "
                              f"{self.batch_size}): each batch needs at least one word problem")
+        if self.tir_rows < 0 or self.tokenizer_tir_problems < 0:
+            raise ValueError("tir_rows (--tir-rows) and tokenizer_tir_problems (--tokenizer-tir-problems) "
+                             "must be 0 or more")
 
 
 def build_tokenizer(recipe: Recipe):
@@ -76,6 +89,13 @@ def build_tokenizer(recipe: Recipe):
         problem = next(stream)
         texts.append(f"{problem.problem}\n{BOXED_INSTRUCTION}")
         texts.append(problem.solution)
+    if recipe.tokenizer_tir_problems:
+        texts.append(f"system\n{TIR_INSTRUCTION}")
+        tir = stream_tir_problems(f"tokenizer-{recipe.seed}")
+        for _ in range(recipe.tokenizer_tir_problems):
+            problem, solution = next(tir)
+            texts.append(problem.problem)
+            texts.append(solution.text)
     return train_tokenizer(texts, vocab_size=recipe.vocab_size)
 
 
@@ -87,6 +107,18 @@ def encode_example(tokenizer, problem: Problem, im_end: int) -> Row:
     prompt = build_prompt(tokenizer, problem.problem, QWEN2_MATH)
     answer = tokenizer(problem.solution, add_special_tokens=False)["input_ids"] + [im_end]
     return prompt + answer, [IGNORE] * len(prompt) + answer
+
+
+def encode_tir_example(tokenizer, problem: Problem, solution: TirSolution, im_end: int) -> Row:
+    """The TIR prompt, then the solution as the app's loop builds it: what the model writes up to
+    ```` ```output ```` (labels), the output block tokenized on its own as the app tokenizes it
+    (no loss: the sandbox writes it), the rest and <|im_end|> (labels)."""
+    prompt = build_prompt(tokenizer, problem.problem, QWEN2_MATH, tir=True)
+    written = tokenizer(solution.written, add_special_tokens=False)["input_ids"]
+    output = tokenizer(solution.output_block, add_special_tokens=False)["input_ids"]
+    rest = tokenizer(solution.rest, add_special_tokens=False)["input_ids"] + [im_end]
+    ids = prompt + written + output + rest
+    return ids, [IGNORE] * len(prompt) + written + [IGNORE] * len(output) + rest
 
 
 def arithmetic_row(tokenizer, problems: Iterator[Problem], width: int, rng: random.Random) -> Row:
@@ -119,21 +151,29 @@ def training_batches(
     rng: random.Random,
     drill_rows: int = 0,
     pool: int = 16,
+    tir_problems: Iterator[tuple[Problem, TirSolution]] | None = None,
+    tir_rows: int = 0,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(input_ids, labels) batches, right-padded; rows of similar length share a batch.
 
     Each batch holds `batch_size - drill_rows` problems (labels -100 on the prompt, so the loss
-    covers the solution and its closing `<|im_end|>`) and `drill_rows` arithmetic rows. Padding
-    sits after each sequence, where a causal model never attends from a real token, so no
-    attention mask is needed.
+    covers the solution and its closing `<|im_end|>`) and `drill_rows` arithmetic rows, and on
+    average `tir_rows` tool-integrated solutions from `tir_problems` more (sorted by length with
+    the problems, so a batch holds `batch_size - drill_rows + tir_rows` of both). Padding sits
+    after each sequence, where a causal model never attends from a real token, so no attention
+    mask is needed.
     """
     im_end = tokenizer.convert_tokens_to_ids(IM_END)
     pad = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
     n_problems = batch_size - drill_rows
+    if tir_problems is None:
+        tir_rows = 0
     while True:
         examples = [encode_example(tokenizer, next(problems), im_end) for _ in range(n_problems * pool)]
+        examples += [encode_tir_example(tokenizer, *next(tir_problems), im_end) for _ in range(tir_rows * pool)]
         examples.sort(key=lambda e: len(e[0]))
-        chunks = [examples[i : i + n_problems] for i in range(0, len(examples), n_problems)]
+        per_batch = n_problems + tir_rows
+        chunks = [examples[i : i + per_batch] for i in range(0, len(examples), per_batch)]
         rng.shuffle(chunks)
         for chunk in chunks:
             width = max(len(ids) for ids, _ in chunk)
@@ -175,18 +215,26 @@ def train(
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
 
-    tokenizer = build_tokenizer(recipe)
-    stop_ids = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)]
-    config = tiny_qwen2_config(
-        len(tokenizer),
-        hidden_size=recipe.hidden_size,
-        layers=recipe.layers,
-        heads=recipe.heads,
-        kv_heads=recipe.kv_heads,
-        intermediate_size=recipe.intermediate_size,
-        eos_token_id=stop_ids,
-    )
-    model = Qwen2ForCausalLM(config).to(device)
+    if recipe.init:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(recipe.init)
+        stop_ids = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)]
+        model = Qwen2ForCausalLM.from_pretrained(recipe.init, dtype=torch.float32).to(device)
+        print(f"going on from {recipe.init}", flush=True)
+    else:
+        tokenizer = build_tokenizer(recipe)
+        stop_ids = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.convert_tokens_to_ids(ENDOFTEXT)]
+        config = tiny_qwen2_config(
+            len(tokenizer),
+            hidden_size=recipe.hidden_size,
+            layers=recipe.layers,
+            heads=recipe.heads,
+            kv_heads=recipe.kv_heads,
+            intermediate_size=recipe.intermediate_size,
+            eos_token_id=stop_ids,
+        )
+        model = Qwen2ForCausalLM(config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"tokenizer: {len(tokenizer)} tokens; model: {n_params / 1e6:.2f}M parameters", flush=True)
 
@@ -197,8 +245,11 @@ def train(
         lr=recipe.lr,
         betas=(0.9, 0.95),
     )
-    problems = stream_problems(recipe.seed, exclude=heldout_texts(heldout))
-    batches = training_batches(tokenizer, problems, recipe.batch_size, random.Random(recipe.seed), recipe.drill_rows)
+    excluded = heldout_texts(heldout)
+    problems = stream_problems(recipe.seed, exclude=excluded)
+    tir_problems = stream_tir_problems(recipe.seed, exclude=excluded) if recipe.tir_rows else None
+    batches = training_batches(tokenizer, problems, recipe.batch_size, random.Random(recipe.seed), recipe.drill_rows,
+                               tir_problems=tir_problems, tir_rows=recipe.tir_rows)
     deadline = started + 60 * recipe.max_minutes
     model.train()
     train_started = time.monotonic()
