@@ -7,7 +7,8 @@ runs anywhere), drives it in headless Chromium with Playwright, and writes
 (the "Ask about this solution" box after one question), `screenshot-history.png` (History at
 1400 x 900: the list, and the attempt reopened with the student's feedback at its head) and
 `screenshot-teacher.png` (the Teacher list at 1400 x 900, with its session and feedback
-columns) to `--out`.
+columns) and `screenshot-check-work.png` (Check my work: a student's solution with a slip in
+step 2, marked, and one hint) to `--out`.
 
     python bench/screenshots.py [--model bundled] [--problem TEXT] [--question TEXT] [--n 8] [--out assets]
 """
@@ -98,6 +99,23 @@ def teacher_shot(page, password: str, path: Path) -> None:
     page.screenshot(path=str(path), full_page=False)
 
 
+CHECK_PROBLEM = "Emma has 52 dollars. She saves 16 dollars every week for 5 weeks. How much money does she have now?"
+CHECK_SOLUTION = "She saves 16 dollars for 5 weeks.\n\nShe saves $16 \\times 5 = 90$ dollars.\n\nNow she has $52 + 90 = 142$ dollars."
+
+
+def check_work_shot(page, path: Path) -> None:
+    """Check my work at 1400 x 900: a solution with a slip in step 2, marked, and one hint."""
+    page.get_by_role("tab", name="Check my work").click()
+    page.locator("#check-problem textarea").fill(CHECK_PROBLEM)
+    page.locator("#check-solution textarea").fill(CHECK_SOLUTION)
+    page.locator("#check-btn").click()
+    page.wait_for_selector("#check-steps .work-step.first-wrong", timeout=60_000)
+    page.locator("#check-hint-btn").click()
+    page.wait_for_selector("#check-hints .hint", timeout=120_000)
+    page.evaluate("document.querySelector('#check-problem').scrollIntoView({block: 'start'})")
+    page.screenshot(path=str(path), full_page=False)
+
+
 def slow_first_run(solver, pause_s: float = 0.01) -> None:
     """Pace the first run's events (the bundled model writes a whole solve in a fraction of a
     second, faster than the page updates), so the streaming shot can catch it mid-stream."""
@@ -168,12 +186,14 @@ def main(argv: list[str] | None = None) -> None:
             follow_up_shot(page, args.out / "screenshot-followup.png")
             history_shot(page, args.problem, args.out / "screenshot-history.png")
             teacher_shot(page, password, args.out / "screenshot-teacher.png")
+            check_work_shot(page, args.out / "screenshot-check-work.png")
             browser.close()
     finally:
         demo.resources.solver.close()  # type: ignore[attr-defined]
         demo.close()
     print(f"wrote screenshot-streaming.png, screenshot-finished.png, screenshot-reasoning-map.png, "
-          f"screenshot-followup.png, screenshot-history.png and screenshot-teacher.png to {args.out}")
+          f"screenshot-followup.png, screenshot-history.png, screenshot-teacher.png and screenshot-check-work.png to "
+          f"{args.out}")
 
 
 if __name__ == "__main__":

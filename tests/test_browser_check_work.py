@@ -86,6 +86,14 @@ def test_markup_in_a_solution_stays_text(page):
     assert "HTML" in page.locator("#check-status").inner_text()
 
 
+def test_every_tab_has_one_button_whichever_is_opened(page):
+    names = ["Solve", "History", "Check my work", "Teacher", "Checked work (class)"]
+    for name in names:  # opening a tab used to draw the Teacher's button a second time
+        page.get_by_role("tab", name=name, exact=True).first.click()
+        page.wait_for_timeout(300)
+        assert [t.strip() for t in page.locator("[role=tab]").all_inner_texts()] == names, name
+
+
 def test_an_empty_solution_gets_a_message(page):
     page.locator("#check-problem textarea").fill(EGGS)
     page.locator("#check-btn").click()
@@ -145,9 +153,11 @@ def test_stop_ends_the_models_part_and_keeps_the_checkers_verdicts(browser, slow
         page.locator("#check-btn").click()
         page.wait_for_function("document.querySelector('#check-status').innerText.includes('Checking')", timeout=60_000)
         assert page.locator("#check-steps .work-step.first-wrong").get_attribute("id") == "work-step-2"  # already
+        assert page.locator("#check-hint-btn").is_disabled()  # a hint would stop the check's draw
         page.locator("#check-stop-btn").click()
         page.wait_for_function("document.querySelector('#check-status').innerText.includes('Stopped.')", timeout=30_000)
         assert "stopped before the model's solutions were drawn" in page.locator("#check-judges").inner_text()
         assert page.locator("#check-steps .work-step.first-wrong").get_attribute("id") == "work-step-2"
+        page.wait_for_function("!document.querySelector('#check-hint-btn').disabled", timeout=30_000)
     finally:
         context.close()

@@ -94,8 +94,11 @@ def check_work_tab() -> CheckWorkTab:
                 hints = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-hints")
                 judges = gr.Markdown(latex_delimiters=LATEX_DELIMITERS, elem_id="check-judges")
                 drawn = gr.HTML(visible=False, container=True, padding=True, elem_id="check-map")
+        # Inside the tab: a component left directly in `gr.Tabs` makes the browser draw the next
+        # tab's button twice once it is opened.
+        samples, given, logged = gr.State(None), gr.State(None), gr.State(None)
     return CheckWorkTab(problem, solution, reveal, check_btn, stop_btn, hint_btn, status, steps, judges, hints,
-                        gr.State(None), gr.State(None), gr.State(None), drawn)
+                        samples, given, logged, drawn)
 
 
 # --------------------------------------------------------------------------------- drawing
@@ -232,6 +235,14 @@ def api_check(app: AppResources, defaults: SamplingParams, problem: Any, solutio
     return data
 
 
+def _hold() -> Any:
+    return gr.update(interactive=False)
+
+
+def _free() -> Any:
+    return gr.update(interactive=True)
+
+
 def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.BrowserState, defaults: SamplingParams,
                     gpu: Any) -> None:
     """The tab's events and the `/check_work` API endpoint."""
@@ -242,9 +253,13 @@ def wire_check_work(app: AppResources, tab: CheckWorkTab, browser_id: gr.Browser
         yield from run_check_work(app, runs, defaults, problem, solution, reveal, samples_state, given, browser, request)
 
     outputs = [tab.status, tab.steps, tab.judges, tab.samples, tab.logged, tab.map]
-    tab.check_btn.click(check, [tab.problem, tab.solution, tab.reveal, tab.samples, tab.given, browser_id], outputs,
+    # Hint is off while a check runs (a hint is a run of this session too, and would stop the
+    # check's draw of the model's solutions), and on again however the check ends.
+    held = tab.check_btn.click(_hold, None, [tab.hint_btn], queue=False, api_name=False, show_progress="hidden")
+    checked = held.then(check, [tab.problem, tab.solution, tab.reveal, tab.samples, tab.given, browser_id], outputs,
                         api_name=False, trigger_mode="once", concurrency_id="solve",
                         concurrency_limit=app.config.max_queue + 1, show_progress="minimal")
+    checked.then(_free, None, [tab.hint_btn], queue=False, api_name=False, show_progress="hidden")
 
     @gpu
     def hint(problem, solution, samples_state, given, logged, browser, request: gr.Request):
