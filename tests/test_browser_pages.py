@@ -192,7 +192,9 @@ def test_a_follow_up_streams_typeset_and_is_in_history_after_a_restart(browser, 
         assert conversation.locator(".turn.student .katex").count() == 1  # the question's math typeset too
         assert "not <b>6</b>?" in conversation.inner_text() and conversation.locator("b").count() == 0
         assert "We add" in conversation.locator(".turn.assistant").inner_text()
-        assert page.locator("#solve-question textarea").input_value() == ""  # ready for the next question
+        # Ready for the next question: the box empties with the answer's last update (which may
+        # land just after the answer is typeset).
+        page.wait_for_function("document.querySelector('#solve-question textarea').value === ''", timeout=10_000)
         ask_and_wait(page, "solve", "And then?", 2)  # a second turn, under the first
         assert conversation.locator(".turn.student").count() == 2
         page.locator("#solve-ask").scroll_into_view_if_needed()
