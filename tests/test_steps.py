@@ -19,9 +19,13 @@ from judgements.steps.checker import (
     normalize_step,
     split_steps,
     step_key,
-    wrong_claims,
 )
 from judgements.solution import Solution
+
+
+def wrong_claims(text: str) -> list:
+    """The claims of a solution the page would mark wrong."""
+    return list(check_solution(text).wrong)
 
 
 def statuses(text: str) -> list[str]:

@@ -10,8 +10,8 @@
   158"). A claim is "wrong" only when it is wrong under every reading of its notation and the
   reading guessed nothing; one that would be wrong under a guessed reading (`x` in prose as ×,
   unlike units, a possible unit conversion) is "not checked", with its would-be right value
-  (`SolutionCheck.unsure`). `SolutionCheck.wrong` (what a page marks) holds only certain ones;
-  `wrong_claims(text)` is that list: `14 \\times 12 = 158` is wrong and should be 168.
+  (`SolutionCheck.unsure`). `SolutionCheck.wrong` (what a page marks) holds only certain ones:
+  `14 \\times 12 = 158` is wrong and should be 168.
 - `checked_vote(samples)`: Maj@N among the samples with no wrong claim, else Maj@N.
 - `step_key(text)`: what a step says, normalised (spacing, `\\left`, `1,000` = `1000`,
   `2.50` = `2.5`); for a step with an equation, the equation itself (for `judgements.reasoning_map`).
@@ -310,13 +310,6 @@ def _check_step(step: Step, rounded: set[str], carry: _Carry | None, star: bool)
     return claims, _Carry(last, _readings(last, rounded), step.text[last.start:last.end], computed)
 
 
-def check_step(step: Step, rounded: set[str] | None = None) -> list[Claim]:
-    """Every claim in one step; `rounded` collects the numbers earlier claims rounded."""
-    if len(step.text) > MAX_STEP_CHARS:
-        return []
-    return _check_step(step, set() if rounded is None else rounded, None, False)[0]
-
-
 def check_solution(text: str, problem: str = "") -> SolutionCheck:
     """Every step of a solution and every claim in it, in order. `problem`, when given, is
     read for the operations it defines (`a * b = 2a + b`: `*` is then not a product)."""
@@ -337,11 +330,6 @@ def check_solution(text: str, problem: str = "") -> SolutionCheck:
             claims, truncated = claims[:MAX_CLAIMS], True
             break
     return SolutionCheck(tuple(steps), tuple(claims), truncated)
-
-
-def wrong_claims(text: str) -> list[Claim]:
-    """The claims of a solution that are wrong, each with its right value."""
-    return list(check_solution(text).wrong)
 
 
 # --- what a step says ----------------------------------------------------------------------------
@@ -449,11 +437,9 @@ __all__ = [
     "SolutionCheck",
     "Step",
     "check_solution",
-    "check_step",
     "checked_vote",
     "equations",
     "normalize_step",
     "split_steps",
     "step_key",
-    "wrong_claims",
 ]
