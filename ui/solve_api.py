@@ -23,12 +23,14 @@ import gradio as gr
 from model.backends.protocol import BackendUnavailable
 from model.errors import ModelError
 from model.result_json import run_json
-from model.types import RunResult
+from model.types import RunDone, RunResult
 from storage.records import sample_records
 from ui import logbook, lognotes
 from ui.resources import AppResources
+from ui.progress_log import ProgressLog
 from ui.sessions import session_of
 from ui.solve import log_unreachable, sampling_from_inputs
+from ui.views import LiveRun
 
 
 def solve_json(app: AppResources, problem: Any, n: Any, temperature: Any, top_p: Any, max_new_tokens: Any, seed: Any,
@@ -54,17 +56,30 @@ def solve_json(app: AppResources, problem: Any, n: Any, temperature: Any, top_p:
         started = app.store.start_attempt(logbook.attempt_start(session_id, run, app.solver.info))
         attempt_id, logged = started.attempt_id, started.ok
     result: RunResult | None = None
+    live = LiveRun(run.request.rows)
+    # As in Solve: each solution is saved the moment it finishes, the rest every few seconds.
+    progress = ProgressLog(app.store, attempt_id) if app.store is not None and attempt_id is not None else None
     try:
-        result = app.solver.solve(run, cancel=cancel)
-        if app.store is not None and attempt_id is not None:
+        for event in app.solver.stream(run, cancel=cancel):
+            live.apply(event)
+            if progress is not None:
+                progress.update(live, event)
+            if isinstance(event, RunDone):
+                result = event.result
+                break
+        if progress is not None:
+            progress.close()
+        if result is not None and app.store is not None and attempt_id is not None:
             done = app.store.finish_attempt(attempt_id, logbook.outcome_of(result),
                                            sample_records(result.solutions, result.analysis))
             logged = logged and done.ok
     finally:
         cancel.set()
         app.runs.finish(session_id, cancel)
-        if result is None and app.store is not None and attempt_id is not None:
-            app.store.finish_attempt(attempt_id, logbook.cancelled_outcome(), [])  # the client went away
+        if result is None and app.store is not None and attempt_id is not None:  # the client went away
+            if progress is not None:
+                progress.close()
+            app.store.finish_attempt(attempt_id, logbook.cancelled_outcome(), sample_records(live.partial_solutions()))
     answer = run_json(result, model=app.solver.info.model, attempt_id=attempt_id)
     answer["logged"] = logged
     if not logged:
