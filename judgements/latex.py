@@ -6,6 +6,8 @@ interval), so these helpers scan the text themselves instead of counting charact
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 OPENING = "([{"
 CLOSING = ")]}"
 
@@ -58,34 +60,39 @@ def group_end(text: str, i: int, limit: int | None = None) -> int | None:
     return None
 
 
-def top_level_split(text: str, sep: str = ",") -> list[str]:
-    """Split at `sep` outside every (), [], {} and `\\{ \\}` (mismatched pairs such as `[0,1)` count)."""
-    parts: list[str] = []
+def bracket_depths(text: str, *, environments: bool = False) -> Iterator[tuple[int, str, int]]:
+    """Walk `text` once: (index, character, depth after it) for each character or escape (an
+    escape comes as its backslash). (), [] and {} count, mismatched pairs such as `[0,1)`
+    included; `\\{`/`\\}` count as braces, and with `environments` `\\begin`/`\\end` as well."""
     depth = 0
-    start = 0
     i = 0
     n = len(text)
     while i < n:
         c = text[i]
         if c == "\\":
-            if text.startswith("\\{", i):
+            if text.startswith("\\{", i) or (environments and text.startswith("\\begin", i)):
                 depth += 1
-            elif text.startswith("\\}", i):
+            elif text.startswith("\\}", i) or (environments and text.startswith("\\end", i)):
                 depth -= 1
-            elif text.startswith("\\begin", i):
-                depth += 1
-            elif text.startswith("\\end", i):
-                depth -= 1
+            yield i, c, depth
             i += 2
             continue
         if c in OPENING:
             depth += 1
         elif c in CLOSING:
             depth -= 1
-        elif c == sep and depth == 0:
+        yield i, c, depth
+        i += 1
+
+
+def top_level_split(text: str, sep: str = ",") -> list[str]:
+    """Split at `sep` outside every (), [], {}, `\\{ \\}` and environment (mismatched pairs such as `[0,1)` count)."""
+    parts: list[str] = []
+    start = 0
+    for i, c, depth in bracket_depths(text, environments=True):
+        if c == sep and depth == 0:
             parts.append(text[start:i])
             start = i + 1
-        i += 1
     parts.append(text[start:])
     return parts
 
@@ -100,23 +107,9 @@ def enclosing_pair(text: str) -> tuple[str, str, str] | None:
         return None
     # The opening bracket must close at the very end, not earlier as in "(1,2)\cup(3,4)".
     depth = 0
-    i = 0
-    while i < len(inner):
-        c = inner[i]
-        if c == "\\":
-            if inner.startswith("\\{", i):
-                depth += 1
-            elif inner.startswith("\\}", i):
-                depth -= 1
-            i += 2
-            continue
-        if c in OPENING:
-            depth += 1
-        elif c in CLOSING:
-            depth -= 1
-            if depth < 0:
-                return None
-        i += 1
+    for _, c, depth in bracket_depths(inner):
+        if c in CLOSING and depth < 0:
+            return None
     return (open_, inner, close) if depth == 0 else None
 
 
