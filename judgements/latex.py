@@ -40,23 +40,29 @@ def braced_group(text: str, open_at: int) -> int | None:
     return None if end is None else end - 1
 
 
-def group_end(text: str, i: int, limit: int | None = None) -> int | None:
-    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None; with
-    `limit`, None as well when the group is longer than that."""
+def _brace_depths(text: str, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, str, int]]:
+    """(index, brace, depth after it) at each unescaped `{` or `}` of `text[start:stop]`; `\\x`
+    is one escape, so `\\{` and `\\}` are not braces."""
     depth = 0
-    n = len(text) if limit is None else min(len(text), i + limit)
+    i = start
+    n = len(text) if stop is None else min(len(text), stop)
     while i < n:
         c = text[i]
         if c == "\\":
             i += 2
             continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
+        if c == "{" or c == "}":
+            depth += 1 if c == "{" else -1
+            yield i, c, depth
         i += 1
+
+
+def group_end(text: str, i: int, limit: int | None = None) -> int | None:
+    """Index just past the `}` closing the `{` at `i` (escapes skipped), or None; with
+    `limit`, None as well when the group is longer than that."""
+    for at, brace, depth in _brace_depths(text, i, None if limit is None else i + limit):
+        if brace == "}" and depth == 0:
+            return at + 1
     return None
 
 
@@ -116,18 +122,7 @@ def enclosing_pair(text: str) -> tuple[str, str, str] | None:
 def braces_balanced(text: str) -> bool:
     """Whether every unescaped `{` in `text` is closed and no `}` closes nothing."""
     depth = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth < 0:
-                return False
-        i += 1
+    for _, _, depth in _brace_depths(text):
+        if depth < 0:
+            return False
     return depth == 0
