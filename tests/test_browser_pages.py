@@ -138,14 +138,18 @@ def test_the_seed_box_is_empty_and_each_run_shows_and_logs_its_own_seed(browser,
         assert seed_box.input_value() == ""
         seeds = []
         for problem in ("First run?", "Second run?"):
-            before = page.locator("#status").inner_text()
+            # The status line's own text: while an event is pending Gradio puts its timer
+            # ("0.0s") beside the last run's line, which must not pass for this run's.
+            line = "document.querySelector('#status .prose').innerText"
+            before = page.evaluate(line)
             solve(page, problem)
-            # The run is over when the status line has its totals (and differs from the last one's).
-            page.wait_for_function(
-                f"(t => t !== {before!r} && /seed \\d+/.test(t) && /tokens in/.test(t))(document.querySelector('#status').innerText)",
+            # The run is over when the status line has its totals (and differs from the last one's);
+            # the seed is read from that same text, not from a second look that could race.
+            finished = page.wait_for_function(
+                f"(t => t !== {before!r} && /seed \\d+/.test(t) && /tokens in/.test(t) && t)({line})",
                 timeout=60_000,
-            )
-            seeds.append(int(re.search(r"seed (\d+)", page.locator("#status").inner_text()).group(1)))
+            ).json_value()
+            seeds.append(int(re.search(r"seed (\d+)", finished).group(1)))
             assert seed_box.input_value() == ""  # still random
         assert seeds[0] != seeds[1]
     finally:
