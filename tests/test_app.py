@@ -119,8 +119,9 @@ def test_history_reopen_feedback_and_transcript(client, scripted_app):
 def test_a_session_cannot_open_another_sessions_attempt(client):
     table, _ = client.predict(1, ALICE, api_name="/history")
     alice_attempt = table["data"][0][-1]
-    with pytest.raises(Exception, match="No such attempt"):
-        client.predict(alice_attempt, BOB, api_name="/open_attempt")
+    refused = client.predict(alice_attempt, BOB, api_name="/open_attempt")
+    assert "class='refusal'" in refused[0] and "No such attempt in your history." in refused[0]
+    assert list(refused[1:5]) == ["", "", "", ""]  # nothing of Alice's reaches Bob's page
     with pytest.raises(Exception, match="No such attempt"):
         client.predict(alice_attempt, BOB, api_name="/transcript")
     message = client.predict(alice_attempt, "right", "attempt", "", "", BOB, api_name="/feedback")

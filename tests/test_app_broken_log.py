@@ -72,8 +72,10 @@ def test_students_read_plain_words_and_the_operator_reads_the_details(broken):
     table, info = client.predict(1, STUDENT, api_name="/history")
     assert_plain(info, path)
     assert "History is unavailable on this server" in info and "moment" not in info
-    for call in (lambda: client.predict("0" * 32, STUDENT, api_name="/open_attempt"),
-                 lambda: client.predict("0" * 32, STUDENT, api_name="/transcript"),
+    opened = client.predict("0" * 32, STUDENT, api_name="/open_attempt")[0]  # said in the trace's own header
+    assert_plain(opened, path)
+    assert "unavailable on this server" in opened
+    for call in (lambda: client.predict("0" * 32, STUDENT, api_name="/transcript"),
                  lambda: client.predict("jsonl", STUDENT, api_name="/export_history")):
         message = error_text(call)
         assert_plain(message, path)

@@ -7,7 +7,9 @@ server that writes its solution a word every 0.1 s (so a run is on for a few sec
 - an empty problem says so in one calm line in the status, with no error toast and no "Error"
   badge on any output, and the last run's results stay; the ask box refuses the same way;
 - Stop after the run has ended keeps the status line (model, timings, seed) and says the run
-  had already finished.
+  had already finished;
+- an attempt id that opens nothing, in History or in the Teacher tab, says so in one calm line
+  where the trace's problem would stand, with no toast and no "Error" over the trace.
 
 Skips without Chromium on a user's machine; `.ci/run` makes that skip a failure.
 """
@@ -25,6 +27,7 @@ from tests.test_browser import ARTIFACTS, browser, goto_app  # noqa: F401  (the 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "assets" / "bundled-model"
 SLOW_SCRIPT = ("We add the two numbers one step at a time , carefully , and we check each step "
                "again before we write the result down : the sum is \\boxed{5} .")
+PASSWORD = "calm-teacher-password"
 ERROR_BADGES = "Array.from(document.querySelectorAll('.wrap .error, .error-wrap')).filter(e => e.offsetParent !== null).length"
 
 
@@ -38,7 +41,8 @@ def fake():
 @pytest.fixture(scope="module")
 def app(fake, tmp_path_factory):
     root = tmp_path_factory.mktemp("calm-app")
-    running = start_app(BUNDLED_DIR, root / "app.sqlite3", server_url=fake.url, server_timeout=20.0, n_samples=2)
+    running = start_app(BUNDLED_DIR, root / "app.sqlite3", server_url=fake.url, server_timeout=20.0, n_samples=2,
+                        teacher_password=PASSWORD)
     yield running
     running.close()
 
@@ -106,6 +110,37 @@ def test_solve_is_off_while_its_run_is_on_and_refusals_are_calm(browser, app, fa
         page.wait_for_timeout(500)
         no_alarm(page)
         page.screenshot(path=str(ARTIFACTS / "browser-calm-refusal.png"), full_page=True)
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_an_id_that_opens_nothing_is_said_calmly_in_history_and_teacher(browser, app):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        goto_app(page, app.url)
+        page.get_by_role("tab", name="History").click()
+        page.locator("#attempt-id textarea, #attempt-id input").first.fill("not-an-attempt-<b>0</b>")
+        page.get_by_role("button", name="Open", exact=True).click()
+        page.wait_for_function("document.querySelector('#history-problem .refusal') !== null", timeout=10_000)
+        assert "No such attempt in your history." in page.locator("#history-problem").inner_text()
+        page.wait_for_timeout(500)
+        no_alarm(page)
+
+        page.get_by_role("tab", name="Teacher").click()
+        page.get_by_label("teacher password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_function("document.body.innerText.includes('Logged in.')", timeout=30_000)
+        teacher_id = page.get_by_label("attempt id").nth(1)  # History's box is the first
+        teacher_id.fill("0" * 32)
+        page.get_by_role("button", name="Open trace").click()
+        page.wait_for_function("document.querySelector('#teacher-problem .refusal') !== null", timeout=10_000)
+        assert "No attempt with that id." in page.locator("#teacher-problem").inner_text()
+        page.wait_for_timeout(500)
+        no_alarm(page)
         assert errors == []
     finally:
         context.close()

@@ -24,7 +24,6 @@ import gradio as gr
 from judgements.classwork import ClassWork
 from storage import review
 from storage.errors import StorageError
-from ui import lognotes
 from ui.reasoning import Panel, reasoning_panel
 from ui.mathtext import escape_text, inline_math
 from ui.resources import AppResources
@@ -97,16 +96,17 @@ def class_panel(work: ClassWork) -> tuple[str, str | None]:
 
 def class_view(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
     """The Teacher's "Same problem across the class" section for an opened trace."""
-    if app.store is None:
-        raise gr.Error(lognotes.CLASS_LOG_UNAVAILABLE, print_exception=False)
-    if not isinstance(attempt_id, str) or not attempt_id.strip():
-        raise gr.Error("Pick an attempt first.", print_exception=False)
+    # A trace that cannot open says why in its own header (`ui.history.refused_trace`); this
+    # section only steps aside, rather than raise a second message over the same click.
+    hidden = [gr.update(value="", visible=False), gr.update(value="", visible=False)]
+    if app.store is None or not isinstance(attempt_id, str) or not attempt_id.strip():
+        return hidden
     try:
         work = review.teacher_class(app.store, token, attempt_id.strip())
-    except StorageError as exc:
-        raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
+    except StorageError:
+        return hidden
     if work is None:
-        raise gr.Error("No attempt with that id.", print_exception=False)
+        return hidden
     words, svg = class_panel(work)
     return [gr.update(value=words, visible=True),
             gr.update(value=svg or "", visible=svg is not None)]

@@ -76,9 +76,23 @@ def history_page(app: AppResources, session_id: str, page: Any) -> tuple[Any, st
     return rows, f"{result.total} attempt{'s' if result.total != 1 else ''} · page {result.page} of {result.pages}"
 
 
-def _replay_outputs(app: AppResources, replayed: review.Replay | None, *, ask_hint: bool = False) -> list[Any]:
+NO_ATTEMPT = "No such attempt in your history."
+NO_TRACE = "No attempt with that id."
+
+
+def refused_trace(message: str) -> list[Any]:
+    """A trace that cannot open: one calm line where its problem would stand, and the panel
+    emptied, so no earlier trace sits under it as if it were this one's (an error raised here
+    would put a toast and a red "Error" over each of the panel's nine outputs)."""
+    hidden = gr.update(value=None, visible=False)
+    return [f"<div class='refusal'>{escape_text(message)}</div>", "", "", "", "", hidden, hidden,
+            gr.update(value="", visible=False), gr.update(value="", visible=False)]
+
+
+def _replay_outputs(app: AppResources, replayed: review.Replay | None, *, missing: str,
+                    ask_hint: bool = False) -> list[Any]:
     if replayed is None:
-        raise gr.Error("No such attempt in your history.", print_exception=False)
+        return refused_trace(missing)
     detail = replayed.detail
     view = logbook.run_view_from_replay(replayed)  # its map's splits follow feedback's right answer
     outputs = render_outputs(model_line(app.solver.info), view, None, plots=True, ask_hint=ask_hint)
@@ -87,14 +101,14 @@ def _replay_outputs(app: AppResources, replayed: review.Replay | None, *, ask_hi
 
 def replay(app: AppResources, session_id: str, attempt_id: Any) -> list[Any]:
     if app.store is None:
-        raise gr.Error(lognotes.HISTORY_UNAVAILABLE, print_exception=False)
+        return refused_trace(lognotes.HISTORY_UNAVAILABLE)
     if not isinstance(attempt_id, str) or not attempt_id.strip():
-        raise gr.Error("Pick an attempt from the table (or paste its id) first.", print_exception=False)
+        return refused_trace("Pick an attempt from the table (or paste its id) first.")
     try:
         replayed = review.replay(app.store, attempt_id.strip(), session_id=session_id)
     except StorageError as exc:
-        raise gr.Error(lognotes.read_failure(app, exc), print_exception=False) from None
-    return _replay_outputs(app, replayed, ask_hint=True)  # History's replay has the ask box under it
+        return refused_trace(lognotes.read_failure(app, exc))
+    return _replay_outputs(app, replayed, missing=NO_ATTEMPT, ask_hint=True)  # History's replay has the ask box under it
 
 
 def save_feedback(app: AppResources, session_id: str, attempt_id: Any, verdict: Any, target: Any, correct: Any, comment: Any) -> str:
@@ -212,13 +226,15 @@ def teacher_page(app: AppResources, token: Any, page: Any, *filters: Any) -> tup
 
 
 def teacher_replay(app: AppResources, token: Any, attempt_id: Any) -> list[Any]:
+    if app.store is None:
+        return refused_trace(lognotes.CLASS_LOG_UNAVAILABLE)
     if not isinstance(attempt_id, str) or not attempt_id.strip():
-        raise gr.Error("Pick an attempt first.", print_exception=False)
+        return refused_trace("Pick an attempt first.")
     try:
         replayed = review.teacher_replay(app.store, token, attempt_id.strip())
     except StorageError as exc:
-        raise gr.Error(lognotes.read_failure(app, exc, teacher=True), print_exception=False) from None
-    return _replay_outputs(app, replayed)
+        return refused_trace(lognotes.read_failure(app, exc, teacher=True))
+    return _replay_outputs(app, replayed, missing=NO_TRACE)
 
 
 def teacher_export(app: AppResources, token: Any, fmt: Any, *filters: Any) -> str:
