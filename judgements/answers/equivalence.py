@@ -24,6 +24,14 @@ def _numbers_equal(a: Form, b: Form) -> bool:
     return False
 
 
+def _based_equal(a: Form, b: Form) -> bool:
+    """`1011_2` = `1011_{2}` = `1011` (its digits); numerals in two bases compare by value."""
+    if a.base and b.base:
+        return int(a.latex, a.base) == int(b.latex, b.base)
+    based, other = (a, b) if a.base else (b, a)
+    return other.kind == "scalar" and other.key.upper() == based.latex
+
+
 def _match_unordered(a: Sequence[Form], b: Sequence[Form], deadline: float) -> bool:
     if len(a) != len(b):
         return False
@@ -44,6 +52,12 @@ def forms_equal(a: Form, b: Form, deadline: float) -> bool:
         return False
     if a.key == b.key:
         return True
+    if a.base or b.base:
+        return _based_equal(a, b)
+    if a.kind == "ordered" and b.assigned is not None:
+        return forms_equal(a, b.assigned, deadline)
+    if b.kind == "ordered" and a.assigned is not None:
+        return forms_equal(a.assigned, b, deadline)
     if a.kind != b.kind:
         if "scalar" not in (a.kind, b.kind):
             return False  # a tuple is never an unordered list of roots

@@ -23,9 +23,13 @@ _CMD_SPACE_RE = re.compile(r"(\\[A-Za-z]+) +(?=[A-Za-z0-9])")
 _FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF_SHORT_RE = re.compile(r"\\frac\s*(\{[^{}]*\})\s*(\d)|\\frac\s*(\d)\s*(\{[^{}]*\})")
 _SQRT_SHORT_RE = re.compile(r"\\sqrt\s*(\d)|\\sqrt\s+([A-Za-z])")
-_MC_RE = re.compile(r"^\(?([A-E])\)?[.:]?$|^\(([A-E])\)\s*\S.*$")
+_MC_RE = re.compile(r"^\(?([A-E])\)?[.:]?$|^\(([A-E])\)\s*[^\s,;].*$")
+# A numeral with its base: 1011_2, 1011_{2}, 1011_{(2)}, A3F_{16}.
+_BASE_RE = re.compile(r"^([0-9A-Za-z]{1,64})_(?:\{\(?(\d{1,2})\)?\}|(\d))$")
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _DECIMAL_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)$")
+_E_NOTATION_RE = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d{1,3}$")  # 6e23, 1.5e-3
+_REPEATING_RE = re.compile(r"^([-+]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}$")  # 0.1\overline{6}
 _FRACTION_RE = re.compile(r"^([-+]?)\\frac\{([-+]?\d+)\}\{([-+]?\d+)\}$|^([-+]?\d+)/([-+]?\d+)$")
 _MIXED_RE = re.compile(r"^([-+]?)(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
 _WORDS_RE = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+)*$")
@@ -44,9 +48,12 @@ _MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}.*\\end\{pmatrix\}$", re.DOTALL)
 class Form:
     """The parsed shape of one normalised answer (internal to this package).
 
-    `scalar`: one value, compared by number, text or sympy. `ordered`: a tuple, point,
+    `scalar`: one value, compared by number, text or sympy; a numeral with a base subscript
+    has `base` (2-36) and its digits, upper case, as `latex`. `ordered`: a tuple, point,
     interval or vector written with brackets; `brackets` holds the opening and closing
     characters. `unordered`: a set or a bare list; `items` are deduplicated and sorted by key.
+    `assigned`: for a list that assigns distinct variables (`x=1, y=2`), its values as the
+    tuple `(1, 2)` in the order written.
     """
 
     kind: Literal["scalar", "ordered", "unordered"]
@@ -56,8 +63,10 @@ class Form:
     approximate: bool = False
     text: bool = False
     choice: bool = False
+    base: int = 0
     brackets: str = ""
     items: tuple[Form, ...] = ()
+    assigned: Form | None = None
 
 
 
@@ -73,6 +82,14 @@ def _number(text: str) -> tuple[Fraction, bool] | None:
         return None
     if _DECIMAL_RE.match(text):
         return Fraction(text), "." in text
+    if _E_NOTATION_RE.match(text):
+        return Fraction(text), "." in text.lower().split("e")[0]
+    repeating = _REPEATING_RE.match(text)
+    if repeating:
+        sign, whole, fixed, period = repeating.groups()
+        value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+        value += Fraction(int(period), (10 ** len(period) - 1) * 10 ** len(fixed))
+        return (-value if sign == "-" else value), False
     frac = _FRACTION_RE.match(text)
     if frac:
         sign, num, den = (frac.group(1), frac.group(2), frac.group(3)) if frac.group(2) else ("", frac.group(4), frac.group(5))
@@ -114,7 +131,12 @@ def _scalar(text: str) -> Form:
     number = _number(key)
     if number is not None:
         value, approximate = number
-        return Form("scalar", _number_key(value), latex=key, number=value, approximate=approximate)
+        plain = key if _DECIMAL_RE.match(key) or _FRACTION_RE.match(key) else None  # 2\\frac12 is 2*1/2 to sympy
+        latex = plain or (f"\\frac{{{value.numerator}}}{{{value.denominator}}}" if value.denominator != 1 else str(value))
+        return Form("scalar", _number_key(value), latex=latex, number=value, approximate=approximate)
+    based = _based_numeral(key)
+    if based is not None:
+        return based
     choice = _MC_RE.match(text.strip())
     if choice:
         letter = choice.group(1) or choice.group(2)
@@ -123,6 +145,21 @@ def _scalar(text: str) -> Form:
     if _WORDS_RE.match(words) and len(words) >= 3:
         return Form("scalar", words.casefold(), latex=key, text=True)
     return Form("scalar", key, latex=key)
+
+
+def _based_numeral(key: str) -> Form | None:
+    """`1011_2` -> its digits in base 2; None unless every digit is valid in that base."""
+    match = _BASE_RE.match(key)
+    if not match:
+        return None
+    digits, base = match.group(1).upper(), int(match.group(2) or match.group(3))
+    if not 2 <= base <= 36 or not (re.search(r"\d", digits) or (base > 10 and match.group(1).isupper())):
+        return None
+    try:
+        int(digits, base)
+    except ValueError:
+        return None
+    return Form("scalar", f"{digits}_{{{base}}}", latex=digits, base=base)
 
 
 def _collection(kind: Literal["ordered", "unordered"], parts: Sequence[Form], brackets: str = "") -> Form:
@@ -198,7 +235,12 @@ def _unordered_form(parts: list[str], depth: int) -> Form:
         names.add(match.group(1) if match else None)
     same_variable = len(names) == 1 and None not in names
     items = [_unassign(p) if same_variable else p for p in parts]
-    return _collection("unordered", [_build_form(p, depth + 1, unassign=False) for p in items])
+    form = _collection("unordered", [_build_form(p, depth + 1, unassign=False) for p in items])
+    if form.kind == "unordered" and len(names) == len(parts) and None not in names:
+        # x=1, y=2: distinct variables, so also the tuple (1, 2) for a reference written so.
+        values = tuple(_build_form(_unassign(p), depth + 1) for p in parts)
+        form = replace(form, assigned=_collection("ordered", values, "()"))
+    return form
 
 
 @lru_cache(maxsize=CACHE_SIZE)

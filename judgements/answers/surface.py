@@ -38,7 +38,8 @@ _SEPARATOR_RE = re.compile(
 )
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\s*degrees?\b", re.IGNORECASE)
 _PERCENT_RE = re.compile(r"\\%|%|\s*\bpercent\b", re.IGNORECASE)
-_GLUE_RE = re.compile(r"(?<=[\d,])\\!\s*(?=\d)")  # 11,\!111 (thousands glued by a negative space)
+# 11,\!111 and 1\!,\!000: thousands glued by negative spaces.
+_GLUE_RE = re.compile(r"(?<=[\d,])\\!\s*(?=[\d,])")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:!> ]|\\(?:displaystyle|textstyle|scriptstyle)\b|~")
 _SIZING_RE = re.compile(r"\\(?:left|right)\.|\\(?:left|right|[bB]igg?[lr]?|middle)(?![A-Za-z])\s*")
 _ALIASES = (
@@ -56,8 +57,9 @@ _ALIASES = (
     (re.compile(r"\\end\{(?:[bB]?matrix|array)\}"), r"\\end{pmatrix}"),
     (re.compile(r"\{,\}"), ","),
     (re.compile(r"\\\$|\\(?:dollars?|euro)\b"), ""),
-    (re.compile(r"^\$|^USD\s*"), ""),
+    (re.compile(r"\$|^USD\s*"), ""),  # a `$` left over: currency, or half of a formula
     (re.compile(r"\+\\infty"), r"\\infty"),
+    (re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}"), r"\\emptyset"),
 )
 
 
@@ -104,7 +106,8 @@ def _drop_unit(text: str, unit_re: re.Pattern[str], numeric_body: bool = False) 
     """`5\\text{ cm}` -> `5`, `12 apples` -> `12`: a unit after a number-like body is dropped.
 
     With `numeric_body`, the body may hold no letters but those of `\\pi`, `\\frac`, `\\sqrt`
-    (so `2 x y` keeps its variables).
+    (so `2 x y` keeps its variables), and a word of two letters is a unit only after a digit
+    (`5 cm`, but `2\\pi rh` keeps its variables).
     """
     cut = max(len(text) - _UNIT_WINDOW, 0)
     unit = unit_re.search(text, cut)
@@ -115,4 +118,6 @@ def _drop_unit(text: str, unit_re: re.Pattern[str], numeric_body: bool = False) 
         return text
     if numeric_body and re.search(r"[A-Za-z]", re.sub(r"\\(?:pi|frac|sqrt|infty)", "", body)):
         return text
+    if numeric_body and not body.rstrip()[-1:].isdigit() and len(unit.group().split()[0]) < 3:
+        return text  # `2\pi rh`, `\frac{1}{2} ab`: after anything but a digit, 2 letters are variables
     return body

@@ -86,11 +86,16 @@ def _latex_guard(latex: str) -> bool:
 
 def _parse(latex: str) -> Any:
     """math-verify's parse of one answer, or `_UNPARSEABLE` (runs on a worker thread)."""
+    from latex2sympy2_extended.math_normalization import NormalizationConfig
     from math_verify import LatexExtractionConfig, parse
 
+    # math-verify's defaults, less its unit stripping: its list of units holds letters and
+    # words that are variables here (`2ab` would become `2`, `2\\pi r h` `2\\pi r`). Units are
+    # dropped by `surface`, by our narrower rules.
+    config = NormalizationConfig(basic_latex=True, units=False, malformed_operators=True, nits=True, boxed="all")
     parsed = parse(
         "\\boxed{" + latex + "}",
-        extraction_config=[LatexExtractionConfig()],
+        extraction_config=[LatexExtractionConfig(normalization_config=config)],
         parsing_timeout=None,  # type: ignore[arg-type]
     )
     if not parsed:
