@@ -6,13 +6,16 @@ scalars go to `symbolic`. The rules, with examples, are in docs/answers.md.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 
 from judgements.answers.extract import as_text
 from judgements.answers.limits import DEFAULT_TIMEOUT_S, FLOAT_DECIMALS
 from judgements.answers.normalize import Form, answer_form
-from judgements.answers.symbolic import import_math_verify, sympy_equal
+from judgements.answers.symbolic import import_math_verify, sympy_equal, union_equal
+
+_INEQUALITY_RE = re.compile(r"[<>]|\\[lg]eq?(?![A-Za-z])")
 
 
 def _numbers_equal(a: Form, b: Form) -> bool:
@@ -63,6 +66,9 @@ def forms_equal(a: Form, b: Form, deadline: float) -> bool:
             return False  # a tuple is never an unordered list of roots
         if a.choice or b.choice or a.text or b.text:
             return False
+        listed, other = (a, b) if a.kind == "unordered" else (b, a)
+        if listed.kind == "unordered" and all(_INEQUALITY_RE.search(item.latex) for item in listed.items):
+            return union_equal([item.latex for item in listed.items], latex_of(other), deadline)
         return sympy_equal(latex_of(a), latex_of(b), deadline)
     if a.kind == "ordered":
         return (

@@ -41,6 +41,8 @@ _SUBSCRIPT = r"(?:_(?:\{[A-Za-z0-9]+\}|[A-Za-z0-9]))?"
 _VARIABLE = r"(?:[A-Za-z]{1,3}" + _SUBSCRIPT + r"(?:\([A-Za-z]\))?|\\(?:" + _GREEK + r")(?![A-Za-z])" + _SUBSCRIPT + ")"
 _ASSIGNMENT_RE = re.compile(r"^(" + _VARIABLE + r")\s*=\s*(?P<rhs>.+)$")
 _MEMBERSHIP_RE = re.compile(r"^(" + _VARIABLE + r")\s*\\in\s*(?P<rhs>.+)$")
+_NUMERIC_CMDS_RE = re.compile(r"\\(?:frac|sqrt|cdot|times|div)(?![A-Za-z])")
+_CONSTANT_RE = re.compile(r"^[\d\s.,+\-*/^(){}\[\]]+$")
 _MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}.*\\end\{pmatrix\}$", re.DOTALL)
 
 
@@ -109,13 +111,17 @@ def _number_key(value: Fraction) -> str:
 
 
 def _unassign(text: str) -> str:
-    """`x=3` -> `3`, `x = 1+2 = 3` -> `3`, `x \\in [0,1)` -> `[0,1)`; other text unchanged."""
+    """`x=3` -> `3`, `x = 1+2 = 3` -> `3`, `\\frac{6}{2} = 3` -> `3`, `x \\in [0,1)` -> `[0,1)`;
+    other text unchanged."""
     member = _MEMBERSHIP_RE.match(text)
     if member:
         return member.group("rhs").strip()
     assignment = _ASSIGNMENT_RE.match(text)
     if assignment:
         return assignment.group("rhs").split("=")[-1].strip() or text
+    sides = text.split("=")
+    if len(sides) > 1 and sides[-1].strip() and all(_CONSTANT_RE.match(_NUMERIC_CMDS_RE.sub("", s)) for s in sides):
+        return sides[-1].strip()  # \frac{6}{2} = 3: a computation that ends in its value
     return text
 
 

@@ -226,3 +226,34 @@ def sympy_equal(a: str, b: str, deadline: float) -> bool:
         return False
     _COMPARED.put(pair, bool(result))
     return bool(result)
+
+
+def _union_matches(relations: list[Any], other: Any) -> bool:
+    """The union of the sets that inequalities in one variable describe equals `other`'s set."""
+    import sympy
+    from sympy.core.relational import Relational
+
+    rels = [next(x for x in r if not isinstance(x, str)) for r in relations]
+    target = next(x for x in other if not isinstance(x, str))
+    if not all(isinstance(r, Relational) and not isinstance(r, (sympy.Eq, sympy.Ne)) for r in rels):
+        return False
+    if len(set().union(*(r.free_symbols for r in rels))) != 1:
+        return False
+    union = sympy.Union(*(r.as_set() for r in rels))
+    if isinstance(target, Relational):
+        target = target.as_set()
+    if not isinstance(target, sympy.Set):
+        return False
+    return bool(union == target or (sympy.Complement(union, target) == sympy.S.EmptySet
+                                    and sympy.Complement(target, union) == sympy.S.EmptySet))
+
+
+def union_equal(relations: list[str], other: str, deadline: float) -> bool:
+    """`x < -2 or x > 2` (inequalities in one variable, read as their union) against a set or
+    relation such as `(-\\infty,-2)\\cup(2,\\infty)`; bounded like `sympy_equal`, not cached."""
+    parsed = [_parsed(r, deadline) for r in relations]
+    parsed_other = _parsed(other, deadline)
+    if parsed_other is _UNPARSEABLE or any(p is _UNPARSEABLE for p in parsed):
+        return False
+    result = run_bounded(lambda: _union_matches(parsed, parsed_other), deadline)
+    return result is not TIMED_OUT and bool(result)
