@@ -138,7 +138,8 @@ def _scalar(text: str) -> Form:
     if number is not None:
         value, approximate = number
         plain = key if _DECIMAL_RE.match(key) or _FRACTION_RE.match(key) else None  # 2\\frac12 is 2*1/2 to sympy
-        latex = plain or (f"\\frac{{{value.numerator}}}{{{value.denominator}}}" if value.denominator != 1 else str(value))
+        exact = f"\\frac{{{value.numerator}}}{{{value.denominator}}}" if value.denominator != 1 else str(value)
+        latex = plain or exact
         return Form("scalar", _number_key(value), latex=latex, number=value, approximate=approximate)
     based = _based_numeral(key)
     if based is not None:
