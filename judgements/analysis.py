@@ -22,7 +22,7 @@ reads feedback; `ui/` never does). Every part has a plain dict form for the log
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from judgements.answers.vote import Standing
@@ -103,11 +103,16 @@ class CheckedVote:
 @dataclass
 class RunAnalysis:
     """Everything judged of one run: each finished solution's verdicts (by index), the checked
-    vote (None without samples) and the reasoning map (None without a finished, voted sample)."""
+    vote (None without samples) and the reasoning map (None without a finished, voted sample);
+    `standing` how clear Maj@N's win is and `first` its winner's first sample (by
+    `Solution.index`: the tie-break), None without a vote or when an older log kept neither
+    (`with_standings` reads them back from the logged clusters)."""
 
     solutions: tuple[SolutionAnalysis, ...] = ()
     checked: CheckedVote | None = None
     map: ReasoningMap | None = None
+    standing: Standing | None = None
+    first: int | None = None
     _by_index: dict[int, SolutionAnalysis] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -127,14 +132,19 @@ class RunAnalysis:
             "solutions": [{"index": s.index, "claims": s.claim_dicts()} for s in self.solutions],
             "checked": self.checked.to_dict() if self.checked is not None else None,
             "map": self.map.to_dict() if self.map is not None else None,
+            "standing": self.standing.to_dict() if self.standing is not None else None,
+            "first": self.first,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunAnalysis:
+        first = data.get("first")
         return cls(
             tuple(SolutionAnalysis.from_claims(int(s["index"]), s.get("claims") or ()) for s in data.get("solutions") or ()),
             CheckedVote.from_dict(data["checked"]) if data.get("checked") else None,
             ReasoningMap.from_dict(data["map"]) if data.get("map") else None,
+            Standing.from_dict(data.get("standing")),
+            first if isinstance(first, int) else None,
         )
 
 
@@ -174,7 +184,33 @@ def analyse_run(
     tree = None
     if vote is not None and any(s.kind == "sampled" for s in rows):
         tree = build_map(rows, checks=[full[s.index] for s in rows])
-    return RunAnalysis(solutions, checked, tree)
+    standing = vote.standing if vote is not None and samples else None
+    first = samples[standing.first].index if standing is not None and standing.first is not None else None
+    return RunAnalysis(solutions, checked, tree, standing, first)
+
+
+def logged_standing(samples: Sequence[Solution]) -> tuple[Standing, int | None]:
+    """Maj@N's standing read back from the samples' logged clusters (comparing no answers), and
+    its winner's first sample (by `Solution.index`): for an attempt whose log kept no standing."""
+    from judgements.answers import vote_from_assignments
+
+    standing = vote_from_assignments([s.answer for s in samples], [s.cluster for s in samples]).standing
+    return standing, samples[standing.first].index if standing.first is not None else None
+
+
+def with_standings(analysis: RunAnalysis, samples: Sequence[Solution]) -> RunAnalysis:
+    """A logged analysis with the standings an older log did not keep (Maj@N's, the checked
+    vote's) read back from the samples' logged clusters; as it is when it has them."""
+    if analysis.standing is None and samples:
+        standing, first = logged_standing(samples)
+        analysis = replace(analysis, standing=standing, first=first)
+    checked = analysis.checked
+    if checked is not None and checked.standing is None:
+        kept = set(checked.kept)
+        voters = list(samples) if checked.fell_back else [s for s in samples if s.index in kept]
+        standing, first = logged_standing(voters)
+        analysis = replace(analysis, checked=replace(checked, standing=standing, first=first))
+    return analysis
 
 
 def checked_vote_of(samples: Sequence[Solution], checks: Sequence[SolutionCheck | SolutionAnalysis], vote: Vote) -> CheckedVote:
@@ -233,5 +269,7 @@ __all__ = [
     "checked_vote_of",
     "remeasure",
     "right_cluster",
+    "logged_standing",
     "stored_check",
+    "with_standings",
 ]

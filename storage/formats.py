@@ -61,11 +61,12 @@ ATTEMPT_COLUMNS: list[tuple[str, str]] = _field_kinds(AttemptSummary) + [
 SAMPLE_COLUMNS: list[tuple[str, str]] = [(f"sample_{name}", kind) for name, kind in _field_kinds(SampleRecord)]
 CSV_HEADER: list[str] = [name for name, _ in ATTEMPT_COLUMNS + SAMPLE_COLUMNS]
 # Columns that exports written before them lack, with the cell they are read as: follow-up
-# turns (migration 0004), the run's analysis (0005), code runs (0007). Such exports are still read.
+# turns (migration 0004), the run's analysis (0005), code runs (0007), the votes' standings
+# (0008). Such exports are still read.
 LATER_COLUMNS: dict[str, str] = {
     "turns": "[]", "checked_answer": "", "checked_count": "", "checked_kept": "", "checked_fell_back": "",
     "checked_agrees": "", "has_wrong_step": "", "reasoning_map": "", "sample_claims": "", "sample_wrong_steps": "",
-    "sample_tool_calls": "",
+    "sample_tool_calls": "", "vote_standings": "",
 }
 # The headers of exports written before the run's analysis was logged (0005), and before
 # follow-up turns were (0004).

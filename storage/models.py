@@ -136,6 +136,8 @@ class Attempt(Base):
     checked_agrees: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
     has_wrong_step: Mapped[bool | None] = mapped_column(Boolean(create_constraint=False))
     reasoning_map: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # How clear each vote's win was (0008): {"majority": ..., "checked": ...}, NULL before.
+    vote_standings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     samples: Mapped[list[Sample]] = relationship(
         back_populates="attempt", order_by="Sample.sample_index", passive_deletes=True

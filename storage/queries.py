@@ -226,6 +226,7 @@ def summary_of(row: Attempt) -> AttemptSummary:
         checked_fell_back=row.checked_fell_back,
         checked_agrees=row.checked_agrees,
         has_wrong_step=row.has_wrong_step,
+        vote_standings=dict(row.vote_standings) if isinstance(row.vote_standings, dict) else None,
         feedback=tuple(_feedback_of(f) for f in sorted(row.feedback, key=lambda f: (f.created_at, f.id))),
     )
 

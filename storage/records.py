@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from judgements.analysis import CheckedVote, RunAnalysis, SolutionAnalysis
+from judgements.answers.vote import Standing
 from judgements.map_data import ReasoningMap
 from judgements.solution import Solution, ToolCall
 
@@ -138,6 +139,26 @@ def sample_records(solutions: Sequence[Solution], analysis: RunAnalysis | None =
     return [SampleRecord.of(s, analysis.of(s.index) if analysis is not None else None) for s in solutions]
 
 
+def standings_dict(analysis: RunAnalysis) -> dict[str, Any] | None:
+    """How clear the run's votes' wins were, as logged: `{"majority": ..., "checked": ...}`, each
+    `Standing.to_dict` with `first_sample` (None where the run had no such vote)."""
+
+    def one(standing: Standing | None, first: int | None) -> dict[str, Any] | None:
+        return {**standing.to_dict(), "first_sample": first} if standing is not None else None
+
+    checked = analysis.checked
+    found = {"majority": one(analysis.standing, analysis.first),
+             "checked": one(checked.standing, checked.first) if checked is not None else None}
+    return found if any(found.values()) else None
+
+
+def _standing_of(data: Any) -> tuple[Standing | None, int | None]:
+    """A standing `standings_dict` wrote, and its first sample; (None, None) for anything else."""
+    standing = Standing.from_dict(data)
+    first = data.get("first_sample") if isinstance(data, dict) else None
+    return standing, first if standing is not None and isinstance(first, int) else None
+
+
 def analysis_values(analysis: RunAnalysis | None) -> dict[str, Any]:
     """The attempt's share of a run's analysis, as `AttemptOutcome` fields (none without one)."""
     if analysis is None:
@@ -146,6 +167,7 @@ def analysis_values(analysis: RunAnalysis | None) -> dict[str, Any]:
     values: dict[str, Any] = {
         "has_wrong_step": analysis.has_wrong_step,
         "reasoning_map": analysis.map.to_dict() if analysis.map is not None else None,
+        "vote_standings": standings_dict(analysis),
     }
     if checked is not None:
         values.update(checked_answer=checked.answer, checked_count=checked.count, checked_kept=tuple(checked.kept),
@@ -179,7 +201,8 @@ class AttemptOutcome:
     by the teacher view's filter. The run's analysis (`analysis_values`): the checked vote
     (`checked_answer` won `checked_count` votes among the samples `checked_kept`, by index,
     with no wrong claim; `checked_fell_back` when it is Maj@N of all; `checked_agrees` whether
-    it is Maj@N's answer), `has_wrong_step` and the `reasoning_map` (its dict form).
+    it is Maj@N's answer), `has_wrong_step`, the `reasoning_map` (its dict form) and the
+    `vote_standings` (`standings_dict`: how clear Maj@N's and the checked vote's wins were).
     """
 
     status: str
@@ -204,6 +227,7 @@ class AttemptOutcome:
     checked_agrees: bool | None = None
     has_wrong_step: bool | None = None
     reasoning_map: Mapping[str, Any] | None = None
+    vote_standings: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -376,6 +400,7 @@ class AttemptSummary:
     checked_fell_back: bool | None = None
     checked_agrees: bool | None = None
     has_wrong_step: bool | None = None
+    vote_standings: dict[str, Any] | None = None  # 0008: how clear each vote's win was
     # Its feedback, oldest first: a list row carries it too (the Teacher list shows it).
     feedback: tuple[FeedbackView, ...] = ()
 
@@ -400,15 +425,18 @@ class AttemptDetail(AttemptSummary):
         kept it (or whose run ended before its solutions were checked)."""
         if self.has_wrong_step is None:
             return None
+        standings = self.vote_standings if isinstance(self.vote_standings, dict) else {}
         checked = None
         if self.checked_count is not None:
             checked = CheckedVote(self.checked_answer, self.checked_count, tuple(self.checked_kept or ()),
                                   self.maj_n or sum(1 for s in self.samples if s.kind == "sampled"),
-                                  bool(self.checked_fell_back), self.checked_agrees)
+                                  bool(self.checked_fell_back), self.checked_agrees,
+                                  *_standing_of(standings.get("checked")))
         return RunAnalysis(
             tuple(SolutionAnalysis.from_claims(s.index, s.claims) for s in self.samples if s.claims is not None),
             checked,
             ReasoningMap.from_dict(self.reasoning_map) if self.reasoning_map else None,
+            *_standing_of(standings.get("majority")),
         )
 
     @property

@@ -3,8 +3,9 @@
 What the History and Teacher tabs draw, ready: they call these and compute nothing.
 
 - `replay` / `teacher_replay`: one attempt with its analysis as logged (`AttemptDetail.analysis`:
-  every claim's verdict, the checked vote, the reasoning map; None for an attempt logged before
-  the app kept it: "not checked"). When feedback gave the right answer, the map's splits are
+  every claim's verdict, the checked vote, the reasoning map, how clear each vote's win is;
+  None for an attempt logged before the app kept it: "not checked"). A standing an older log
+  did not keep is read back here from the samples' logged clusters, never in `ui/`. When feedback gave the right answer, the map's splits are
   measured against it (`judgements.analysis.remeasure`: from the stored nodes, no step read
   again), the one re-measurement a person's feedback calls for.
 - `teacher_class`: the newest `MAX_CLASS_ATTEMPTS` attempts at exactly the opened attempt's
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from judgements.analysis import RunAnalysis, remeasure
+from judgements.analysis import RunAnalysis, logged_standing, remeasure, with_standings
+from judgements.answers.vote import Standing
 from judgements.classwork import ClassRun, ClassWork, class_work
 from judgements.map_data import ReasoningMap
 from storage.records import AttemptDetail, AttemptQuery
@@ -44,6 +46,8 @@ class Replay:
     map: ReasoningMap | None
     right_answer: str | None
     reached: bool
+    standing: Standing | None = None  # Maj@N's: a tie, no majority (None without samples)
+    first: int | None = None  # its winner's first sample (`Solution.index`)
 
 
 def feedback_answer(details: Sequence[AttemptDetail]) -> str | None:
@@ -62,13 +66,18 @@ def feedback_answer(details: Sequence[AttemptDetail]) -> str | None:
 
 def replay_of(detail: AttemptDetail) -> Replay:
     """A stored attempt with its analysis, its map measured against feedback's right answer."""
-    analysis = detail.analysis
+    samples = [s.solution() for s in detail.samples if s.kind == "sampled"]
+    analysis = with_standings(detail.analysis, samples) if detail.analysis is not None else None
     right = feedback_answer([detail])
     tree, reached = (analysis.map if analysis is not None else None), False
     if tree is not None and right:
-        samples = [s.solution() for s in detail.samples if s.kind == "sampled"]
         tree, reached = remeasure(tree, samples, right)
-    return Replay(detail, analysis, tree, right, reached)
+    standing, first = None, None
+    if analysis is not None:
+        standing, first = analysis.standing, analysis.first
+    elif samples:  # logged before the app kept an analysis: its vote's standing from the clusters
+        standing, first = logged_standing(samples)
+    return Replay(detail, analysis, tree, right, reached, standing, first)
 
 
 def replay(store: Store, attempt_id: str, *, session_id: str) -> Replay | None:

@@ -69,12 +69,12 @@ def start_row(attempt_id: str, start: AttemptStart, owner: str) -> dict[str, Any
     }
 
 
-# The columns migrations 0005 (a run's analysis) and 0007 (code runs) added. Left out of a write
-# while they hold nothing (they are NULL from the start), so that a store on a database not yet
-# at those revisions (an earlier schema opened on purpose, as the upgrade tests do) logs
+# The columns migrations 0005 (a run's analysis), 0007 (code runs) and 0008 (the votes'
+# standings) added. Left out of a write while they hold nothing (they are NULL from the
+# start), so that a store on a database not yet at those revisions (an earlier schema opened on purpose, as the upgrade tests do) logs
 # unanalysed attempts without code runs as before.
 ANALYSIS_COLUMNS = ("checked_answer", "checked_count", "checked_kept", "checked_fell_back", "checked_agrees",
-                    "has_wrong_step", "reasoning_map")
+                    "has_wrong_step", "reasoning_map", "vote_standings")
 SAMPLE_ANALYSIS_COLUMNS = ("claims", "wrong_steps")
 
 
@@ -113,6 +113,7 @@ def outcome_values(outcome: AttemptOutcome) -> dict[str, Any]:
         "checked_agrees": _flag("checked_agrees", outcome.checked_agrees),
         "has_wrong_step": _flag("has_wrong_step", outcome.has_wrong_step),
         "reasoning_map": _json_object("reasoning_map", outcome.reasoning_map),
+        "vote_standings": _json_object("vote_standings", outcome.vote_standings),
     }
     return {k: v for k, v in values.items() if v is not None or k not in ANALYSIS_COLUMNS}
 

@@ -170,6 +170,7 @@ JUDGING_NAMES = {
     "check_solution", "check_step", "check_row", "wrong_claims", "split_steps", "stored_check", "checked_vote",
     "checked_vote_of", "majority_vote", "cluster_answers", "rank_solutions", "build_map", "with_reference",
     "remeasure", "right_cluster", "equivalent", "forms_equal", "analyse_run", "class_work",
+    "vote_from_assignments", "standing_of", "logged_standing", "with_standings",
 }
 JUDGING_MODULES = ("judgements.steps", "judgements.reasoning_map", "judgements.answers.vote",
                    "judgements.answers.equivalence", "judgements.ranking")

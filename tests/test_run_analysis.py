@@ -1,5 +1,6 @@
-"""A run's analysis (every claim's verdict, the checked vote, the reasoning map) is computed once
-by the Solver, streamed to the page, logged with the attempt (Alembic revision 0005), and read
+"""A run's analysis (every claim's verdict, the checked vote, the reasoning map, how clear each
+vote's win is) is computed once by the Solver, streamed to the page, logged with the attempt
+(Alembic revisions 0005 and 0008), and read
 back by History, the Teacher tab, transcripts, exports and the class view without being
 computed again; attempts logged before 0005 still replay, as "not checked"; the Teacher can
 filter on a wrong step and on the checked vote's agreement, through the store and through the
@@ -21,6 +22,7 @@ from gradio_client import Client
 import judgements.analysis
 import judgements.reasoning_map
 import judgements.steps.checker
+import storage.review
 from judgements.analysis import RunAnalysis, SolutionAnalysis, analyse_run
 from judgements.answers import majority_vote
 from judgements.claims import claim_from_dict, claim_to_dict
@@ -227,6 +229,56 @@ def test_the_analysis_and_its_map_round_trip_as_plain_json():
     again = RunAnalysis.from_dict(json.loads(json.dumps(analysis.to_dict(), allow_nan=False)))
     assert again == analysis and again.map.nodes[1].label  # labels kept for the page
     assert RunAnalysis.from_dict({"solutions": [{"index": 1}]}).of(1) == SolutionAnalysis(1)
+
+
+def test_each_votes_standing_is_logged_and_replayed_without_voting_again(tiny_tokenizer, tmp_db_url, monkeypatch):
+    # Samples 8, 18, 18, 8: Maj@4 is a tie, broken by the answer given first (#1); the checked
+    # vote keeps the two unflagged samples (#2, #3) and wins clearly.
+    _, result = solved(tiny_tokenizer, [RIGHT, SLIP, RIGHT, RIGHT, SLIP])
+    analysis = result.analysis
+    assert (analysis.standing.kind, analysis.standing.tied, analysis.first) == ("tie", ("8", "18"), 1)
+    assert (analysis.checked.standing.kind, analysis.checked.first) == ("majority", 2)
+    session = new_session_id()
+    with Store.open(tmp_db_url) as store:
+        attempt = log_result(store, session, result)
+    conn = sqlite3.connect(Path(tmp_db_url.removeprefix("sqlite:///")))
+    try:
+        logged = json.loads(conn.execute("SELECT vote_standings FROM attempts WHERE id = ?", (attempt,)).fetchone()[0])
+    finally:
+        conn.close()
+    assert logged["majority"]["kind"] == "tie" and logged["majority"]["first_sample"] == 1
+    assert logged["checked"]["kind"] == "majority" and logged["checked"]["first_sample"] == 2
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("a logged standing was worked out again")
+
+    monkeypatch.setattr(judgements.analysis, "logged_standing", never)
+    monkeypatch.setattr(storage.review, "logged_standing", never)
+    with Store.open(tmp_db_url) as store:
+        replayed = replay(store, attempt, session_id=session)
+    assert (replayed.standing, replayed.first) == (analysis.standing, analysis.first)
+    assert replayed.analysis.checked.standing == analysis.checked.standing
+    votes = render_outputs("model", logbook.run_view_from_replay(replayed), None, plots=True)[4]
+    assert "tie between" in votes and "broken by the answer given first (#1)" in votes
+
+
+def test_an_attempt_logged_before_0008_reads_its_standings_back_from_its_clusters(tiny_tokenizer, tmp_db_url):
+    _, result = solved(tiny_tokenizer, [RIGHT, SLIP, RIGHT, RIGHT, SLIP])
+    session = new_session_id()
+    with Store.open(tmp_db_url) as store:
+        attempt = log_result(store, session, result)
+    conn = sqlite3.connect(Path(tmp_db_url.removeprefix("sqlite:///")))
+    try:
+        with conn:  # as the app wrote it at 0007: no standings
+            conn.execute("UPDATE attempts SET vote_standings = NULL WHERE id = ?", (attempt,))
+    finally:
+        conn.close()
+    with Store.open(tmp_db_url) as store:
+        replayed = replay(store, attempt, session_id=session)
+    assert replayed.detail.vote_standings is None
+    assert (replayed.standing, replayed.first) == (result.analysis.standing, result.analysis.first)
+    assert (replayed.analysis.checked.standing, replayed.analysis.checked.first) == (
+        result.analysis.checked.standing, result.analysis.checked.first)
 
 
 # ------------------------------------------------------------------ old attempts

@@ -37,7 +37,7 @@ PINNED_COLUMNS = {
         "tokens_per_s", "greedy_answer", "maj_answer", "maj_count", "maj_n", "rm_answer",
         "rm_score", "rm_label", "weighted_answer", "agreement", "all_agree", "error", "owner",
         "backend", "server_url", "rm_index", "scorer", "checked_answer", "checked_count", "checked_kept",
-        "checked_fell_back", "checked_agrees", "has_wrong_step", "reasoning_map",
+        "checked_fell_back", "checked_agrees", "has_wrong_step", "reasoning_map", "vote_standings",
     ],
     "samples": [
         "id", "attempt_id", "sample_index", "kind", "text", "answer", "cluster", "reward",

@@ -10,10 +10,7 @@ weights restored by index), never from each other.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from judgements.analysis import CheckedVote
-from judgements.answers import shown_answer, vote_from_assignments
+from judgements.answers import Standing, shown_answer
 from judgements.solution import Solution
 from model.backends.protocol import BackendInfo
 from model.params import SamplingParams
@@ -110,24 +107,23 @@ def run_view_from_replay(replay: Replay) -> RunView:
     rows = {s.index: s.solution() for s in detail.samples}
     view = RunView(rows=rows, finished=True, cancelled=detail.status == "cancelled", error=detail.error)
     if any(s.cluster is not None for s in view.samples) or (view.samples and detail.maj_n is not None):
-        view.vote = vote_view_from_detail(detail, view.samples)  # none when the app stopped before the vote
-    view.take_analysis(replay.analysis)
-    if view.checked is not None and view.checked.standing is None:
-        view.checked = checked_with_standing(view.checked, view.samples)
+        view.vote = vote_view_from_detail(detail, view.samples, replay.standing, replay.first)  # none when the app stopped before the vote
+    view.take_analysis(replay.analysis)  # with the checked vote's standing (`storage.review`)
     view.map, view.right_answer, view.reached = replay.map, replay.right_answer, replay.reached
     view.interrupted = detail.status == "interrupted"  # what was kept, the rest cut off where it stood
     view.not_checked = replay.analysis is None and detail.status not in ("running", "interrupted")
     return view
 
 
-def vote_view_from_detail(detail: AttemptDetail, samples: list[Solution]) -> VoteView:
-    """The vote panel of a stored attempt: clusters, the RM pick and weights by sample index."""
+def vote_view_from_detail(detail: AttemptDetail, samples: list[Solution], standing: Standing | None,
+                          first: int | None) -> VoteView:
+    """The vote panel of a stored attempt: clusters, the RM pick and weights by sample index;
+    `standing` and `first` as the replay read them (`storage.review.Replay`)."""
     clusters = sorted({s.cluster for s in samples if s.cluster is not None})
     answers = [s.answer for s in samples]
     members = {c: [i for i, s in enumerate(samples) if s.cluster == c] for c in clusters}
     rm_sample = next((s for s in samples if s.index == detail.rm_index), None) if detail.rm_index is not None else None
     weights = [s.weight for s in samples]
-    standing = vote_from_assignments(answers, [s.cluster for s in samples]).standing  # the logged clusters
     shares = None
     if clusters and all(w is not None for w in weights):
         shares = weight_shares([sum(weights[i] for i in members[c]) for c in clusters])  # type: ignore[misc]
@@ -150,15 +146,5 @@ def vote_view_from_detail(detail: AttemptDetail, samples: list[Solution]) -> Vot
         agreement=detail.agreement,
         all_agree=detail.all_agree,
         standing=standing,
-        first_sample=samples[standing.first].index if standing.first is not None else None,
+        first_sample=first,
     )
-
-
-def checked_with_standing(checked: CheckedVote, samples: list[Solution]) -> CheckedVote:
-    """A logged checked vote with how clear its win was, read back from the logged clusters of
-    the samples it counted (the log keeps the checked vote's answer and samples, not its standing)."""
-    kept = set(checked.kept)
-    voters = samples if checked.fell_back else [s for s in samples if s.index in kept]
-    standing = vote_from_assignments([s.answer for s in voters], [s.cluster for s in voters]).standing
-    first = voters[standing.first].index if standing.first is not None else None
-    return replace(checked, standing=standing, first=first)
