@@ -160,7 +160,8 @@ def _based_numeral(key: str) -> Form | None:
     if not match:
         return None
     digits, base = match.group(1).upper(), int(match.group(2) or match.group(3))
-    if not 2 <= base <= 36 or not (re.search(r"\d", digits) or (base > 10 and match.group(1).isupper())):
+    # A digit, or (base > 10) two or more capitals: `F_{16}` is more likely a variable than 15.
+    if not 2 <= base <= 36 or not (re.search(r"\d", digits) or (base > 10 and len(digits) > 1 and match.group(1).isupper())):
         return None
     try:
         int(digits, base)
