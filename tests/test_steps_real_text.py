@@ -248,3 +248,62 @@ def test_math_nested_in_a_display_stays_math():
     assert all(found.inside(i) for i in range(len(text)))
     text = "\\[ \\begin{cases} 3 + 4 = 7 \\end{cases} 5 - 2 = 3 \\]"
     assert math_map(text).inside(text.index("5 - 2"))
+
+
+# --- more ways real text was misread: each class, a right claim and a wrong one -------------------
+
+# (class, a right claim never flagged, a wrong claim of the same shape, the claim flagged in it or
+# None where the wrong one is at worst not checked)
+MISREAD = [
+    ("double factorial", "$5!! = 5 \\cdot 3 \\cdot 1 = 15$", "$5!! = 14$", "5!! = 14"),
+    ("a modulus stated in an earlier step", "We work modulo 10.\n\n$3^4 = 81 = 1$",
+     "We work modulo 10.\n\n$3^4 = 81 = 3$", "81 = 3"),
+    ("a 12-hour clock", "On a 12-hour clock, 9 + 5 = 2.", "On a 12-hour clock, 9 + 5 = 3.", "9 + 5 = 3"),
+    ("a congruence", "$2^4 = 16 \\equiv 1 \\pmod 5$", "$2^4 = 16 \\equiv 2 \\pmod 5$", "16 \\equiv 2"),
+    ("a congruence with no modulus", "$10 \\equiv 3$ and $100 \\equiv 2$", "$10 \\equiv 4$", None),
+    ("a congruence in several moduli", "$25 \\equiv 1 \\pmod 3$ and $25 \\equiv 0 \\pmod 5$",
+     "$25 \\equiv 2 \\pmod 3$ and $25 \\equiv 0 \\pmod 5$", None),
+    ("a letter modulus", "Earlier, mod 7.\n\n$10 \\equiv 1 \\pmod{n}$", "Earlier, mod 7.\n\n$10 \\equiv 2 \\pmod{n}$", None),
+    ("\\pmod after an equation", "$3^4 = 81 = 1 \\pmod{10}$", "$7 \\times 8 = 56 = 2 \\pmod 5$", "56 = 2"),
+    ("a root sign in prose", "√(16) = 4 and √(9² + 12²) = √225 = 15", "√225 = 25", "√225 = 25"),
+    ("% as the remainder operator", "$17 \\% 5 = 2$", "$17 \\% 5 = 3$", None),
+    ("a percent added to a number", "100 + 20% = 120 dollars", "$80 - 25% = $50", None),
+    ("percentage points", "60% - 45% = 15 percentage points", "60% - 45% = 25 percentage points", "60% - 45% = 25"),
+    ("a question", "Is $7 \\times 8 = 54$? No, $7 \\times 8 = 56$.", "So $7 \\times 8 = 54$. Then we add 2.",
+     "7 \\times 8 = 54"),
+    ("a slip taken back", "Then 15 × 4 = 50... wait, 15 × 4 = 60.", "Then 15 × 4 = 50. We add 2.", "15 × 4 = 50"),
+    ("a function's name in prose", "cos 60° × 2 = 1, and log 1000 / 3 = 1, and 1 = 2 sin 30", "cos 60° × 2 = 3", None),
+    ("rounded up or down", "250 ÷ 48 = 6 buses (rounded up), 100 / 12 = 8 boxes (rounded down)",
+     "250 ÷ 48 = 7 buses (rounded up)", "250 ÷ 48 = 7"),
+    ("a compound measure", "2 h 30 min × 2 = 5 h, and 5 ft 10 in = 70 in", "2 h 30 min × 2 = 6 h", None),
+    ("an align row that goes on", "\\begin{align*}\n&12 + 15 + 18 \\\\\n&\\quad + 21 + 24 \\\\\n&= 90\n\\end{align*}",
+     "\\begin{align*}\n&12 + 15 + 18 \\\\\n&+ 21 + 24 \\\\\n&= 100\n\\end{align*}", "= 100"),
+    ("an align row that subtracts", "\\begin{align*}\n&50 - 10 \\\\\n&- 5 \\\\\n&= 35\n\\end{align*}",
+     "\\begin{align*}\n&50 - 10 \\\\\n&- 5 \\\\\n&= 45\n\\end{align*}", None),
+    ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
+     "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
+]
+
+
+@pytest.mark.parametrize("kind,right,wrong,claim", MISREAD, ids=[m[0] for m in MISREAD])
+def test_a_misread_class_is_read_right(kind, right, wrong, claim):
+    assert not flagged(right), (kind, check_solution(right).claims)
+    found = flagged(wrong)
+    if claim is None:
+        assert not found, (kind, check_solution(wrong).claims)
+    else:
+        assert [c for c in found if claim in c] == found and found, (kind, check_solution(wrong).claims)
+
+
+def test_an_estimate_is_not_checked_but_a_far_round_number_is_wrong():
+    [near] = check_solution("7 × 48 ≈ 350").claims
+    assert near.status == "not checked" and "estimate" in near.reason
+    [far] = check_solution("7 × 48 ≈ 500").claims
+    assert far.status == "wrong" and far.certain and far.right == "336"
+    [rounded] = check_solution("1500 + 1499 ≈ 2000").claims  # not rounded to the thousand, and too far off
+    assert rounded.status == "wrong"
+
+
+def test_a_congruence_says_its_modulus():
+    [claim] = [c for c in check_solution("$100 \\equiv 3 \\pmod 7$").claims]
+    assert claim.status == "wrong" and claim.right == "2" and "mod 7" in claim.read_as

@@ -5,9 +5,11 @@ trimmed of the prose around it and flagged when a variable, a function or an ope
 checker does not know takes part in it (`poisoned`: its claim is then not checked):
 
 - scanning away from a relation, a side takes operands and operators; a prose word before a
-  number ends it (`has 25 × 2`), a word joined to an operator (`x + 3`, `f(3)`) poisons it;
+  number ends it (`has 25 × 2`), a word joined to an operator (`x + 3`, `f(3)`) or a function's
+  name (`cos 60° × 2`, `= 2 sin 30°`) poisons it;
 - two numbers side by side never multiply (`1 000` is not read), and an implicit product
-  needs no space between or math mode (`(2) 3 + 4` in prose is a list marker);
+  needs no space between or math mode (`(2) 3 + 4` in prose is a list marker); a side that
+  continues a measure (`2 h 30 min × 2`, `5 ft 10 in`) is not read;
 - on the right, a unit or word after the number ends the side; the tokens after it are kept
   (`after_toks`) so the checker can read a remainder said in words (`= 4 remainder 2`).
 """
@@ -62,6 +64,12 @@ class Chain:
 
 
 _OPERANDS = (NUM, LP, FRAC, SQRT, BINOM, SUBFACT)
+# Function names written in prose: the number after one is its argument (`cos 60° × 2`), the
+# number before one a coefficient (`= 2 sin 30°`), never a value of their own.
+_FUNCTION_WORDS = frozenset(
+    "sin cos tan cot sec csc sinh cosh tanh arcsin arccos arctan log ln lg exp sqrt gcd lcm max min abs "
+    "det floor ceil round".split()
+)
 _ENDS = (NUM, RP, PCT, FACT, UNIT)
 
 
@@ -91,8 +99,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
         if t.kind == WORD:
             first = side[-1] if side else None
             joined = first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space)
-            if joined or depth > 0:
-                poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`
+            if joined or depth > 0 or t.text.lower() in _FUNCTION_WORDS:
+                poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`, `cos 60° × 2`
             else:  # `step 1 = ...`; but in `note that $6084 = 78^2$` math starts after the word
                 after_word = not (first is not None and first.math and not t.math)
             break
@@ -106,7 +114,12 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
             depth -= 1
         if side and not _joins(t, side[-1]):
             # `1 000` is not two numbers, and `3 (4 + 5)` in prose may be a product
-            poisoned = poisoned or (t.kind == NUM and side[-1].kind == NUM) or (t.kind in (NUM, RP) and side[-1].kind == LP)
+            poisoned = (
+                poisoned
+                or (t.kind == NUM and side[-1].kind == NUM)
+                or (t.kind in (NUM, RP, PCT, FACT) and side[-1].kind == LP)
+                or (t.kind == UNIT and t.end > t.start and side[-1].kind == NUM)  # `2 h 30 min × 2`: one duration
+            )
             break
         side.append(t)  # backwards; reversed below
         i -= 1
@@ -132,8 +145,8 @@ def _right_side(toks: list[Tok], rel: int, hi: int) -> tuple[Side, int]:
             break
         if t.kind == WORD:
             last = side[-1] if side else None
-            if last is None or last.kind == OP or depth > 0:
-                poisoned = True  # `= x`, `= 3 + x`, `= (a + b)`
+            if last is None or last.kind == OP or depth > 0 or t.text.lower() in _FUNCTION_WORDS:
+                poisoned = True  # `= x`, `= 3 + x`, `= (a + b)`, `= 2 sin 30°`
             break
         if t.kind in (BREAK, REL):
             break

@@ -30,9 +30,12 @@ a check never waits on a parser. A claim the checker cannot read (a variable, a 
 prose word is not compared with a result), unit conversions (`1 hour = 60 minutes`, `2 hours =
 2 \\times 60`), a whole quotient said in words (`49 \\div 9 = 5` complete cycles; with its
 remainder, `18 \\div 4 = 4 \\text{ remainder } 2` is checked as such), a claim the sentence
-itself rejects (`..., which is not true`), and two bare numbers unless a computation earlier in
+itself rejects (`..., which is not true`), asks (`Is 7 \\times 8 = 54? No.`) or takes back
+(`7 \\times 8 = 54. Wait, ...`), and two bare numbers unless a computation earlier in
 the chain makes the second a result (`3 \\times 4 = 12 = 13` is wrong). A step that starts with
-`=` (an align row, the next display) continues the previous step's last side.
+`=` (an align row, the next display) continues the previous step's last side. A modulus the
+solution states (`(mod 7)`, `\\pmod{7}`, "we work modulo 10", a 12-hour clock) holds from that
+step on: a claim that holds modulo it is right, and `a \\equiv b` is checked against it.
 
 Rounding, a judgement call: a written decimal is right when it is the exact value rounded to
 its number of decimals or cut there (`10/3 = 3.33`, `2/3 = 0.66`; not `10/3 = 3.32`, not
@@ -239,7 +242,9 @@ def _readings(side: Side, rounded: set[str]) -> list[Reading] | Unreadable:
         return exc
 
 
-_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s*\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)(\d+)")
+_MODULUS = re.compile(
+    r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s*\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)(\d+)|\b(\d+)[- ]hour\s+clock"
+)
 _SENTENCE_END = re.compile(r"[.;!?\n]|\\\\|\\\]")
 _DENIAL = re.compile(
     r"\b(?:(?:is|are|was|isn't|not)\s+(?:not\s+)?(?:true|correct|equal|valid|possible|right)|false|untrue|incorrect|"
@@ -249,18 +254,39 @@ _DENIAL = re.compile(
 )
 
 
+_CORRECTION = re.compile(
+    r"[\s.$)]*(?:no\b\s*[,.!]|no,?\s+wait|wait\b|actually\b|oops\b|hmm\b|correction\b|sorry\b|scratch that|"
+    r"let me (?:re|double)|let's (?:re|double)|that's not right|i made)",
+    re.IGNORECASE,
+)
+
+
 def _denied(text: str, end: int) -> bool:
-    """Whether the rest of the sentence after a claim says it does not hold (`1 = \\sqrt{9} +
-    4`, which is not true): a candidate being rejected, not a slip."""
+    """Whether the text right after a claim says it does not hold (`1 = \\sqrt{9} + 4`, which
+    is not true), asks it (`Is 7 \\times 8 = 54? No.`) or takes it back (`7 \\times 8 = 54. Wait,
+    ...`): a candidate being rejected or a slip corrected on the spot, not a slip left standing."""
     rest = text[end:end + 120]
     cut = _SENTENCE_END.search(rest.replace("$", " "))
-    return _DENIAL.search(rest[:cut.start()] if cut else rest) is not None
+    if cut is None:
+        return _DENIAL.search(rest) is not None
+    if _DENIAL.search(rest[:cut.start()]) or cut.group() == "?":
+        return True
+    return _CORRECTION.match(rest, cut.end()) is not None
 
 
-def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None) -> list[Claim]:
-    """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`)."""
+_LETTER_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s+\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)[A-Za-z\\]")
+
+
+def _moduli(text: str) -> tuple[int, ...]:
+    """The moduli a text works in: `(mod 7)`, `\\pmod{7}`, "modulo 7", a 12-hour clock."""
+    found = (m.group(1) or m.group(2) for m in _MODULUS.finditer(text[:MAX_TEXT_CHARS]))
+    return tuple(dict.fromkeys(int(m) for m in found if len(m) <= 12))[:8]
+
+
+def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None, moduli: tuple[int, ...]) -> list[Claim]:
+    """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`);
+    `moduli` are those the solution has worked in up to the end of this step."""
     text, offset = step.text, step.start
-    moduli = tuple(int(m) for m in _MODULUS.findall(text[:MAX_STEP_CHARS])[:8] if len(m) <= 12)
     readings = [_readings(side, rounded) for side in chain.sides]
     head = chain.sides[0]
     if carry is not None and (head.toks or head.start != head.end):
@@ -294,13 +320,15 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
     return claims
 
 
-def _check_step(step: Step, rounded: set[str], carry: _Carry | None, star: bool) -> tuple[list[Claim], _Carry | None]:
+def _check_step(
+    step: Step, rounded: set[str], carry: _Carry | None, star: bool, moduli: tuple[int, ...]
+) -> tuple[list[Claim], _Carry | None]:
     found = chains(tokenize(step.text, star_defined=star))
     if not _STARTS_WITH_RELATION.match(step.text):
         carry = None
     claims = []
     for n, chain in enumerate(found):
-        claims.extend(_chain_claims(chain, step, rounded, carry if n == 0 else None))
+        claims.extend(_chain_claims(chain, step, rounded, carry if n == 0 else None, moduli))
     if not found:
         return claims, None
     last = found[-1].sides[-1]
@@ -320,11 +348,14 @@ def check_solution(text: str, problem: str = "") -> SolutionCheck:
     claims: list[Claim] = []
     truncated = len(text) > MAX_TEXT_CHARS or len(steps) >= MAX_STEPS
     carry: _Carry | None = None
+    moduli = _moduli(problem)
     for step in steps:
         if len(step.text) > MAX_STEP_CHARS:
             truncated, carry = True, None
             continue
-        found, carry = _check_step(step, rounded, carry, star)
+        moduli = tuple(dict.fromkeys(moduli + _moduli(step.text)))[:8]  # `We work mod 10.` holds from there on
+        here = () if _LETTER_MODULUS.search(step.text[:MAX_STEP_CHARS]) else moduli  # `\pmod{n}`: unknown here
+        found, carry = _check_step(step, rounded, carry, star, here)
         claims.extend(found)
         if len(claims) > MAX_CLAIMS:
             claims, truncated = claims[:MAX_CLAIMS], True

@@ -4,7 +4,7 @@
 (thousands separators such as `1,000`, `15,\\!000` and `12\\,000`, decimals, repeating
 decimals `0.\\overline{6}`), operators, brackets (`\\lfloor`/`\\lceil` as the integer part),
 `\\frac`, `\\sqrt`, `\\binom`, percent, factorial and subfactorial (`!5`), relations (`=`,
-`≈`), units, prose words, breaks (sentence ends, other relations, `\\quad`) and poison
+`≈`, `≡`), units, prose words, breaks (sentence ends, other relations, `\\quad`) and poison
 (anything that makes a side unreadable).
 
 What a character means depends on where it is (`judgements.steps.delimiters` finds the math
@@ -76,13 +76,15 @@ _UNIT_TAIL = re.compile(r"/[^\W\d_]+|\^\s*(?:\{\s*[23]\s*\}|[23])|[²³]")
 _PER_UNIT = re.compile(
     r"/(?:[^\W\d_]{2,}|[mgshL])(?![^\W\d_])|/\s*\\(?:text|mbox|mathrm)\s*\{\s*[^\W\d_]+(?:\s[^\W\d_]+)?\s*\}"
 )
+_MODULUS_ARG = re.compile(r"\s*(?:(\{)|(\d+))?")  # after `\pmod`: a group or a number
+_ROW_OPERATOR = re.compile(r"(?:\s|&|\\q?quad\b|\\[,;:! ])*(?:(\+|\\times\b|\\cdot\b|×|·)|(-|−))")
 _CONTINUES = re.compile(r"(?:\\\\|\s)*&?\s*(?:=|\\approx)")
 
 _OPS = {"+": "+", "-": "-", "−": "-", "*": "*", "×": "*", "·": "*", "⋅": "*", "∙": "*", "÷": "/", "/": "/", "^": "^"}
 _OP_COMMANDS = {"times": "*", "cdot": "*", "div": "/"}
 _APPROX = {"approx", "simeq", "thickapprox", "approxeq", "doteq"}
 _BREAK_COMMANDS = {
-    "le", "leq", "ge", "geq", "ne", "neq", "lt", "gt", "ll", "gg", "leqslant", "geqslant", "equiv",
+    "le", "leq", "ge", "geq", "ne", "neq", "lt", "gt", "ll", "gg", "leqslant", "geqslant",
     "implies", "Rightarrow", "Longrightarrow", "rightarrow", "longrightarrow", "to", "iff", "therefore",
     "because", "quad", "qquad", "hline", "newline", "item", "label", "tag", "notag", "nonumber", "sim",
     "in", "notin", "subset", "subseteq", "supset", "supseteq", "mid", "nmid", "parallel", "perp",
@@ -111,7 +113,7 @@ _FRAC_COMMANDS = {"frac", "dfrac", "tfrac", "cfrac"}
 _BINOM_COMMANDS = {"binom", "dbinom", "tbinom"}
 _FLOORS = {"lfloor": (LP, "⌊"), "rfloor": (RP, "⌋"), "lceil": (LP, "⌈"), "rceil": (RP, "⌉")}
 _SPACE_COMMANDS = {",", ";", ":", "!", " ", ">", "enspace", "thinspace", "medspace", "thickspace"}
-_RELS = {"=": "=", "≈": "≈", "≃": "≈"}
+_RELS = {"=": "=", "≈": "≈", "≃": "≈", "≡": "≡"}
 _BREAK_CHARS = set("<>≤≥≠→⇒⟹;?\"#—,.:!`'@")
 _STRANGERS = set("@")  # a symbol no arithmetic uses: between operands, a defined operation
 _CURRENCY = {"€": "€", "£": "£", "¥": "¥", "₹": "₹"}
@@ -239,6 +241,9 @@ class _Scanner:
         if c in "²³":
             self.add(OP, i, i, "^")
             self.add(NUM, i, i + 1, Fraction(2 if c == "²" else 3), text="2" if c == "²" else "3")
+            return i + 1
+        if c in "√∛∜":  # √225, √(81 + 144); a cube or fourth root is not read
+            self.add(SQRT if c == "√" else POISON, i, i + 1, c)
             return i + 1
         if c == "-" and self.is_bullet(text, i):
             self.add(BREAK, i, i + 1)
@@ -432,8 +437,13 @@ class _Scanner:
         if name in ("(", "[", ")", "]"):
             self.space = True
         elif name == "\\":
-            if not _continues(text, j):
+            row = _ROW_OPERATOR.match(text, j, min(j + 64, len(text)))
+            if row and row.group(1):  # `\\ &\quad + 4 + 5`: the sum goes on
+                return row.start(1)
+            if row or not _continues(text, j):
                 self.add(BREAK, i, j)
+            if row:  # `\\ & - 5`: a row that subtracts, or one that starts negative: unread
+                self.add(POISON, row.start(2), row.start(2))
         elif name in _SPACE_COMMANDS:
             self.space = True
         elif name == "%":
@@ -444,6 +454,13 @@ class _Scanner:
             self.add(OP, i, j, _OP_COMMANDS[name])
         elif name in _APPROX:
             self.add(REL, i, j, "≈")
+        elif name == "equiv":
+            self.add(REL, i, j, "≡")
+        elif name == "pmod":  # `\pmod{7}` ends the side before it, argument and all
+            arg = _MODULUS_ARG.match(text, j)
+            end = group_end(text, arg.start(1), MAX_TEXT_GROUP) if arg.group(1) else None
+            j = end if end is not None else arg.end(2) if arg.group(2) else j
+            self.add(BREAK, i, j)
         elif name in _FRAC_COMMANDS:
             self.add(FRAC, i, j)
         elif name in _BINOM_COMMANDS:

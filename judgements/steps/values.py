@@ -14,7 +14,8 @@ a sum of unlike units is marked `mixed`) and how it was read (`read_as`: `14 × 
 which the page shows beside a mark. A side can have several readings (`Reading`):
 `2\\frac{1}{2}` is the mixed number 5/2 or the product 1; a bare `25%` is 0.25 or 25; these are
 all tried, and a claim is wrong only when every one of them is. Square brackets around a
-non-integer may mean its integer part (`\\left[ 22.8 \\right] = 22`): that reading is an
+non-integer may mean its integer part (`\\left[ 22.8 \\right] = 22`), and a percent in a
+computation its number (`60\\% - 45\\% = 15` percentage points): such a reading is an
 `alternative`, which can spare a claim but never condemn one. A reading that assumed something
 (`x` in prose read as ×, a product across a space) says so in `assumed`.
 
@@ -158,12 +159,13 @@ def _whole(a: _Val, what: str) -> int:
     return a.lo.numerator
 
 
-def _factorial(a: _Val) -> _Val:
+def _factorial(a: _Val, step: int = 1) -> _Val:
+    """`n!`, or with `step` 2 the double factorial `n!! = n (n - 2) (n - 4) ...`."""
     n = _whole(a, "factorial")
-    if n > 2 and n * math.log2(n) > MAX_VALUE_BITS:
+    if n > 2 and n * math.log2(n) > MAX_VALUE_BITS * step:
         raise Unreadable("factorial too large")
-    x = Fraction(math.factorial(n))
-    return _Val(x, x, (), a.mixed or bool(a.units), f"{_wrap(a, _ATOM)}!", _POWER)
+    x = Fraction(math.factorial(n) if step == 1 else math.prod(range(n, 0, -step)))
+    return _Val(x, x, (), a.mixed or bool(a.units), f"{_wrap(a, _ATOM)}{'!' * step}", _POWER)
 
 
 def _subfactorial(a: _Val) -> _Val:
@@ -267,7 +269,10 @@ class _Parser:
         value = self.term()
         while self.is_op("+", "-"):
             op = self.take().value
-            value = _add(value, self.term(), 1 if op == "+" else -1)
+            term = self.term()
+            if term.text.endswith("%") and term.prec == _ATOM and not value.text.endswith("%"):
+                self.assumed.append("a percent added to a number read as a share, not as a share of it")  # 100 + 20%
+            value = _add(value, term, 1 if op == "+" else -1)
         return value
 
     def term(self) -> _Val:
@@ -281,6 +286,8 @@ class _Parser:
                 right = self.unary()
                 value = _mul(value, right) if op.value == "*" else _div(value, right)
             elif tok is not None and tok.kind in (NUM, LP, FRAC, SQRT, BINOM):
+                if tok.kind == NUM and value.text.endswith("%"):
+                    raise Unreadable("a number right after %: % may be the remainder operator (`17 % 5`)")
                 value = _mul(value, self.power())  # an implicit product: `3(4)`, `(2)(3)`
             else:
                 return value
@@ -317,7 +324,11 @@ class _Parser:
                 value = _Val(value.lo / 100, value.hi / 100, value.units, value.mixed, f"{_wrap(value, _ATOM)}%", _ATOM)
             elif tok is not None and tok.kind == FACT:
                 self.take()
-                value = _factorial(value)
+                after = self.peek()
+                double = after is not None and after.kind == FACT and after.start == tok.end  # 5!! = 5 × 3 × 1
+                if double:
+                    self.take()
+                value = _factorial(value, 2 if double else 1)
             elif tok is not None and tok.kind == UNIT and not self.exponent:
                 value = self.units(value)
             else:
@@ -354,6 +365,13 @@ class _Parser:
         if tok.kind == FRAC:
             top, bottom = self.group(), self.group(denominator=True)
             return _div(top, bottom, "/")
+        if tok.kind == SQRT and tok.value == "√":  # √225, √(81 + 144): a number or a bracket
+            after = self.peek()
+            if after is not None and after.kind == NUM and not after.space:
+                return _sqrt(_number(self.take(), self.rounded))
+            if after is not None and after.kind == LP and after.value == "(":
+                return _sqrt(self.bracketed(self.take()))
+            raise Unreadable("√ without a number or a bracket after it")
         if tok.kind == SQRT:
             return _sqrt(self.group())
         if tok.kind == BINOM:
@@ -456,6 +474,12 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
             slack = max(abs(v.lo), abs(v.hi)) * ROUNDED_SLACK  # and never further than this from the exact value
             lo, hi = max(d.lo, v.lo - slack), min(d.hi, v.hi + slack)
             readings.append(Reading((lo, hi), None, d.units, d.mixed, assumed, "a decimal written was rounded", d.text))
+        except Unreadable:
+            pass
+    if any(t.kind == PCT for t in toks):  # `60% − 45% = 15` percentage points
+        try:
+            n = _Parser([t for t in toks if t.kind != PCT], rounded, mixed=False).parse()
+            readings.append(Reading((n.lo, n.hi), None, n.units, n.mixed, assumed, "each percent is read as its number", n.text))
         except Unreadable:
             pass
     if parser.saw_square:  # `[22.8]`: maybe the integer part

@@ -6,6 +6,9 @@ that computes is compared with the side that states a result (`14 \\times 12 = 1
 - Right when some reading of each side agrees, exactly or at the written precision (`10/3 =
   3.33`; see the checker's docstring for rounding), or after converting known units
   (`1 foot^2 = 144 inches^2`).
+- After `≈` a round whole number may be rounded to its last non-zero digit (`52 \\times 48
+  \\approx 2500`); one within a tenth of the value may be an estimate made from rounded
+  operands (`7 \\times 48 \\approx 350`): not checked.
 - Not checked when only another meaning of the notation makes it hold: square brackets as the
   integer part (`\\left[ 22.8 \\right] = 22`), `÷` as the whole quotient (`49 \\div 9 = 5`
   complete cycles); or when it is a running total (`12 + 3 = 15 + 1`), a unit conversion, a
@@ -13,9 +16,12 @@ that computes is compared with the side that states a result (`14 \\times 12 = 1
 - A quotient with its remainder said in words (`18 \\div 4 = 4 \\text{ remainder } 2`) is
   checked as such: 4 × 4 + 2 = 18.
 - A result said to be rounded (`1000 / 3 = 333` (rounded down), to the nearest dollar) is
-  compared as with `≈`.
-- In a step that works modulo m (`(mod 7)`, `\\pmod{7}`, "modulo 7"), a whole-number claim
-  that holds modulo m is right (`3 \\cdot 5 = 1`).
+  compared as with `≈`; one said to be rounded up or down may be either whole neighbour
+  (`250 / 48 = 6` buses (rounded up)).
+- Once a solution works modulo m (`(mod 7)`, `\\pmod{7}`, "modulo 7", a 12-hour clock, in
+  this step or an earlier one), a whole-number claim that holds modulo m is right (`3 \\cdot
+  5 = 1`). A congruence `a ≡ b` is checked only against the moduli read: right when it holds
+  modulo one of them, wrong only when there is just one (`16 \\equiv 2 \\pmod 5`).
 - Wrong otherwise, and `certain` when no reading hides another meaning: a reading that
   assumed something (`x` in prose as ×), adds unlike units (`19g + 17h`), or whose units
   could turn the numbers into each other (`0.054 = 5.4 cents`: a factor 100) is not certain,
@@ -42,6 +48,7 @@ _QUOTIENT_WORDS = _REMAINDER_WORDS | {
 }
 # Words after a result that say it is rounded: `=` then means `≈`.
 _ROUNDING_WORDS = {"rounded", "rounding", "round", "approximately", "approx", "about", "roughly", "nearest", "estimated"}
+_UP, _DOWN = {"up", "upward", "upwards", "ceiling"}, {"down", "downward", "downwards", "floor"}  # `= 6` (rounded up)
 _WHOLE_DIVISIONS = ("÷", "\\div", "divided")  # not `/` or `\frac`: those are exact divisions
 
 
@@ -67,7 +74,7 @@ class Link:
     relation: str
     first: bool
     computed_before: bool
-    moduli: tuple[int, ...] = ()  # the step works modulo these (`(mod 7)`, `\\pmod{7}`)
+    moduli: tuple[int, ...] = ()  # the solution works modulo these (`(mod 7)`, `\\pmod{7}`)
 
 
 def number_text(x: Fraction) -> str:
@@ -109,6 +116,16 @@ def _rounds_to(lo: Fraction, hi: Fraction, written: Fraction, ulp: Fraction) -> 
     return low <= k <= high
 
 
+def _round_unit(x: Fraction) -> Fraction:
+    """The unit a whole number may be rounded to, by its trailing zeros (2500: 100; 7: 1)."""
+    if x.denominator != 1 or x == 0:
+        return Fraction(1)
+    n, unit = abs(x.numerator), 1
+    while n % 10 == 0:
+        n, unit = n // 10, unit * 10
+    return Fraction(unit)
+
+
 def consistent(computed: tuple[Fraction, Fraction], written: Reading, relation: str) -> tuple[bool, bool]:
     """(the computed value and the written reading agree, only thanks to rounding)."""
     lo, hi = computed
@@ -116,6 +133,9 @@ def consistent(computed: tuple[Fraction, Fraction], written: Reading, relation: 
     if lo <= whi and wlo <= hi:
         return True, lo != hi or wlo != whi
     ulp = written.ulp
+    if relation == "≈" and ulp == 1 and wlo == whi and _round_unit(wlo) > 1:  # `≈ 2500`: to the hundred, maybe
+        half = _round_unit(wlo) / 2
+        return lo <= wlo + half and wlo - half <= hi, True
     if ulp is None or (relation == "=" and ulp == 1):
         return False, False  # with `=`, a whole number is exact
     if relation == "=" and lo == hi and (lo / ulp).denominator == 1:
@@ -229,9 +249,45 @@ def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...]) -> i
     return None
 
 
+def _congruence(link: Link) -> Verdict:
+    """`a ≡ b`: right when whole readings agree modulo a modulus the solution works in; wrong
+    only when the solution works in exactly one modulus (`16 \\equiv 2 \\pmod 5`: 16 ≡ 1)."""
+    ra, rb = link.ra, link.rb
+    if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
+        return Verdict("not checked", str(ra if isinstance(ra, Unreadable) else rb))
+    if not link.moduli:
+        return Verdict("not checked", "a congruence with no modulus read")
+    whole = [(x, y) for x in ra for y in rb if not x.alternative and not y.alternative]
+    if not whole or any(r.value[0] != r.value[1] or r.value[0].denominator != 1 for pair in whole for r in pair):
+        return Verdict("not checked", "a congruence between numbers that are not whole")
+    c, w = whole[0]
+    if any(_congruent(x, [y], link.moduli) is not None or x.value == y.value for x, y in whole):
+        modulus = next((m for x, y in whole if (m := _congruent(x, [y], link.moduli))), None)
+        return Verdict("right", read_as=f"{c.read_as} (mod {modulus})" if modulus else c.read_as, certain=True)
+    if len(link.moduli) > 1:
+        return Verdict("not checked", f"a congruence, and the solution works modulo {link.moduli}")
+    m = link.moduli[0]
+    right = str(c.value[0].numerator % m)
+    certain = not (c.assumed or w.assumed)
+    if not certain:
+        return Verdict("not checked", f"not marked: the reading assumed {c.assumed or w.assumed}", right, c.read_as)
+    return Verdict("wrong", "", right, f"{c.read_as} (mod {m})", True)
+
+
+def _estimate(computed: tuple[Fraction, Fraction], written: Reading) -> bool:
+    """Whether a written whole round number (`350`) is within a tenth of the value (336): the
+    operands may have been rounded first (`48 ≈ 50`), as in an estimate."""
+    w = written.value[0]
+    if w != written.value[1] or written.ulp != 1 or _round_unit(w) == 1:
+        return False
+    return abs(computed[0] - w) <= abs(w) / 10 and abs(computed[1] - w) <= abs(w) / 10
+
+
 def judge(link: Link, rounded: set[str]) -> Verdict:
     """The verdict on one link; `rounded` collects the written numbers a right claim rounded."""
     a, b, ra, rb, relation = link.a, link.b, link.ra, link.rb, link.relation
+    if relation == "≡":
+        return _congruence(link)
     if relation == "=" and _says(b, _ROUNDING_WORDS):
         relation = "≈"  # `1000 / 3 = 333` (rounded down)
     if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
@@ -244,6 +300,13 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
         return Verdict("not checked", "a number after a word is a label or a quantity")
     computed_side, computed, written = (a, ra, rb) if b.bare or not a.bare else (b, rb, ra)
     primary = [c for c in computed if not c.alternative]
+    up, down = _says(b, _UP), _says(b, _DOWN)
+    if (up or down) and _says(b, _ROUNDING_WORDS):  # `250/48 ≈ 6` buses (rounded up)
+        for c in primary:
+            ends = {math.ceil(c.value[1])} if up else set()
+            ends |= {math.floor(c.value[0])} if down else set()
+            if any(w.value[0] == w.value[1] and w.value[0] in ends for w in written):
+                return Verdict("right", read_as=f"{c.read_as}, rounded {'up' if up else 'down'}", certain=True)
     for c in primary:
         for w in written:
             ok, by_rounding = consistent(c.value, w, relation)
@@ -265,6 +328,8 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
         return quotient
     if relation == "≈" and all(r.ulp is None for r in rb):
         return Verdict("not checked", "an approximation without a written precision")  # 1024 ≈ 10^3
+    if relation == "≈" and any(_estimate(c.value, w) for c in primary for w in written):
+        return Verdict("not checked", "an estimate: a round number near the value")  # 7 × 48 ≈ 350
     lead = first_number(b)
     if lead is not None and not b.bare and any(r.value[0] <= lead.value <= r.value[1] for r in ra):  # type: ignore[operator]
         return Verdict("not checked", "a running total")
