@@ -280,6 +280,9 @@ MISREAD = [
      "\\begin{align*}\n&12 + 15 + 18 \\\\\n&+ 21 + 24 \\\\\n&= 100\n\\end{align*}", "= 100"),
     ("an align row that subtracts", "\\begin{align*}\n&50 - 10 \\\\\n&- 5 \\\\\n&= 35\n\\end{align*}",
      "\\begin{align*}\n&50 - 10 \\\\\n&- 5 \\\\\n&= 45\n\\end{align*}", None),
+    ("scale words", "$1.2 billion ÷ 4 = $300 million, and 5k + 3k = 8k", "1.5 billion / 3 = 600 million",
+     "1.5 billion / 3 = 600"),
+    ("operations said in words", "3 plus 4 times 2 = 11", "3 plus 4 times 2 = 14", None),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

@@ -65,10 +65,11 @@ class Chain:
 
 _OPERANDS = (NUM, LP, FRAC, SQRT, BINOM, SUBFACT)
 # Function names written in prose: the number after one is its argument (`cos 60° × 2`), the
-# number before one a coefficient (`= 2 sin 30°`), never a value of their own.
+# number before one a coefficient (`= 2 sin 30°`), never a value of their own; and operations
+# said in words, whose order is anyone's guess (`3 plus 4 times 2`).
 _FUNCTION_WORDS = frozenset(
     "sin cos tan cot sec csc sinh cosh tanh arcsin arccos arctan log ln lg exp sqrt gcd lcm max min abs "
-    "det floor ceil round".split()
+    "det floor ceil round plus minus".split()
 )
 _ENDS = (NUM, RP, PCT, FACT, UNIT)
 

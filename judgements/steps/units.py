@@ -6,8 +6,9 @@ symbols do (`3 hours × $15/hour` is in dollars), so a claim's two sides can be 
 
 - the same units on both sides (or count nouns such as `apples` against a bare number): the
   numbers alone decide, with certainty;
-- units of one kind that this module knows (length, area, mass, time, volume, money): the
-  values are converted and compared (`1 foot^2 = 144 inches^2`, `$0.054 = 5.4 cents`);
+- units of one kind that this module knows (length, area, mass, time, volume, money, scale
+  words): the values are converted and compared (`1 foot^2 = 144 inches^2`, `$0.054 = 5.4
+  cents`, `1.5 billion / 3 = 500 million`);
 - anything else (`120 km ÷ 2 = 60 km/h`, a sum of unlike units `19g + 17h`): the numbers
   alone may not mean what the claim means, so a mismatch is not a certain slip.
 
@@ -38,6 +39,9 @@ _KNOWN: dict[str, tuple[str, Fraction]] = {
     "pint": ("volume", Fraction(3785411784, 8 * 10**9)), "cup": ("volume", Fraction(3785411784, 16 * 10**9)),
     "dollar": ("money", Fraction(1)), "cent": ("money", Fraction(1, 100)),
     "degree": ("angle", Fraction(1)),
+    "hundred": ("scale", Fraction(100)), "thousand": ("scale", Fraction(10**3)),
+    "million": ("scale", Fraction(10**6)), "billion": ("scale", Fraction(10**9)),
+    "trillion": ("scale", Fraction(10**12)),
 }
 _ALIASES = {
     "mm": "millimeter", "cm": "centimeter", "m": "meter", "km": "kilometer", "metre": "meter",
@@ -47,7 +51,7 @@ _ALIASES = {
     "s": "second", "sec": "second", "min": "minute", "h": "hour", "hr": "hour", "yr": "year",
     "ml": "milliliter", "l": "liter", "litre": "liter", "millilitre": "milliliter", "gal": "gallon",
     "qt": "quart", "pt": "pint", "$": "dollar", "usd": "dollar", "buck": "dollar", "¢": "cent",
-    "°": "degree", "circ": "degree", "€": "euro", "£": "pound sterling", "¥": "yen", "₹": "rupee",
+    "°": "degree", "circ": "degree", "k": "thousand", "€": "euro", "£": "pound sterling", "¥": "yen", "₹": "rupee",
 }
 _POWER_WORDS = {"square": 2, "sq": 2, "cubic": 3, "cu": 3}
 _PER_WORDS = {"per", "a", "an", "each"}
