@@ -84,7 +84,7 @@ def surface(text: str) -> str:
     """Drop what carries no mathematical meaning (docs/answers.md, "Surface")."""
     text = unicodedata.normalize("NFKC", _UNICODE_RE.sub(lambda m: _UNICODE[m.group()], text))
     text = re.sub(r"\s+", " ", text)
-    text = _strip_wrappers(text)
+    text = _strip_wrappers(re.sub(r"(?<!\\)\.\s*$", "", text))  # a full stop ends a sentence, not a unit
     text = _GLUE_RE.sub("", text)
     text = _SPACING_RE.sub(" ", text)
     text = _SIZING_RE.sub("", text)
