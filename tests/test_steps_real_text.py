@@ -283,6 +283,8 @@ MISREAD = [
     ("scale words", "$1.2 billion ÷ 4 = $300 million, and 5k + 3k = 8k", "1.5 billion / 3 = 600 million",
      "1.5 billion / 3 = 600"),
     ("operations said in words", "3 plus 4 times 2 = 11", "3 plus 4 times 2 = 14", None),
+    ("a label before a number in math", "\\[ (3)\\; 2 \\times 5 = 10 \\]\n\\( \\log_{10} 1000 = 5 + 3 - 5 \\)",
+     "\\[ (3)\\; 2 \\times 5 = 11 \\]", None),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

@@ -81,6 +81,8 @@ def _joins(left: Tok, right: Tok) -> bool:
             return False  # two numbers side by side, or `5 apples (4)` in prose: not a product
         if left.kind == NUM and right.kind == FRAC:
             return True  # a mixed number or a product; both readings are tried
+        if left.kind == RP and right.kind == NUM and right.space:
+            return False  # `\[ (3)\; 2 \times 5 \]` in math: a label or a product, not read
         return not right.space or right.math
     return True
 
@@ -120,6 +122,7 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
                 or (t.kind == NUM and side[-1].kind == NUM)
                 or (t.kind in (NUM, RP, PCT, FACT) and side[-1].kind == LP)
                 or (t.kind == UNIT and t.end > t.start and side[-1].kind == NUM)  # `2 h 30 min × 2`: one duration
+                or (t.kind == RP and side[-1].kind == NUM and side[-1].math)  # `\log_{10} 1000`, `(3)\; 2`
             )
             break
         side.append(t)  # backwards; reversed below
