@@ -103,7 +103,18 @@ def _parse(latex: str) -> Any:
     bounded = [p for p in parsed if isinstance(p, str) or _size_bits(p, [5000]) <= MAX_RESULT_BITS]
     if len(bounded) < len(parsed) or not any(not isinstance(p, str) for p in bounded):
         return _UNPARSEABLE
-    return bounded
+    return [_imaginary_unit(p) for p in bounded]
+
+
+def _imaginary_unit(expr: Any) -> Any:
+    """`i` read as the imaginary unit (math-verify reads it as a variable): final answers use
+    it for nothing else, and `(1+i)^2` should equal `2i`."""
+    import sympy
+
+    if not isinstance(expr, sympy.Basic):
+        return expr
+    units = {s: sympy.I for s in expr.free_symbols if getattr(s, "name", "") == "i"}
+    return expr.xreplace(units) if units else expr
 
 
 # Positive, irregular points: inside the domains of sqrt and log, unlikely to be special.
