@@ -285,6 +285,8 @@ MISREAD = [
     ("operations said in words", "3 plus 4 times 2 = 11", "3 plus 4 times 2 = 14", None),
     ("a label before a number in math", "\\[ (3)\\; 2 \\times 5 = 10 \\]\n\\( \\log_{10} 1000 = 5 + 3 - 5 \\)",
      "\\[ (3)\\; 2 \\times 5 = 11 \\]", None),
+    ("a unit letter glued to a number", "Let m be the marbles: 4m + 2m = 30, so m = 5; and 6s - 2s = 12.",
+     "5 m + 3 m = 9 m", "5 m + 3 m = 9"),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

@@ -366,7 +366,9 @@ class _Scanner:
         if w:  # letters glued to the number: 5cm is a unit, 2x or 6S a variable, 3rd a label
             word = w.group()
             is_unit = not self.math and (word in _ATTACHED_UNITS or word == "L")  # 6S: a variable
-            self.add(UNIT if is_unit and word.lower() not in _ORDINALS else POISON, j, w.end())
+            unit = self.add(UNIT if is_unit and word.lower() not in _ORDINALS else POISON, j, w.end())
+            if unit.kind == UNIT and len(word) == 1:  # 4m + 2m = 30: metres, or a variable m
+                unit.assumed = f"{word} glued to a number read as a unit, not a variable"
             return w.end()
         return j
 

@@ -338,7 +338,10 @@ class _Parser:
         """The unit words after a value, multiplied into its units (`12^2 \\mbox{ inches}^2`)."""
         texts = []
         while self.peek() is not None and self.peek().kind == UNIT:  # type: ignore[union-attr]
-            texts.append(self.take().text)
+            tok = self.take()
+            texts.append(tok.text)
+            if tok.assumed:
+                self.assumed.append(tok.assumed)
         if not texts:
             return value
         units = multiply(value.units, unit_powers(texts))
@@ -436,14 +439,15 @@ def _bare_readings(side: Side, rounded: frozenset[str]) -> list[Reading]:
     value = (v.lo, v.hi) if sign == 1 else (-v.hi, -v.lo)
     ulp = None if number.exact else Fraction(1, 10**number.decimals)
     units = unit_powers([t.text for t in side.toks if t.kind == UNIT])
+    assumed = "; ".join(t.assumed for t in side.toks if t.kind == UNIT and t.assumed)
     text = ("−" if sign < 0 else "") + number.text
     if core[-1].kind == PCT:  # 25% is 0.25 or, as a label of `x \times 100`, 25
         share = (value[0] / 100, value[1] / 100)
         return [
-            Reading(share, ulp / 100 if ulp else None, units, read_as=f"{text}%"),
-            Reading(value, ulp, units, read_as=text),
+            Reading(share, ulp / 100 if ulp else None, units, assumed=assumed, read_as=f"{text}%"),
+            Reading(value, ulp, units, assumed=assumed, read_as=text),
         ]
-    return [Reading(value, ulp, units, read_as=text)]
+    return [Reading(value, ulp, units, assumed=assumed, read_as=text)]
 
 
 def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Reading]:

@@ -158,10 +158,10 @@ def _measure(units: Units) -> Units:
 
 def _doubt(c: Reading, w: Reading) -> str:
     """Why a mismatch between these readings may not be a slip ("" when it is one for sure)."""
-    if c.assumed or w.assumed:
-        return f"the reading assumed {c.assumed or w.assumed}"
     if c.mixed or w.mixed:
         return "it adds quantities in unlike units, so the numbers alone may not be what is meant"
+    if c.assumed or w.assumed:
+        return f"the reading assumed {c.assumed or w.assumed}"
     cu, wu = _measure(c.units), _measure(w.units)
     if cu == wu:
         return ""
