@@ -88,7 +88,9 @@ def _last_boxed(text: str) -> str | None:
     start, _, content = boxes[-1]
     parts = [content]
     for prev_start, prev_end, prev_content in reversed(boxes[:-1]):
-        if prev_end > start or not _BOX_SEPARATOR_RE.match(text[prev_end:start]):
+        between = text[prev_end:start]
+        # Only a separator that says "list" (`,`, `and`, `\quad`...): `\boxed{1} \boxed{2}` is the last box.
+        if prev_end > start or not _BOX_SEPARATOR_RE.match(between) or not re.search(r"[,;]|and|or|quad", between):
             break
         parts.insert(0, prev_content)
         start = prev_start
@@ -151,7 +153,8 @@ def extract_answer(text: str) -> str | None:
        and `\\}` ignored), or of `\\boxed 5` (up to the closing `$`, `\\]`, `\\)` or the end of
        the line); empty boxes and a last box cut off before its closing brace are skipped;
        boxes just before it that nothing but separators (`,`, `and`, `or`, `\\quad`, `$`, space)
-       on the same line part from it join it as a list (`\\boxed{2} and \\boxed{3}` -> `2, 3`);
+       on the same line part from it, one of them a `,`, `and`, `or` or `\\quad`, join it as a
+       list (`\\boxed{2} and \\boxed{3}` -> `2, 3`, but `\\boxed{1} \\boxed{2}` -> `2`);
     2. else what follows the last "the answer is" / "final answer is" / "Answer:" at the start
        of a line / "Final Answer:" (case-insensitive, `**` allowed around "Answer"): a whole
        `$...$`, `\\(...\\)` or `\\[...\\]` formula if one starts there (a `$` before a digit
