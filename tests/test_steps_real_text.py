@@ -287,6 +287,8 @@ MISREAD = [
      "\\[ (3)\\; 2 \\times 5 = 11 \\]", None),
     ("a unit letter glued to a number", "Let m be the marbles: 4m + 2m = 30, so m = 5; and 6s - 2s = 12.",
      "5 m + 3 m = 9 m", "5 m + 3 m = 9"),
+    ("a fraction after a division", "6 ÷ 1/2 = 12 half-cups, and 3/4 ÷ 1/2 = 3/2", "6 ÷ 1/2 = 10", "6 ÷ 1/2 = 10"),
+    ("a division read either way", "6 ÷ 1/2 = 12", "6 ÷ 1/2 = 3", None),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

@@ -15,8 +15,9 @@ which the page shows beside a mark. A side can have several readings (`Reading`)
 `2\\frac{1}{2}` is the mixed number 5/2 or the product 1; a bare `25%` is 0.25 or 25; these are
 all tried, and a claim is wrong only when every one of them is. Square brackets around a
 non-integer may mean its integer part (`\\left[ 22.8 \\right] = 22`), and a percent in a
-computation its number (`60\\% - 45\\% = 15` percentage points): such a reading is an
-`alternative`, which can spare a claim but never condemn one. A reading that assumed something
+computation its number (`60\\% - 45\\% = 15` percentage points), and a slash divide all that
+comes before it (`6 \\div 1/2` as 6 ÷ 1 ÷ 2, where a person reads the fraction 1/2 first):
+such a reading is an `alternative`, which can spare a claim but never condemn one. A reading that assumed something
 (`x` in prose read as ×, a product across a space) says so in `assumed`.
 
 Bounds, so that `10^{10^{10}}`, `99999!` or a 200,000-digit number return at once as
@@ -30,7 +31,7 @@ the claim is then "not checked", never "wrong".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from judgements.steps.chains import Side
@@ -492,7 +493,35 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
             readings.append(Reading((f.lo, f.hi), None, f.units, f.mixed, assumed, "[...] read as the integer part", f.text))
         except Unreadable:
             pass
+    grouped = _tight_fractions(toks)
+    if grouped is not None:  # `6 ÷ 1/2`: the fraction 1/2 first; 6 ÷ 1 ÷ 2 can only spare the claim
+        g = _Parser(grouped, rounded, mixed=False).parse()
+        divides = "a slash divides all that comes before it"
+        readings = [Reading((g.lo, g.hi), ulp, g.units, g.mixed, assumed, read_as=g.text)] + [
+            replace(r, alternative=r.alternative or divides) for r in readings
+        ]
     return readings
+
+
+def _tight_fractions(toks: list[Tok]) -> list[Tok] | None:
+    """The tokens with each whole fraction written tight (`1/2`) right after a division put in
+    brackets, or None when there is none: `6 ÷ 1/2` is 6 ÷ (1/2) as a person reads it."""
+    out: list[Tok] = []
+    i, found = 0, False
+    while i < len(toks):
+        t = toks[i]
+        out.append(t)
+        rest = toks[i + 1:i + 4]
+        if (
+            t.kind == OP and t.value == "/" and len(rest) == 3 and [r.kind for r in rest] == [NUM, OP, NUM]
+            and rest[1].value == "/" and not rest[1].space and not rest[2].space
+            and not rest[0].decimals and not rest[2].decimals
+        ):
+            out += [Tok(LP, rest[0].start, rest[0].start, "("), *rest, Tok(RP, rest[2].end, rest[2].end, ")")]
+            i, found = i + 4, True
+            continue
+        i += 1
+    return out if found else None
 
 
 def first_number(side: Side) -> Tok | None:
