@@ -59,6 +59,7 @@ _ALIASES = (
     (re.compile(r"\\\$|\\(?:dollars?|euro)\b"), ""),
     (re.compile(r"\$|^USD\s*"), ""),  # a `$` left over: currency, or half of a formula
     (re.compile(r"\+\\infty"), r"\\infty"),
+    (re.compile(r"^(?:\\(?:approx|sim|simeq)(?![A-Za-z])|=)\s*"), ""),  # `\approx 2.5`, `= 7`: the value after the sign
     (re.compile(r"\\varnothing(?![A-Za-z])|\\\{\s*\\\}"), r"\\emptyset"),
     (re.compile(r"\binfinity\b", re.IGNORECASE), r"\\infty "),
     (re.compile(r"(?:\\text\s*\{\s*)?\ball real numbers\b(?:\s*\})?", re.IGNORECASE), r"\\mathbb{R}"),
