@@ -495,6 +495,7 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
             pass
     grouped = _tight_fractions(toks)
     if grouped is not None:  # `6 ÷ 1/2`: the fraction 1/2 first; 6 ÷ 1 ÷ 2 can only spare the claim
+        # (`9^1/2` raises Unreadable here: a fractional power)
         g = _Parser(grouped, rounded, mixed=False).parse()
         divides = "a slash divides all that comes before it"
         readings = [Reading((g.lo, g.hi), ulp, g.units, g.mixed, assumed, read_as=g.text)] + [
@@ -504,16 +505,19 @@ def side_readings(side: Side, rounded: frozenset[str] = frozenset()) -> list[Rea
 
 
 def _tight_fractions(toks: list[Tok]) -> list[Tok] | None:
-    """The tokens with each whole fraction written tight (`1/2`) right after a division put in
-    brackets, or None when there is none: `6 ÷ 1/2` is 6 ÷ (1/2) as a person reads it."""
+    """The tokens with each whole fraction written tight (`1/2`) right after a division or a
+    power put in brackets, or None when there is none: `6 ÷ 1/2` is 6 ÷ (1/2) as a person reads
+    it, and `9^1/2` is 9^(1/2), a root this module does not read."""
     out: list[Tok] = []
     i, found = 0, False
     while i < len(toks):
         t = toks[i]
         out.append(t)
         rest = toks[i + 1:i + 4]
-        if (
-            t.kind == OP and t.value == "/" and len(rest) == 3 and [r.kind for r in rest] == [NUM, OP, NUM]
+        after = toks[i + 4] if i + 4 < len(toks) else None  # `3^7/3^3`: no fraction there
+        binds = after is not None and (after.kind in (FACT, PCT) or after.kind == OP and after.value == "^")
+        if not binds and (
+            t.kind == OP and t.value in ("/", "^") and len(rest) == 3 and [r.kind for r in rest] == [NUM, OP, NUM]
             and rest[1].value == "/" and not rest[1].space and not rest[2].space
             and not rest[0].decimals and not rest[2].decimals
         ):
