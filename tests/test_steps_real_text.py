@@ -290,6 +290,8 @@ MISREAD = [
     ("a fraction after a division", "6 ÷ 1/2 = 12 half-cups, and 3/4 ÷ 1/2 = 3/2", "6 ÷ 1/2 = 10", "6 ÷ 1/2 = 10"),
     ("a division read either way", "6 ÷ 1/2 = 12", "6 ÷ 1/2 = 3", None),
     ("a power of a fraction with a slash", "9^1/2 = 3, and $3^7/3^3 = 3^4$", "$3^7/3^3 = 3^5$", "3^7/3^3 = 3^5"),
+    ("a comma between digits that groups nothing", "2,5 × 4 = 10, and Rs. 1,50,000 × 10% = Rs. 15,000",
+     "2,5 × 4 = 11", None),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

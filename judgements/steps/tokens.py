@@ -23,7 +23,8 @@ and tells a math `$` from money):
   `*` when the text defines `a * b`) is an operator of the problem's own: poison. Elsewhere
   (`$\\bullet$ Brazil`) it ends the side.
 - Outside math a hyphen between digits without spaces is a range or a date (`2019-2020`),
-  `!` is an exclamation, `:` between digits a ratio or a time.
+  `!` is an exclamation, `:` between digits a ratio or a time. A comma between digits that
+  does not group thousands (`2,5`, `1,2`) is a decimal comma or a list: unread.
 """
 
 from __future__ import annotations
@@ -275,6 +276,9 @@ class _Scanner:
             return self.bang(text, i)
         if c == ":" and i + 1 < n and text[i + 1].isdigit() and i and text[i - 1].isdigit():
             self.add(POISON, i, i + 1)
+            return i + 1
+        if c == "," and 0 < i < n - 1 and text[i - 1].isdigit() and text[i + 1].isdigit():
+            self.add(POISON, i, i + 1)  # 2,5: a decimal comma, or a list with no space (not 1,000)
             return i + 1
         if c in _CURRENCY:
             self.currency, self.space = (_CURRENCY[c], i + 1), True
