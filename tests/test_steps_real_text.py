@@ -292,6 +292,9 @@ MISREAD = [
     ("a power of a fraction with a slash", "9^1/2 = 3, and $3^7/3^3 = 3^4$", "$3^7/3^3 = 3^5$", "3^7/3^3 = 3^5"),
     ("a comma between digits that groups nothing", "2,5 × 4 = 10, and Rs. 1,50,000 × 10% = Rs. 15,000",
      "2,5 × 4 = 11", None),
+    ("a fraction after a word", "The sum of 1/2 and 1/4 = 3/4; from 1/15 to 1/20 = 5 days; half of 3/4 = 3/8",
+     "$\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}$", "\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}"),
+    ("an operation said in one word", "twice 3 + 1 = 7, double 2 × 5 = 20", "twice 3 + 1 = 9", None),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

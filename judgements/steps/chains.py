@@ -51,6 +51,16 @@ class Side:
         return len(core) >= 1 and core[0].kind == NUM and all(t.kind == PCT for t in core[1:]) and len(core) <= 2
 
     @property
+    def fraction(self) -> bool:
+        """A number written as a fraction, `3/4` (no spaces), and nothing else."""
+        core = self.core
+        return (
+            len(core) == 3 and core[0].kind == NUM and core[2].kind == NUM and core[1].kind == OP
+            and core[1].value == "/" and not core[1].space and not core[2].space
+            and not core[0].decimals and not core[2].decimals
+        )
+
+    @property
     def has_unit(self) -> bool:
         return any(t.kind in (UNIT, PCT) for t in self.toks)
 
@@ -69,7 +79,7 @@ _OPERANDS = (NUM, LP, FRAC, SQRT, BINOM, SUBFACT)
 # said in words, whose order is anyone's guess (`3 plus 4 times 2`).
 _FUNCTION_WORDS = frozenset(
     "sin cos tan cot sec csc sinh cosh tanh arcsin arccos arctan log ln lg exp sqrt gcd lcm max min abs "
-    "det floor ceil round plus minus".split()
+    "det floor ceil round plus minus twice double triple thrice quadruple halve".split()
 )
 _ENDS = (NUM, RP, PCT, FACT, UNIT)
 

@@ -296,7 +296,7 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
         return Verdict("not checked", "two numbers, no computation")
     if a.bare and b.bare and (a.has_unit or b.has_unit):
         return Verdict("not checked", "a unit conversion")
-    if a.bare and link.first and a.after_word:
+    if (a.bare or a.fraction) and link.first and a.after_word:  # `the sum of 1/2 and 1/4 = 3/4`
         return Verdict("not checked", "a number after a word is a label or a quantity")
     computed_side, computed, written = (a, ra, rb) if b.bare or not a.bare else (b, rb, ra)
     primary = [c for c in computed if not c.alternative]
