@@ -295,6 +295,8 @@ MISREAD = [
     ("a fraction after a word", "The sum of 1/2 and 1/4 = 3/4; from 1/15 to 1/20 = 5 days; half of 3/4 = 3/8",
      "$\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}$", "\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}"),
     ("an operation said in one word", "twice 3 + 1 = 7, double 2 × 5 = 20", "twice 3 + 1 = 9", None),
+    ("an operation in two words", "5 less than 3 × 6 = 13; 20 increased by 3 × 2 = 26; 7 added to 3 × 2 = 13",
+     "She has more than 3 × 4 = 13 apples", "3 × 4 = 13"),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
 ]

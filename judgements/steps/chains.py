@@ -5,8 +5,8 @@ trimmed of the prose around it and flagged when a variable, a function or an ope
 checker does not know takes part in it (`poisoned`: its claim is then not checked):
 
 - scanning away from a relation, a side takes operands and operators; a prose word before a
-  number ends it (`has 25 × 2`), a word joined to an operator (`x + 3`, `f(3)`) or a function's
-  name (`cos 60° × 2`, `= 2 sin 30°`) poisons it;
+  number ends it (`has 25 × 2`), a word joined to an operator (`x + 3`, `f(3)`), a function's
+  name (`cos 60° × 2`, `= 2 sin 30°`) or an operation in words (`5 less than 3 × 6`) poisons it;
 - two numbers side by side never multiply (`1 000` is not read), and an implicit product
   needs no space between or math mode (`(2) 3 + 4` in prose is a list marker); a side that
   continues a measure (`2 h 30 min × 2`, `5 ft 10 in`) is not read;
@@ -84,6 +84,24 @@ _FUNCTION_WORDS = frozenset(
 _ENDS = (NUM, RP, PCT, FACT, UNIT)
 
 
+# Operations said in two words after a number: `5 less than 3 × 6`, `20 increased by 3 × 2`.
+_VERBAL_OPERATIONS = {
+    "than": {"less", "more", "fewer", "greater", "larger", "smaller"},
+    "by": {"increased", "decreased", "reduced", "multiplied", "raised", "lowered"},
+    "to": {"added"},
+    "from": {"subtracted", "taken"},
+}
+
+
+def _verbal_operation(toks: list[Tok], i: int) -> bool:
+    """Whether the word `toks[i]` ends an operation said in words after a number (`5 less than`)."""
+    verbs = _VERBAL_OPERATIONS.get(toks[i].text.lower())
+    return (
+        verbs is not None and i >= 2 and toks[i - 1].kind in (WORD, UNIT) and toks[i - 1].text.lower() in verbs
+        and toks[i - 2].kind in (NUM, UNIT, PCT, RP)
+    )
+
+
 def _joins(left: Tok, right: Tok) -> bool:
     """Whether two neighbouring tokens belong to one side (juxtaposition is checked here)."""
     if left.kind in _ENDS and right.kind in _OPERANDS:
@@ -112,8 +130,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
         if t.kind == WORD:
             first = side[-1] if side else None
             joined = first is None or first.kind in (OP, RP, PCT, FACT) or (first.kind == LP and not first.space)
-            if joined or depth > 0 or t.text.lower() in _FUNCTION_WORDS:
-                poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`, `cos 60° × 2`
+            if joined or depth > 0 or t.text.lower() in _FUNCTION_WORDS or _verbal_operation(toks, i):
+                poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`, `cos 60° × 2`, `5 less than 3 × 6`
             else:  # `step 1 = ...`; but in `note that $6084 = 78^2$` math starts after the word
                 after_word = not (first is not None and first.math and not t.math)
             break
