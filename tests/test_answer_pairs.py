@@ -11,6 +11,7 @@ docs/answers.md.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,16 @@ def test_vote_clusters_the_table_s_forms(answers: list[str], winner: str, count:
     vote = majority_vote(answers, timeout_s=20.0)
     assert vote.count == count
     assert vote.answer is not None and equivalent(vote.answer, winner, timeout_s=10.0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\n" * 200_000 + "x", " \n\t" * 70_000 + "Answer: 1", "final " * 40_000, r"\boxed{1}, " * 20_000,
+     "the answer is $" + " $5" * 50_000, "1/" * 100_000],
+    ids=["newlines", "blank-lines", "finals", "boxes", "dollars", "slashes"],
+)
+def test_extraction_stays_linear_on_long_texts(text: str) -> None:
+    # A line-start pattern that could span newlines once took minutes on 200,000 of them.
+    start = time.monotonic()
+    extract_answer(text)
+    assert time.monotonic() - start < 5.0

@@ -13,7 +13,7 @@ from judgements.latex import brace_pairs
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _ANSWER_IS_RE = re.compile(
-    r"(?:\bthe|\bfinal)\s+answer\s+is\b\s*:?|(?P<label>(?:^[#>\s]*|\bfinal\s+)\**answer\**\s*:\**)",
+    r"(?:\bthe|\bfinal)\s+answer\s+is\b\s*:?|(?P<label>(?:^[#> \t]*|\bfinal\s+)\**answer\**\s*:\**)",
     re.IGNORECASE | re.MULTILINE,
 )
 # What may part boxes that state one answer together: `\boxed{2}, \boxed{3}`, `$\boxed{1}$ and $\boxed{2}$`.
