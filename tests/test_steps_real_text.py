@@ -258,6 +258,8 @@ MISREAD = [
     ("double factorial", "$5!! = 5 \\cdot 3 \\cdot 1 = 15$", "$5!! = 14$", "5!! = 14"),
     ("a modulus stated in an earlier step", "We work modulo 10.\n\n$3^4 = 81 = 1$",
      "We work modulo 10.\n\n$3^4 = 81 = 3$", "81 = 3"),
+    ("a modulus stated earlier excuses only residues", "We look at parity mod 2.\n\nThen $7^2 = 49 = 1$.",
+     "We look at parity mod 2.\n\nThen 7 × 8 = 54.", "7 × 8 = 54"),
     ("a 12-hour clock", "On a 12-hour clock, 9 + 5 = 2.", "On a 12-hour clock, 9 + 5 = 3.", "9 + 5 = 3"),
     ("a congruence", "$2^4 = 16 \\equiv 1 \\pmod 5$", "$2^4 = 16 \\equiv 2 \\pmod 5$", "16 \\equiv 2"),
     ("a congruence with no modulus", "$10 \\equiv 3$ and $100 \\equiv 2$", "$10 \\equiv 4$", None),

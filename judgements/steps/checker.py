@@ -277,15 +277,19 @@ def _denied(text: str, end: int) -> bool:
 _LETTER_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s+\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)[A-Za-z\\]")
 
 
+_Moduli = tuple[tuple[int, ...], tuple[int, ...]]
+"""The moduli a step states, and those only earlier steps stated."""
+
+
 def _moduli(text: str) -> tuple[int, ...]:
     """The moduli a text works in: `(mod 7)`, `\\pmod{7}`, "modulo 7", a 12-hour clock."""
     found = (m.group(1) or m.group(2) for m in _MODULUS.finditer(text[:MAX_TEXT_CHARS]))
     return tuple(dict.fromkeys(int(m) for m in found if len(m) <= 12))[:8]
 
 
-def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None, moduli: tuple[int, ...]) -> list[Claim]:
+def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | None, moduli: _Moduli) -> list[Claim]:
     """The claims of one chain; `carry` stands in for an empty first side (`= 18 - 9 + 1`);
-    `moduli` are those the solution has worked in up to the end of this step."""
+    `moduli` are those this step states and those earlier steps did."""
     text, offset = step.text, step.start
     readings = [_readings(side, rounded) for side in chain.sides]
     head = chain.sides[0]
@@ -308,7 +312,7 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
         else:
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
-        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, moduli), rounded)
+        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, *moduli), rounded)
         if verdict.status == "wrong" and _denied(text, end):
             verdict = Verdict("not checked", "the text itself says it does not hold", verdict.right, verdict.read_as)
         claims.append(
@@ -321,7 +325,7 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
 
 
 def _check_step(
-    step: Step, rounded: set[str], carry: _Carry | None, star: bool, moduli: tuple[int, ...]
+    step: Step, rounded: set[str], carry: _Carry | None, star: bool, moduli: _Moduli
 ) -> tuple[list[Claim], _Carry | None]:
     found = chains(tokenize(step.text, star_defined=star))
     if not _STARTS_WITH_RELATION.match(step.text):
@@ -348,13 +352,15 @@ def check_solution(text: str, problem: str = "") -> SolutionCheck:
     claims: list[Claim] = []
     truncated = len(text) > MAX_TEXT_CHARS or len(steps) >= MAX_STEPS
     carry: _Carry | None = None
-    moduli = _moduli(problem)
+    earlier = _moduli(problem)
     for step in steps:
         if len(step.text) > MAX_STEP_CHARS:
             truncated, carry = True, None
             continue
-        moduli = tuple(dict.fromkeys(moduli + _moduli(step.text)))[:8]  # `We work mod 10.` holds from there on
-        here = () if _LETTER_MODULUS.search(step.text[:MAX_STEP_CHARS]) else moduli  # `\pmod{n}`: unknown here
+        own = _moduli(step.text)
+        carried = tuple(m for m in earlier if m not in own)  # `We work mod 10.` holds from there on
+        earlier = tuple(dict.fromkeys(earlier + own))[:8]
+        here = ((), ()) if _LETTER_MODULUS.search(step.text[:MAX_STEP_CHARS]) else (own, carried)  # `\pmod{n}`
         found, carry = _check_step(step, rounded, carry, star, here)
         claims.extend(found)
         if len(claims) > MAX_CLAIMS:

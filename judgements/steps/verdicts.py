@@ -74,7 +74,8 @@ class Link:
     relation: str
     first: bool
     computed_before: bool
-    moduli: tuple[int, ...] = ()  # the solution works modulo these (`(mod 7)`, `\\pmod{7}`)
+    moduli: tuple[int, ...] = ()  # the step works modulo these (`(mod 7)`, `\\pmod{7}`)
+    carried: tuple[int, ...] = ()  # and earlier steps stated these (`We work mod 10.`)
 
 
 def number_text(x: Fraction) -> str:
@@ -236,15 +237,20 @@ def _quotient(link: Link, computed_side: Side, written: list[Reading]) -> Verdic
     return None
 
 
-def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...]) -> int | None:
-    """The modulus under which the computed and a written whole number agree, if any."""
+def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...], residue: bool = False) -> int | None:
+    """The modulus under which the computed and a written whole number agree, if any; with
+    `residue`, only where the written number is a residue and the computed one is not (`81 = 1`
+    with mod 10 stated steps before, but not `7 \\times 8 = 54` after a word on parity)."""
     lo, hi = c.value
     if lo != hi or lo.denominator != 1:
         return None
     for w in written:
         if w.value[0] == w.value[1] and w.value[0].denominator == 1:
+            x = w.value[0].numerator
             for m in moduli:
-                if m > 1 and (lo.numerator - w.value[0].numerator) % m == 0:
+                if residue and not (0 <= x < m and not 0 <= lo.numerator < m):
+                    continue
+                if m > 1 and (lo.numerator - x) % m == 0:
                     return m
     return None
 
@@ -255,18 +261,19 @@ def _congruence(link: Link) -> Verdict:
     ra, rb = link.ra, link.rb
     if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
         return Verdict("not checked", str(ra if isinstance(ra, Unreadable) else rb))
-    if not link.moduli:
+    moduli = link.moduli + link.carried
+    if not moduli:
         return Verdict("not checked", "a congruence with no modulus read")
     whole = [(x, y) for x in ra for y in rb if not x.alternative and not y.alternative]
     if not whole or any(r.value[0] != r.value[1] or r.value[0].denominator != 1 for pair in whole for r in pair):
         return Verdict("not checked", "a congruence between numbers that are not whole")
     c, w = whole[0]
-    if any(_congruent(x, [y], link.moduli) is not None or x.value == y.value for x, y in whole):
-        modulus = next((m for x, y in whole if (m := _congruent(x, [y], link.moduli))), None)
+    if any(_congruent(x, [y], moduli) is not None or x.value == y.value for x, y in whole):
+        modulus = next((m for x, y in whole if (m := _congruent(x, [y], moduli))), None)
         return Verdict("right", read_as=f"{c.read_as} (mod {modulus})" if modulus else c.read_as, certain=True)
-    if len(link.moduli) > 1:
-        return Verdict("not checked", f"a congruence, and the solution works modulo {link.moduli}")
-    m = link.moduli[0]
+    if len(moduli) > 1:
+        return Verdict("not checked", f"a congruence, and the solution works modulo {moduli}")
+    m = moduli[0]
     right = str(c.value[0].numerator % m)
     certain = not (c.assumed or w.assumed)
     if not certain:
@@ -336,7 +343,7 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
     if {w.lower() for w in b.after} & _REMAINDER_WORDS:
         return Verdict("not checked", "a division with a remainder")  # 100 \div 7 = 14 R 2
     c, w = primary[0], written[0]
-    modulus = _congruent(c, written, link.moduli)
+    modulus = _congruent(c, written, link.moduli) or _congruent(c, written, link.carried, residue=True)
     if modulus is not None:
         return Verdict("right", read_as=f"{c.read_as} (mod {modulus})", certain=True)
     right = value_text(c.value)
