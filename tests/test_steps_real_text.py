@@ -295,7 +295,7 @@ MISREAD = [
     ("a comma between digits that groups nothing", "2,5 × 4 = 10, and Rs. 1,50,000 × 10% = Rs. 15,000",
      "2,5 × 4 = 11", None),
     ("a fraction after a word", "The sum of 1/2 and 1/4 = 3/4; from 1/15 to 1/20 = 5 days; half of 3/4 = 3/8",
-     "$\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}$", "\\frac{1}{2} + \\frac{1}{4} = \\frac{2}{4}"),
+     "She ate 3/8 = 0.325 of the pizza", "3/8 = 0.325"),
     ("an operation said in one word", "twice 3 + 1 = 7, double 2 × 5 = 20", "twice 3 + 1 = 9", None),
     ("an operation in two words", "5 less than 3 × 6 = 13; 20 increased by 3 × 2 = 26; 7 added to 3 × 2 = 13",
      "She has more than 3 × 4 = 13 apples", "3 × 4 = 13"),

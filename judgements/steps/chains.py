@@ -35,6 +35,7 @@ class Side:
     end: int
     poisoned: bool = False
     after_word: bool = False  # a prose word right before it (`step 1 = ...`)
+    word: str = ""  # that word
     after: list[str] = field(default_factory=list)  # its unit words and the word after it
     after_toks: list[Tok] = field(default_factory=list)  # the tokens right after it
 
@@ -121,6 +122,7 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
     i = rel - 1
     side: list[Tok] = []
     poisoned = after_word = False
+    word = ""
     lead = None  # where a poisoning word or symbol starts, to show it with the side
     while i >= lo:
         t = toks[i]
@@ -134,6 +136,7 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
                 poisoned, lead = True, t.start  # `x + 3`, `f(3)`, `total = ...`, `cos 60° × 2`, `5 less than 3 × 6`
             else:  # `step 1 = ...`; but in `note that $6084 = 78^2$` math starts after the word
                 after_word = not (first is not None and first.math and not t.math)
+                word = t.text
             break
         if t.kind in (BREAK, REL):
             break
@@ -157,6 +160,7 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
         i -= 1
     side.reverse()
     found = _side(side, poisoned, after_word)
+    found.word = word if after_word else ""
     if lead is not None:
         found.start = lead
         found.end = max(found.end, toks[i].end)

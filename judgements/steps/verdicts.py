@@ -49,6 +49,12 @@ _QUOTIENT_WORDS = _REMAINDER_WORDS | {
 # Words after a result that say it is rounded: `=` then means `≈`.
 _ROUNDING_WORDS = {"rounded", "rounding", "round", "approximately", "approx", "about", "roughly", "nearest", "estimated"}
 _UP, _DOWN = {"up", "upward", "upwards", "ceiling"}, {"down", "downward", "downwards", "floor"}  # `= 6` (rounded up)
+# Words after which a fraction is a quantity the sentence names (`the sum of 1/2 and 1/4`, a date
+# `from 1/15 to 1/20`), not a computation: `She ate 3/8 = 0.325` is still checked.
+_CONNECTIVES = {
+    "and", "or", "to", "from", "between", "of", "by", "than", "until", "till", "through", "since", "on",
+    "at", "with", "over", "into", "per", "as",
+}
 _WHOLE_DIVISIONS = ("÷", "\\div", "divided")  # not `/` or `\frac`: those are exact divisions
 
 
@@ -303,7 +309,7 @@ def judge(link: Link, rounded: set[str]) -> Verdict:
         return Verdict("not checked", "two numbers, no computation")
     if a.bare and b.bare and (a.has_unit or b.has_unit):
         return Verdict("not checked", "a unit conversion")
-    if (a.bare or a.fraction) and link.first and a.after_word:  # `the sum of 1/2 and 1/4 = 3/4`
+    if link.first and a.after_word and (a.bare or a.fraction and a.word.lower() in _CONNECTIVES):  # `of 1/2 and 1/4 = 3/4`
         return Verdict("not checked", "a number after a word is a label or a quantity")
     computed_side, computed, written = (a, ra, rb) if b.bare or not a.bare else (b, rb, ra)
     primary = [c for c in computed if not c.alternative]
