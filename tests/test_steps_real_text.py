@@ -274,6 +274,10 @@ MISREAD = [
     ("a question", "Is $7 \\times 8 = 54$? No, $7 \\times 8 = 56$.", "So $7 \\times 8 = 54$. Then we add 2.",
      "7 \\times 8 = 54"),
     ("a slip taken back", "Then 15 × 4 = 50... wait, 15 × 4 = 60.", "Then 15 × 4 = 50. We add 2.", "15 × 4 = 50"),
+    ("a candidate rejected in other words",
+     "That would require 3 × 3 = 10, which is not the case. It is not true that 2 × 4 = 9. Suppose 2 + 3 = 6; "
+     "this is false. We'd need 2 + 3 = 6, which is absurd. 3 × 3 = 10 never holds. 2 × 4 = 9 (no)",
+     "If each box holds 12, then 3 × 12 = 37 eggs, so he did not buy more.", "3 × 12 = 37"),
     ("a function's name in prose", "cos 60° × 2 = 1, and log 1000 / 3 = 1, and 1 = 2 sin 30", "cos 60° × 2 = 3", None),
     ("rounded up or down", "250 ÷ 48 = 6 buses (rounded up), 100 / 12 = 8 boxes (rounded down)",
      "250 ÷ 48 = 7 buses (rounded up)", "250 ÷ 48 = 7"),

@@ -248,8 +248,17 @@ _MODULUS = re.compile(
 _SENTENCE_END = re.compile(r"[.;!?\n]|\\\\|\\\]")
 _DENIAL = re.compile(
     r"\b(?:(?:is|are|was|isn't|not)\s+(?:not\s+)?(?:true|correct|equal|valid|possible|right)|false|untrue|incorrect|"
-    r"wrong|contradiction|contradicts|impossible|extraneous|invalid|fails|(?:does|do|did)\s*n[o']t\s+"
-    r"(?:hold|work|satisfy|equal|match|check)|doesn't|not\s+(?:hold|work|satisfy))\b|✗|❌",
+    r"wrong|contradiction|contradicts|impossible|extraneous|invalid|fails|"
+    r"(?:does|do|did)\s*n[o']t\s+(?:hold|work|satisfy|equal|match|check)|(?:does|do|did)\s*n[o']t\s*$|doesn't|"
+    r"not\s+(?:hold|work|satisfy|satisfied|the case|so)|cannot|can't|can\s+not|absurd|"
+    r"(?:is\s+)?never\s+(?:holds?|works?|happens?|equals?|true)|should\s+be)\b|"
+    r"\(no\)|—\s*no\b|✗|❌",
+    re.IGNORECASE,
+)
+# Before a claim, in its sentence: it is supposed or said not to hold (`It is not true that ...`).
+_DENIED_BEFORE = re.compile(
+    r"\b(?:suppos(?:e|ing)|assum(?:e|ing)|not true that|false that|incorrect|mistake|wrong)\b[^.;!?\n]*$|"
+    r"(?:^|[.;:!?\n]\s*)not\s*\$?\s*$",
     re.IGNORECASE,
 )
 
@@ -261,10 +270,14 @@ _CORRECTION = re.compile(
 )
 
 
-def _denied(text: str, end: int) -> bool:
+def _denied(text: str, start: int, end: int) -> bool:
     """Whether the text right after a claim says it does not hold (`1 = \\sqrt{9} + 4`, which
     is not true), asks it (`Is 7 \\times 8 = 54? No.`) or takes it back (`7 \\times 8 = 54. Wait,
-    ...`): a candidate being rejected or a slip corrected on the spot, not a slip left standing."""
+    ...`), or the text before it supposes it or says it is false (`Suppose 2 \\times 4 = 9`): a
+    candidate being rejected or a slip corrected on the spot, not a slip left standing."""
+    before = text[max(0, start - 80):start].replace("$", " ")
+    if _DENIED_BEFORE.search(before):
+        return True
     rest = text[end:end + 120]
     cut = _SENTENCE_END.search(rest.replace("$", " "))
     if cut is None:
@@ -313,7 +326,7 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
         verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, *moduli), rounded)
-        if verdict.status == "wrong" and _denied(text, end):
+        if verdict.status == "wrong" and _denied(text, start, end):
             verdict = Verdict("not checked", "the text itself says it does not hold", verdict.right, verdict.read_as)
         claims.append(
             Claim(
