@@ -290,6 +290,11 @@ def _denied(text: str, start: int, end: int) -> bool:
 _LETTER_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s+\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)[A-Za-z\\]")
 
 
+_STATED_MODULUS = re.compile(
+    r"[\s$]*(?:\\[,;: !]|\\q?quad\b|~)*[\s$]*\(?\s*(?:\\[pb]?mod\b|\bmod(?:ulo)?\b|\\text\{\s*mod)"
+)
+"""A modulus written right after a chain (`\\pmod 5`, `(mod 5)`, `\\quad (\\text{mod } 5)`)."""
+
 _Moduli = tuple[tuple[int, ...], tuple[int, ...]]
 """The moduli a step states, and those only earlier steps stated."""
 
@@ -312,6 +317,8 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
         readings[0] = carry.readings
     claims = []
     computed_before = carry is not None and carry.computed
+    tail = text[chain.sides[-1].end:chain.sides[-1].end + 60]
+    stated = _moduli(tail)[:1] if _STATED_MODULUS.match(tail) else ()  # `16 \equiv 2 \pmod 5`: its own
     for i, relation in enumerate(chain.rels):
         a = carry.side if carry is not None and i == 0 else chain.sides[i]
         b = chain.sides[i + 1]
@@ -325,7 +332,7 @@ def _chain_claims(chain: Chain, step: Step, rounded: set[str], carry: _Carry | N
         else:
             start, end = (a.start if a.toks or a.poisoned else b.start), max(b.end, a.end)
             shown, written_text = text[start:end], text[written.start:written.end]
-        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, *moduli), rounded)
+        verdict = judge(Link(a, b, ra, rb, relation, i == 0, computed_before, *moduli, stated), rounded)
         if verdict.status == "wrong" and _denied(text, start, end):
             verdict = Verdict("not checked", "the text itself says it does not hold", verdict.right, verdict.read_as)
         claims.append(

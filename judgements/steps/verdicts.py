@@ -20,8 +20,8 @@ that computes is compared with the side that states a result (`14 \\times 12 = 1
   (`250 / 48 = 6` buses (rounded up)).
 - Once a solution works modulo m (`(mod 7)`, `\\pmod{7}`, "modulo 7", a 12-hour clock, in
   this step or an earlier one), a whole-number claim that holds modulo m is right (`3 \\cdot
-  5 = 1`). A congruence `a ≡ b` is checked only against the moduli read: right when it holds
-  modulo one of them, wrong only when there is just one (`16 \\equiv 2 \\pmod 5`).
+  5 = 1`). A congruence `a ≡ b` is right when it holds modulo one of the moduli read, wrong
+  only when it fails modulo the one written right after it (`16 \\equiv 2 \\pmod 5`).
 - Wrong otherwise, and `certain` when no reading hides another meaning: a reading that
   assumed something (`x` in prose as ×), adds unlike units (`19g + 17h`), or whose units
   could turn the numbers into each other (`0.054 = 5.4 cents`: a factor 100) is not certain,
@@ -82,6 +82,7 @@ class Link:
     computed_before: bool
     moduli: tuple[int, ...] = ()  # the step works modulo these (`(mod 7)`, `\\pmod{7}`)
     carried: tuple[int, ...] = ()  # and earlier steps stated these (`We work mod 10.`)
+    stated: tuple[int, ...] = ()  # written right after the chain (`16 \\equiv 2 \\pmod 5`)
 
 
 def number_text(x: Fraction) -> str:
@@ -263,7 +264,8 @@ def _congruent(c: Reading, written: list[Reading], moduli: tuple[int, ...], resi
 
 def _congruence(link: Link) -> Verdict:
     """`a ≡ b`: right when whole readings agree modulo a modulus the solution works in; wrong
-    only when the solution works in exactly one modulus (`16 \\equiv 2 \\pmod 5`: 16 ≡ 1)."""
+    only when exactly one modulus is written right after it (`16 \\equiv 2 \\pmod 5`: 16 ≡ 1);
+    `100 \\equiv 4` after a word on Fermat mod 7 may reduce an exponent mod 6."""
     ra, rb = link.ra, link.rb
     if isinstance(ra, Unreadable) or isinstance(rb, Unreadable):
         return Verdict("not checked", str(ra if isinstance(ra, Unreadable) else rb))
@@ -277,9 +279,9 @@ def _congruence(link: Link) -> Verdict:
     if any(_congruent(x, [y], moduli) is not None or x.value == y.value for x, y in whole):
         modulus = next((m for x, y in whole if (m := _congruent(x, [y], moduli))), None)
         return Verdict("right", read_as=f"{c.read_as} (mod {modulus})" if modulus else c.read_as, certain=True)
-    if len(moduli) > 1:
-        return Verdict("not checked", f"a congruence, and the solution works modulo {moduli}")
-    m = moduli[0]
+    if len(link.stated) != 1:
+        return Verdict("not checked", f"a congruence with no single modulus written after it ({moduli})")
+    m = link.stated[0]
     right = str(c.value[0].numerator % m)
     certain = not (c.assumed or w.assumed)
     if not certain:
