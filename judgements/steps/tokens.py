@@ -3,7 +3,7 @@
 `tokenize(text)` reads plain text and LaTeX alike into a flat list of `Tok`s: numbers
 (thousands separators such as `1,000`, `15,\\!000` and `12\\,000`, decimals, repeating
 decimals `0.\\overline{6}`), operators, brackets (`\\lfloor`/`\\lceil` as the integer part),
-`\\frac`, `\\sqrt`, `\\binom`, percent, factorial and subfactorial (`!5`), relations (`=`,
+`\\frac`, `\\sqrt` and `√`, `\\binom`, percent, factorial and subfactorial (`!5`), relations (`=`,
 `≈`, `≡`), units, prose words, breaks (sentence ends, other relations, `\\quad`) and poison
 (anything that makes a side unreadable).
 

@@ -1,10 +1,11 @@
 """Exact values of the sides of a claim (for `judgements.steps.checker`), with `Fraction` and hard bounds.
 
 A side's tokens (`judgements.steps.tokens`) are parsed by a small recursive-descent parser:
-`+ -`, `* /` and implicit products, unary signs, `^` (integer exponents), postfix `%` and
-`!`, the subfactorial `!n`, brackets and TeX groups, `\\lfloor x \\rfloor` and `\\lceil x
-\\rceil`, `\\frac{a}{b}` (and `\\frac12`), `\\binom{n}{k}`, `\\sqrt{...}` (exact for a perfect
-square, else pinned to `SQRT_DIGITS` places). A value is an interval `(lo, hi)` of Fractions:
+`+ -`, `* /` and implicit products, unary signs, `^` (integer exponents), postfix `%`, `!`
+and `!!` (the double factorial), the subfactorial `!n`, brackets and TeX groups, `\\lfloor x
+\\rfloor` and `\\lceil x \\rceil`, `\\frac{a}{b}` (and `\\frac12`), `\\binom{n}{k}`,
+`\\sqrt{...}`, `√225` and `√(81 + 144)` (exact for a perfect square, else pinned to
+`SQRT_DIGITS` places). A value is an interval `(lo, hi)` of Fractions:
 exact numbers have `lo == hi`; a number that an earlier claim of the same solution rounded
 (`10/3 ≈ 3.33`, then `3.33 × 3`) stands for anything within one unit of its last digit, so a
 later claim built on it is not called wrong for the rounding.
