@@ -308,6 +308,9 @@ MISREAD = [
      "She has more than 3 × 4 = 13 apples", "3 × 4 = 13"),
     ("a round number after ≈", "$52 \\times 48 \\approx 2500$, $2^{20} \\approx 1{,}000{,}000$, 7 × 48 ≈ 350",
      "$\\frac{1000}{3} \\approx 400$", "\\frac{1000}{3} \\approx 400"),
+    ("a pair in brackets that looks like a grouped number",
+     "The gcd is $(120,180) = 60$, and $(1,000) \\times 2 = 2,000$", "$(1,000) \\times 2 = 3,000$ and $1,000 + 500 = 1,400$",
+     "1,000 + 500 = 1,400"),
 ]
 
 

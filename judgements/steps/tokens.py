@@ -25,6 +25,8 @@ and tells a math `$` from money):
 - Outside math a hyphen between digits without spaces is a range or a date (`2019-2020`),
   `!` is an exclamation, `:` between digits a ratio or a time. A comma between digits that
   does not group thousands (`2,5`, `1,2`) is a decimal comma or a list: unread.
+- A number grouped by a bare comma alone in brackets (`(120,180)`) may be a pair (a gcd, a
+  point): read as one number, but as an assumption, so that it is never marked wrong.
 """
 
 from __future__ import annotations
@@ -363,7 +365,10 @@ class _Scanner:
             value += Fraction(int(cycle), (10 ** len(cycle) - 1) * 10**decimals)
             digits, decimals, exact, j = f"{digits}{'' if '.' in digits else '.'}({cycle})", 0, True, repeat.end()
         money, self.currency = self.currency, None
-        self.add(NUM, i, j, value, decimals=decimals, text=digits, exact=exact)
+        num = self.add(NUM, i, j, value, decimals=decimals, text=digits, exact=exact)
+        before = self.toks[-2] if len(self.toks) > 1 else None
+        if before is not None and before.kind == LP and re.search(r"\d,\d", m.group()) and text.startswith(")", j):
+            num.assumed = f"({m.group()}) read as one number, not a pair"  # (120,180) = 60: a gcd
         if money is not None and _GAP.fullmatch(text, money[1], i):
             self.add(UNIT, j, j, text=money[0])  # $5: five dollars
         w = _WORD.match(text, j)

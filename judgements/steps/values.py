@@ -352,6 +352,8 @@ class _Parser:
     def atom(self) -> _Val:
         tok = self.take()
         if tok.kind == NUM:
+            if tok.assumed:
+                self.assumed.append(tok.assumed)
             after = self.peek()
             money = after is not None and after.kind == UNIT and after.start == after.end  # $2.25: exact
             if tok.decimals and not tok.exact and not money:
