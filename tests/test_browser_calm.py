@@ -58,13 +58,19 @@ def no_alarm(page) -> None:
     assert page.get_by_text("Error", exact=True).count() == 0
 
 
-def test_solve_is_off_while_its_run_is_on_and_refusals_are_calm(browser, app, fake):  # noqa: F811
+def opened(browser, url: str):  # noqa: F811
+    """A fresh context and page on the app, and the list its page errors go to."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    goto_app(page, url)
+    return context, page, errors
+
+
+def test_solve_is_off_while_its_run_is_on_and_refusals_are_calm(browser, app, fake):  # noqa: F811
+    context, page, errors = opened(browser, app.url)
     try:
-        goto_app(page, app.url)
         requests_before = len(fake.stream_requests)
         box = page.locator("#problem textarea")
         box.fill("What is 2 + 3?")
@@ -116,12 +122,8 @@ def test_solve_is_off_while_its_run_is_on_and_refusals_are_calm(browser, app, fa
 
 
 def test_an_id_that_opens_nothing_is_said_calmly_in_history_and_teacher(browser, app):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = opened(browser, app.url)
     try:
-        goto_app(page, app.url)
         page.get_by_role("tab", name="History").click()
         page.locator("#attempt-id textarea, #attempt-id input").first.fill("not-an-attempt-<b>0</b>")
         page.get_by_role("button", name="Open", exact=True).click()
