@@ -285,6 +285,8 @@ MISREAD = [
     ("rounded up or down", "250 ÷ 48 = 6 buses (rounded up), 100 / 12 = 8 boxes (rounded down)",
      "250 ÷ 48 = 7 buses (rounded up)", "250 ÷ 48 = 7"),
     ("a compound measure", "2 h 30 min × 2 = 5 h, and 5 ft 10 in = 70 in", "2 h 30 min × 2 = 6 h", None),
+    ("a count before a side", "The 2 boxes hold 2 × 7 = 14 books.", "The 2 boxes hold $2 \\times 7 = 13$ books.",
+     "2 \\times 7 = 13"),
     ("an align row that goes on", "\\begin{align*}\n&12 + 15 + 18 \\\\\n&\\quad + 21 + 24 \\\\\n&= 90\n\\end{align*}",
      "\\begin{align*}\n&12 + 15 + 18 \\\\\n&+ 21 + 24 \\\\\n&= 100\n\\end{align*}", "= 100"),
     ("an align row that subtracts", "\\begin{align*}\n&50 - 10 \\\\\n&- 5 \\\\\n&= 35\n\\end{align*}",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from judgements.steps.tokens import (
     BINOM, BREAK, FACT, FRAC, LP, NUM, OP, PCT, POISON, REL, RP, SQRT, SUBFACT, UNIT, WORD, Tok,
 )
+from judgements.steps.units import known, unit_powers
 
 TRAILING_TOKENS = 6
 """Tokens kept after a right side, for what is said right after a result."""
@@ -152,7 +153,8 @@ def _left_side(toks: list[Tok], rel: int, lo: int) -> Side:
                 poisoned
                 or (t.kind == NUM and side[-1].kind == NUM)
                 or (t.kind in (NUM, RP, PCT, FACT) and side[-1].kind == LP)
-                or (t.kind == UNIT and t.end > t.start and side[-1].kind == NUM)  # `2 h 30 min × 2`: one duration
+                or (t.kind == UNIT and t.end > t.start and side[-1].kind == NUM  # `2 h 30 min × 2`: one duration,
+                    and known(unit_powers([t.text])))  # but `2 boxes hold 2 × 7`: a count, then the side
                 or (t.kind == RP and side[-1].kind == NUM and side[-1].math)  # `\log_{10} 1000`, `(3)\; 2`
             )
             break
