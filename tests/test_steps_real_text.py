@@ -326,6 +326,17 @@ def test_a_misread_class_is_read_right(kind, right, wrong, claim):
         assert [c for c in found if claim in c] == found and found, (kind, check_solution(wrong).claims)
 
 
+@pytest.mark.parametrize("text,claim", [
+    ("So she has 3 × 4 = 13 apples, so she cannot share them equally.", "3 × 4 = 13"),
+    ("Each box has 5 × 6 = 31 items, and the answer should be 31.", "5 × 6 = 31"),
+    ("We get 7 × 8 = 54, she can't buy it with $50.", "7 × 8 = 54"),
+    ("The cost is $12 \\times 4 = 46$ dollars, because the other price is wrong.", "12 \\times 4 = 46"),
+])
+def test_a_denial_of_something_else_in_the_sentence_does_not_excuse_a_slip(text, claim):
+    """Only a denial close after a claim, not one a new clause makes, takes the claim back."""
+    assert flagged(text) == [claim] or [c for c in flagged(text) if claim in c], check_solution(text).claims
+
+
 def test_an_estimate_is_not_checked_but_a_far_round_number_is_wrong():
     [near] = check_solution("7 × 48 ≈ 350").claims
     assert near.status == "not checked" and "estimate" in near.reason

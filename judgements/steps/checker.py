@@ -251,8 +251,16 @@ _DENIAL = re.compile(
     r"wrong|contradiction|contradicts|impossible|extraneous|invalid|fails|"
     r"(?:does|do|did)\s*n[o']t\s+(?:hold|work|satisfy|equal|match|check)|(?:does|do|did)\s*n[o']t\s*$|doesn't|"
     r"not\s+(?:hold|work|satisfy|satisfied|the case|so)|cannot|can't|can\s+not|absurd|"
-    r"(?:is\s+)?never\s+(?:holds?|works?|happens?|equals?|true)|should\s+be)\b|"
+    r"(?:is\s+)?never\s+(?:holds?|works?|happens?|equals?|true))\b|"
+    r"^[\s$,)]*(?:[-—–]\s*)?(?:(?:it|this|that)\s+)?should\s+(?:be|have\s+been)\b|"
     r"\(no\)|—\s*no\b|✗|❌",
+    re.IGNORECASE,
+)
+DENIAL_REACH = 60
+"""How far after a claim (characters) a denial of it may stand."""
+# Words that start a clause about something else between a claim and a denial.
+_NEW_CLAUSE = re.compile(
+    r"\b(?:so|then|therefore|thus|hence|because|since|meaning|means|if|when|while|he|she|they|we|you|i|there)\b",
     re.IGNORECASE,
 )
 # Before a claim, in its sentence: it is supposed or said not to hold (`It is not true that ...`).
@@ -281,10 +289,18 @@ def _denied(text: str, start: int, end: int) -> bool:
     rest = text[end:end + 120]
     cut = _SENTENCE_END.search(rest.replace("$", " "))
     if cut is None:
-        return _DENIAL.search(rest) is not None
-    if _DENIAL.search(rest[:cut.start()]) or cut.group() == "?":
+        return _says_no(rest)
+    if _says_no(rest[:cut.start()]) or cut.group() == "?":
         return True
     return _CORRECTION.match(rest, cut.end()) is not None
+
+
+def _says_no(sentence: str) -> bool:
+    """Whether the rest of a claim's sentence says that the claim does not hold: a denial close
+    after it (`, which is impossible`, `is false`, `(no)`), not one that a new clause says of
+    something else (`so she cannot share them`, `and we should be careful`)."""
+    found = _DENIAL.search(sentence[:DENIAL_REACH])
+    return found is not None and _NEW_CLAUSE.search(sentence[:found.start()]) is None
 
 
 _LETTER_MODULUS = re.compile(r"(?:\\[pb]?mod\s*\{?\s*|\bmod(?:ulo)?\s+\$?\s*|\\text\{\s*mod(?:ulo)?\s*\}\s*)[A-Za-z\\]")
